@@ -1,0 +1,38 @@
+/**
+ * ChunkStore: content-addressed storage of object bytes. A chunk's id is the lowercase hex
+ * sha256 of its bytes, so a chunk is immutable, deduplicated for free, and verifiable on read.
+ */
+
+/** Stable error codes of chunk storage. */
+export const CHUNK_ERR_NOT_FOUND = 'CHUNK_ERR_NOT_FOUND';
+export const CHUNK_ERR_CORRUPT = 'CHUNK_ERR_CORRUPT';
+export const CHUNK_ERR_HASH_MISMATCH = 'CHUNK_ERR_HASH_MISMATCH';
+export const CHUNK_ERR_TOO_LARGE = 'CHUNK_ERR_TOO_LARGE';
+export const CHUNK_ERR_CLOSED = 'CHUNK_ERR_CLOSED';
+
+/** Largest chunk any store accepts; chunks are held in memory whole, so this bounds memory. */
+export const CHUNK_SIZE_BYTES_MAX = 16 * 1024 * 1024;
+
+/** Durable, verified storage of immutable chunks. */
+export interface ChunkStore {
+  /**
+   * Stores `data` under `id` and resolves only once it is durable (fsynced). Verifies that
+   * sha256(data) is `id` first (CHUNK_ERR_HASH_MISMATCH). Storing an existing chunk is a no-op.
+   */
+  put(id: string, data: Uint8Array): Promise<void>;
+  /** Reads a chunk and verifies its hash; CHUNK_ERR_NOT_FOUND or CHUNK_ERR_CORRUPT otherwise. */
+  get(id: string): Promise<Buffer>;
+  has(id: string): Promise<boolean>;
+  /** Removes a chunk; removing a missing chunk is a no-op. */
+  delete(id: string): Promise<void>;
+  /** Every stored chunk id, in no particular order. */
+  list(): AsyncIterable<string>;
+  close(): Promise<void>;
+}
+
+const CHUNK_ID = /^[0-9a-f]{64}$/;
+
+/** True when `id` has the shape of a chunk id (64 lowercase hex digits). */
+export function isChunkId(id: string): boolean {
+  return CHUNK_ID.test(id);
+}

@@ -1,0 +1,28 @@
+/**
+ * The seam between the object layer and whatever orders metadata commands. On one node the
+ * commands are applied locally (LocalConsensus); with peers, Raft orders them first. The object
+ * layer sees only this interface.
+ */
+import type { MetaReader } from '../meta/level-meta-store.ts';
+import type { ApplyResult, MetaOp } from '../meta/types.ts';
+
+/** Orders metadata commands and gives linearizable reads of the resulting state. */
+export interface Consensus {
+  /**
+   * Proposes one operation. Resolves with its deterministic apply result once the command is
+   * durable (committed) and applied to the local store. Rejects with RAFT_* / CONSENSUS_* codes
+   * when its fate is unknown or no quorum is reachable.
+   */
+  propose(op: MetaOp, stampMs: number): Promise<ApplyResult>;
+  /**
+   * Resolves once the local store reflects every command committed before this call, so a read
+   * that follows sees every write acknowledged before it (ReadIndex).
+   */
+  readBarrier(): Promise<void>;
+  /** The local state machine's read side; call readBarrier() first for a linearizable read. */
+  readonly reader: MetaReader;
+  close(): Promise<void>;
+}
+
+/** Consensus is closed or closing. */
+export const CONSENSUS_ERR_CLOSED = 'CONSENSUS_ERR_CLOSED';

@@ -1,0 +1,13 @@
+/**
+ * Stable error codes of the metadata state machine. Apply returns them as results (they are part
+ * of the replicated outcome); read APIs throw them as StoreError.
+ */
+export const META_ERR_NO_SUCH_BUCKET = 'META_ERR_NO_SUCH_BUCKET';
+export const META_ERR_BUCKET_EXISTS = 'META_ERR_BUCKET_EXISTS';
+export const META_ERR_BUCKET_OWNED_BY_YOU = 'META_ERR_BUCKET_OWNED_BY_YOU';
+export const META_ERR_BUCKET_NOT_EMPTY = 'META_ERR_BUCKET_NOT_EMPTY';
+export const META_ERR_PRECONDITION_FAILED = 'META_ERR_PRECONDITION_FAILED';
+export const META_ERR_CONDITIONAL_CONFLICT = 'META_ERR_CONDITIONAL_CONFLICT';
+export const META_ERR_NO_SUCH_KEY = 'META_ERR_NO_SUCH_KEY';
+export const META_ERR_BAD_COMMAND = 'META_ERR_BAD_COMMAND';
+export const META_ERR_LOCKED = 'META_ERR_LOCKED';

@@ -1,0 +1,91 @@
+/**
+ * Key encoding of the metadata LevelDB. Keys are bytes compared bytewise, so object keys sort in
+ * UTF-8 binary order, which is S3's listing order. Layout:
+ *
+ *   'B' 0x00 bucket                       → BucketRecord
+ *   'O' 0x00 bucket 0x00 key              → ObjectRecord    (bucket names never contain 0x00)
+ *   'R' 0x00 requestId                    → DedupRecord     (answer to a retried command)
+ *   'Q' 0x00 index(16 hex) 0x00 requestId → ''              (prune queue for 'R', by apply index)
+ *   'M' 0x00 name                         → store metadata (applied index, …)
+ *
+ * Object keys may contain any character but NUL (the S3 layer rejects NUL), so 0x00 is a safe
+ * separator and the byte 0xFF (never present in UTF-8) bounds a prefix scan.
+ */
+import { assert } from '../util/assert.ts';
+
+const SEP = 0x00;
+
+function join(tag: string, ...parts: string[]): Buffer {
+  const chunks: Buffer[] = [Buffer.from(tag, 'latin1')];
+  for (const part of parts) {
+    chunks.push(Buffer.of(SEP), Buffer.from(part, 'utf8'));
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Key of a bucket record. */
+export function bucketKey(bucket: string): Buffer {
+  assert(!bucket.includes('\0'), 'bucket name contains NUL');
+  return join('B', bucket);
+}
+
+/** Range bounds covering every bucket record. */
+export function bucketRange(): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.from('B\0', 'latin1'), lt: Buffer.from('B\x01', 'latin1') };
+}
+
+/** Key of an object record. */
+export function objectKey(bucket: string, key: string): Buffer {
+  assert(!bucket.includes('\0'), 'bucket name contains NUL');
+  assert(!key.includes('\0'), 'object key contains NUL');
+  return join('O', bucket, key);
+}
+
+/** Prefix shared by every object key of `bucket` (including the trailing separator). */
+export function objectPrefix(bucket: string): Buffer {
+  return Buffer.concat([join('O', bucket), Buffer.of(SEP)]);
+}
+
+/** Decodes the object key out of an encoded object record key of a known bucket. */
+export function decodeObjectKey(bucket: string, encoded: Buffer): string {
+  const prefix = objectPrefix(bucket);
+  assert(encoded.subarray(0, prefix.length).equals(prefix), 'encoded key is not in bucket');
+  return encoded.subarray(prefix.length).toString('utf8');
+}
+
+/** Smallest encoded key greater than every key that starts with `prefix` bytes. */
+export function afterPrefix(prefix: Buffer): Buffer {
+  return Buffer.concat([prefix, Buffer.of(0xff)]);
+}
+
+/** Smallest encoded key strictly greater than `key` itself. */
+export function justAfter(key: Buffer): Buffer {
+  return Buffer.concat([key, Buffer.of(0x00)]);
+}
+
+/** Key of a dedup record. */
+export function dedupKey(requestId: string): Buffer {
+  return join('R', requestId);
+}
+
+/** Key of a dedup prune-queue entry; the index sorts numerically as fixed-width hex. */
+export function dedupQueueKey(index: number, requestId: string): Buffer {
+  assert(Number.isSafeInteger(index) && index >= 0, 'bad index');
+  return join('Q', index.toString(16).padStart(16, '0'), requestId);
+}
+
+/** Range of prune-queue entries for indexes strictly below `index`. */
+export function dedupQueueBelow(index: number): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.from('Q\0', 'latin1'), lt: join('Q', Math.max(0, index).toString(16).padStart(16, '0')) };
+}
+
+/** Splits a prune-queue key into its request id. */
+export function requestIdOfQueueKey(encoded: Buffer): string {
+  // 'Q' 0x00 + 16 hex + 0x00 + requestId
+  return encoded.subarray(2 + 16 + 1).toString('utf8');
+}
+
+/** Key of a store metadata value. */
+export function metaKey(name: string): Buffer {
+  return join('M', name);
+}

@@ -480,9 +480,13 @@ function authenticatePresigned(req: AuthRequest, opts: AuthOptions, service: str
   const signed = signedHeadersList(signedHeadersRaw);
   checkSignedHeaderSet(req.headers, signed, 'query');
 
-  // Presigned URLs normally sign UNSIGNED-PAYLOAD; a client that sent x-amz-content-sha256 (signed,
-  // by the check above) signed that value instead (sigv4-query-string-auth.html).
-  const contentSha256 = header(req.headers, 'x-amz-content-sha256')?.trim();
+  // Presigned URLs normally sign UNSIGNED-PAYLOAD (sigv4-query-string-auth.html). A signer that
+  // had an x-amz-content-sha256 header signed its value instead, and may have hoisted it into the
+  // query as SDKs hoist every x-amz-* header (smithy moveHeadersToQuery); both are covered by the
+  // signature (header: by the check above; query: by the canonical query string).
+  const contentSha256 =
+    header(req.headers, 'x-amz-content-sha256')?.trim() ??
+    parseQuery(req.rawQuery).find((p) => p.key.toLowerCase() === 'x-amz-content-sha256')?.value;
   const hashedPayload = contentSha256 ?? UNSIGNED_PAYLOAD;
   const payload = payloadModeOf(hashedPayload, req.headers);
 

@@ -3,7 +3,7 @@
  * the decoder) and a driver that feeds a decoder an encoded body split at given offsets.
  */
 import { createHash } from 'node:crypto';
-import { AwsChunkedDecoder, type ChunkSigning } from '../../../../src/s3/auth/payload.ts';
+import type { AwsChunkedDecoder, ChunkSigning } from '../../../../src/s3/auth/payload.ts';
 import {
   canonicalTrailers,
   chunkStringToSign,

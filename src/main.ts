@@ -1,0 +1,50 @@
+/**
+ * ts3gw command-line entry: `ts3gw [--data-dir DIR] [--s3-port N] …` (see README). Loads the
+ * configuration, starts the node, and shuts it down gracefully on SIGTERM/SIGINT. The only
+ * place that calls process.exit.
+ */
+import pino from 'pino';
+import { loadConfig } from './config/config.ts';
+import { startNode } from './node/node.ts';
+import { errorCode } from './util/errors.ts';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig({ env: process.env, argv: process.argv.slice(2) });
+  } catch (err) {
+    if (errorCode(err) !== 'CONFIG_ERR_INVALID') throw err;
+    console.error((err as Error).message);
+    process.exit(2);
+  }
+  const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
+  const node = await startNode(config, logger);
+  logger.info({ s3: node.s3Url, dataDir: config.dataDir }, 'ts3gw is serving S3');
+  if (node.generatedCredentials) {
+    // Printed once, on the start that created them; they stay in <dataDir>/credentials.json.
+    process.stdout.write(
+      `\nGenerated root credentials (stored in ${config.dataDir}/credentials.json):\n` +
+        `  AWS_ACCESS_KEY_ID=${node.credentials.accessKeyId}\n  AWS_SECRET_ACCESS_KEY=${node.credentials.secretAccessKey}\n\n`,
+    );
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    node.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,145 @@
+/**
+ * parseEndpoint(): an S3 request's method, bucket, key and query → one S3Endpoint, the way
+ * Garage's Endpoint enum works. Handlers switch on `kind` exhaustively; operations that exist in
+ * S3 but not here come back as `NotImplemented` naming the operation, so they answer 501 instead
+ * of being mistaken for a neighbouring operation (GET ?acl must never list the bucket).
+ */
+import { S3Error } from './errors.ts';
+
+/** Every S3 operation this server routes. */
+export type S3Endpoint =
+  | { kind: 'ListBuckets' }
+  | { kind: 'CreateBucket'; bucket: string }
+  | { kind: 'HeadBucket'; bucket: string }
+  | { kind: 'DeleteBucket'; bucket: string }
+  | { kind: 'GetBucketLocation'; bucket: string }
+  | { kind: 'ListObjects'; bucket: string }
+  | { kind: 'ListObjectsV2'; bucket: string }
+  | { kind: 'DeleteObjects'; bucket: string }
+  | { kind: 'PutObject'; bucket: string; key: string }
+  | { kind: 'CopyObject'; bucket: string; key: string }
+  | { kind: 'GetObject'; bucket: string; key: string }
+  | { kind: 'HeadObject'; bucket: string; key: string }
+  | { kind: 'DeleteObject'; bucket: string; key: string }
+  | { kind: 'NotImplemented'; operation: string };
+
+/** Bucket subresources (query parameters) and the operation each names, per method. */
+const BUCKET_SUBRESOURCES: Record<string, Partial<Record<string, string>>> = {
+  accelerate: { GET: 'GetBucketAccelerateConfiguration', PUT: 'PutBucketAccelerateConfiguration' },
+  acl: { GET: 'GetBucketAcl', PUT: 'PutBucketAcl' },
+  analytics: { GET: 'GetBucketAnalyticsConfiguration', PUT: 'PutBucketAnalyticsConfiguration', DELETE: 'DeleteBucketAnalyticsConfiguration' },
+  cors: { GET: 'GetBucketCors', PUT: 'PutBucketCors', DELETE: 'DeleteBucketCors' },
+  encryption: { GET: 'GetBucketEncryption', PUT: 'PutBucketEncryption', DELETE: 'DeleteBucketEncryption' },
+  'intelligent-tiering': { GET: 'GetBucketIntelligentTieringConfiguration', PUT: 'PutBucketIntelligentTieringConfiguration' },
+  inventory: { GET: 'GetBucketInventoryConfiguration', PUT: 'PutBucketInventoryConfiguration', DELETE: 'DeleteBucketInventoryConfiguration' },
+  lifecycle: { GET: 'GetBucketLifecycleConfiguration', PUT: 'PutBucketLifecycleConfiguration', DELETE: 'DeleteBucketLifecycle' },
+  logging: { GET: 'GetBucketLogging', PUT: 'PutBucketLogging' },
+  metrics: { GET: 'GetBucketMetricsConfiguration', PUT: 'PutBucketMetricsConfiguration', DELETE: 'DeleteBucketMetricsConfiguration' },
+  notification: { GET: 'GetBucketNotificationConfiguration', PUT: 'PutBucketNotificationConfiguration' },
+  'object-lock': { GET: 'GetObjectLockConfiguration', PUT: 'PutObjectLockConfiguration' },
+  ownershipControls: { GET: 'GetBucketOwnershipControls', PUT: 'PutBucketOwnershipControls', DELETE: 'DeleteBucketOwnershipControls' },
+  policy: { GET: 'GetBucketPolicy', PUT: 'PutBucketPolicy', DELETE: 'DeleteBucketPolicy' },
+  policyStatus: { GET: 'GetBucketPolicyStatus' },
+  publicAccessBlock: { GET: 'GetPublicAccessBlock', PUT: 'PutPublicAccessBlock', DELETE: 'DeletePublicAccessBlock' },
+  replication: { GET: 'GetBucketReplication', PUT: 'PutBucketReplication', DELETE: 'DeleteBucketReplication' },
+  requestPayment: { GET: 'GetBucketRequestPayment', PUT: 'PutBucketRequestPayment' },
+  tagging: { GET: 'GetBucketTagging', PUT: 'PutBucketTagging', DELETE: 'DeleteBucketTagging' },
+  uploads: { GET: 'ListMultipartUploads' },
+  versioning: { GET: 'GetBucketVersioning', PUT: 'PutBucketVersioning' },
+  versions: { GET: 'ListObjectVersions' },
+  website: { GET: 'GetBucketWebsite', PUT: 'PutBucketWebsite', DELETE: 'DeleteBucketWebsite' },
+};
+
+/** Object subresources and the operation each names, per method. */
+const OBJECT_SUBRESOURCES: Record<string, Partial<Record<string, string>>> = {
+  acl: { GET: 'GetObjectAcl', PUT: 'PutObjectAcl' },
+  attributes: { GET: 'GetObjectAttributes' },
+  'legal-hold': { GET: 'GetObjectLegalHold', PUT: 'PutObjectLegalHold' },
+  restore: { POST: 'RestoreObject' },
+  retention: { GET: 'GetObjectRetention', PUT: 'PutObjectRetention' },
+  select: { POST: 'SelectObjectContent' },
+  tagging: { GET: 'GetObjectTagging', PUT: 'PutObjectTagging', DELETE: 'DeleteObjectTagging' },
+  torrent: { GET: 'GetObjectTorrent' },
+  uploads: { POST: 'CreateMultipartUpload' },
+};
+
+/** Parses the operation. `bucket`/`key` are decoded; `key` is undefined for bucket requests. */
+export function parseEndpoint(
+  method: string,
+  bucket: string | undefined,
+  key: string | undefined,
+  query: URLSearchParams,
+  headers: Record<string, string | string[] | undefined>,
+): S3Endpoint {
+  if (bucket === undefined) {
+    if (method === 'GET') return { kind: 'ListBuckets' };
+    throw methodNotAllowed('GET');
+  }
+  if (key === undefined) return parseBucketEndpoint(method, bucket, query);
+  return parseObjectEndpoint(method, bucket, key, query, headers);
+}
+
+function parseBucketEndpoint(method: string, bucket: string, query: URLSearchParams): S3Endpoint {
+  const sub = subresource(query, BUCKET_SUBRESOURCES, method);
+  if (sub) return sub;
+  switch (method) {
+    case 'GET':
+      if (query.has('location')) return { kind: 'GetBucketLocation', bucket };
+      if (query.get('list-type') === '2') return { kind: 'ListObjectsV2', bucket };
+      return { kind: 'ListObjects', bucket };
+    case 'HEAD':
+      return { kind: 'HeadBucket', bucket };
+    case 'PUT':
+      return { kind: 'CreateBucket', bucket };
+    case 'DELETE':
+      return { kind: 'DeleteBucket', bucket };
+    case 'POST':
+      if (query.has('delete')) return { kind: 'DeleteObjects', bucket };
+      return { kind: 'NotImplemented', operation: 'PostObject' };
+    default:
+      throw methodNotAllowed('GET, HEAD, PUT, DELETE, POST');
+  }
+}
+
+function parseObjectEndpoint(
+  method: string,
+  bucket: string,
+  key: string,
+  query: URLSearchParams,
+  headers: Record<string, string | string[] | undefined>,
+): S3Endpoint {
+  if (query.has('uploadId')) {
+    const op = { GET: 'ListParts', PUT: headers['x-amz-copy-source'] ? 'UploadPartCopy' : 'UploadPart', POST: 'CompleteMultipartUpload', DELETE: 'AbortMultipartUpload' }[method];
+    if (op) return { kind: 'NotImplemented', operation: op };
+    throw methodNotAllowed('GET, PUT, POST, DELETE');
+  }
+  const sub = subresource(query, OBJECT_SUBRESOURCES, method);
+  if (sub) return sub;
+  switch (method) {
+    case 'GET':
+      return { kind: 'GetObject', bucket, key };
+    case 'HEAD':
+      return { kind: 'HeadObject', bucket, key };
+    case 'PUT':
+      return headers['x-amz-copy-source'] !== undefined ? { kind: 'CopyObject', bucket, key } : { kind: 'PutObject', bucket, key };
+    case 'DELETE':
+      return { kind: 'DeleteObject', bucket, key };
+    default:
+      throw methodNotAllowed('GET, HEAD, PUT, DELETE');
+  }
+}
+
+function subresource(query: URLSearchParams, table: Record<string, Partial<Record<string, string>>>, method: string): S3Endpoint | undefined {
+  for (const name of query.keys()) {
+    const ops = table[name];
+    if (!ops) continue;
+    const operation = ops[method];
+    if (operation) return { kind: 'NotImplemented', operation };
+    throw methodNotAllowed(Object.keys(ops).join(', '));
+  }
+  return undefined;
+}
+
+function methodNotAllowed(allow: string): S3Error {
+  return new S3Error('MethodNotAllowed', undefined, {}, { Allow: allow });
+}

@@ -1,0 +1,196 @@
+/**
+ * The S3 HTTP front end on fastify: one catch-all route that authenticates, parses the
+ * endpoint and dispatches to a handler; one error path that renders every failure as S3 XML with
+ * the request id. Bodies are never parsed by fastify: handlers stream `req.raw` themselves.
+ *
+ * Anonymous GETs of /health/live, /health/ready and /metrics are answered before authentication.
+ * They cannot shadow S3 data: the same anonymous request to a bucket would be AccessDenied.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { unreachable } from '../util/assert.ts';
+import { authenticate } from './auth/authenticate.ts';
+import { type RequestContext, type S3Deps, type S3Options } from './context.ts';
+import { parseEndpoint, type S3Endpoint } from './endpoint.ts';
+import { S3Error, toS3Error } from './errors.ts';
+import * as buckets from './handlers/bucket.ts';
+import * as list from './handlers/list.ts';
+import * as objects from './handlers/object.ts';
+import { parseTarget } from './names.ts';
+import { renderXml } from './xml.ts';
+
+/** Node's limit on the request head; beyond it the client gets RequestHeaderSectionTooLarge. */
+export const REQUEST_HEADER_BYTES_MAX = 16 * 1024;
+/** A request whose headers or body stall longer than this is cut off. */
+export const REQUEST_TIMEOUT_MS = 5 * 60 * 1000;
+/** Idle keep-alive connections are closed after this. */
+export const KEEP_ALIVE_TIMEOUT_MS = 65 * 1000;
+
+const METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PATCH'] as const;
+
+/** Builds the fastify app serving S3. The caller listens and closes it. */
+export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBaseLogger): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    routerOptions: { maxParamLength: 8192 },
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    http: { maxHeaderSize: REQUEST_HEADER_BYTES_MAX },
+    return503OnClosing: true,
+    genReqId: () => randomBytes(8).toString('hex').toUpperCase(),
+    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => sendError(reply, req, new S3Error('InvalidURI', err.message)),
+    clientErrorHandler: (err: Error, socket: Socket) => onClientError(err, socket),
+  });
+
+  // Bodies stay unread until a handler streams them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  app.route({
+    method: [...METHODS],
+    url: '/*',
+    handler: async (req, reply) => {
+      reply.header('x-amz-request-id', req.id).header('x-amz-id-2', req.id).header('Server', 'ts3gw');
+      try {
+        await serve(req, reply, options, deps);
+      } catch (err) {
+        sendError(reply, req, err);
+      }
+      return reply;
+    },
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+  return app;
+}
+
+async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Options, deps: S3Deps): Promise<void> {
+  const target = parseTarget(req.raw.url ?? '/', req.headers.host, options.domain);
+  const anonymous = req.headers.authorization === undefined && !target.query.has('X-Amz-Signature');
+  if (anonymous && (req.method === 'GET' || req.method === 'HEAD') && (await serveOperational(target.rawPath, reply, deps))) return;
+
+  const auth = authenticate(
+    { method: req.method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers },
+    { lookupSecret: deps.lookupSecret, region: options.region, nowMs: deps.clock.nowMs() },
+  );
+  const endpoint = parseEndpoint(req.method, target.bucket, target.key, target.query, req.headers);
+  const ctx: RequestContext = { req, reply, target, auth, owner: deps.ownerOf(auth.accessKeyId), requestId: req.id, options, deps };
+  await dispatch(ctx, endpoint);
+}
+
+async function dispatch(ctx: RequestContext, e: S3Endpoint): Promise<void> {
+  switch (e.kind) {
+    case 'ListBuckets':
+      return buckets.listBuckets(ctx);
+    case 'CreateBucket':
+      return buckets.createBucket(ctx, e.bucket);
+    case 'HeadBucket':
+      return buckets.headBucket(ctx, e.bucket);
+    case 'DeleteBucket':
+      return buckets.deleteBucket(ctx, e.bucket);
+    case 'GetBucketLocation':
+      return buckets.getBucketLocation(ctx, e.bucket);
+    case 'ListObjects':
+      return list.listObjectsV1(ctx, e.bucket);
+    case 'ListObjectsV2':
+      return list.listObjectsV2(ctx, e.bucket);
+    case 'DeleteObjects':
+      return objects.deleteObjects(ctx, e.bucket);
+    case 'PutObject':
+      return objects.putObject(ctx, e.bucket, e.key);
+    case 'CopyObject':
+      return objects.copyObject(ctx, e.bucket, e.key);
+    case 'GetObject':
+      return objects.getObject(ctx, e.bucket, e.key, false);
+    case 'HeadObject':
+      return objects.getObject(ctx, e.bucket, e.key, true);
+    case 'DeleteObject':
+      return objects.deleteObject(ctx, e.bucket, e.key);
+    case 'NotImplemented':
+      throw new S3Error('NotImplemented', `${e.operation} is not implemented by this server.`);
+    default:
+      return unreachable(e);
+  }
+}
+
+/** Health and metrics; true when the path was one of them. */
+async function serveOperational(rawPath: string, reply: FastifyReply, deps: S3Deps): Promise<boolean> {
+  switch (rawPath) {
+    case '/health/live':
+      reply.type('application/json').send({ status: 'ok' });
+      return true;
+    case '/health/ready': {
+      const ready = deps.isReady();
+      reply.code(ready ? 200 : 503).type('application/json').send({ status: ready ? 'ready' : 'not-ready' });
+      return true;
+    }
+    case '/metrics': {
+      if (!deps.metricsText) return false;
+      const { contentType, body } = await deps.metricsText();
+      reply.type(contentType).send(body);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Renders any failure as S3 XML. Unexpected errors are logged and become InternalError. */
+function sendError(reply: FastifyReply, req: FastifyRequest, err: unknown): void {
+  const s3err = toS3Error(err);
+  if (s3err.code === 'InternalError') req.log.error({ err }, 'internal error');
+  else req.log.debug({ code: s3err.code, message: s3err.message }, 's3 error');
+  if (reply.sent || reply.raw.headersSent) {
+    reply.raw.destroy();
+    return;
+  }
+  const { bucket, key } = safeTarget(req);
+  const resource = req.url.split('?')[0] ?? '/';
+  reply.code(s3err.status).headers(s3err.headers).header('x-amz-request-id', req.id);
+  if (s3err.status === 304) {
+    reply.send();
+    return;
+  }
+  // The body has not been read (or not all of it): close the connection rather than try to
+  // skip an unknown amount of it before the next request.
+  if (!req.raw.complete) reply.header('Connection', 'close');
+  reply.type('application/xml').send(
+    renderXml(
+      'Error',
+      {
+        Code: s3err.code,
+        Message: s3err.message,
+        ...(bucket ? { BucketName: bucket } : {}),
+        ...(key ? { Key: key } : {}),
+        Resource: resource,
+        ...s3err.extra,
+        RequestId: req.id,
+        HostId: req.id,
+      },
+      false,
+    ),
+  );
+}
+
+function safeTarget(req: FastifyRequest): { bucket?: string; key?: string } {
+  try {
+    const t = parseTarget(req.raw.url ?? '/', req.headers.host, undefined);
+    return { ...(t.bucket ? { bucket: t.bucket } : {}), ...(t.key ? { key: t.key } : {}) };
+  } catch {
+    return {};
+  }
+}
+
+/** Errors Node's HTTP parser raises before a request exists (oversized or malformed heads). */
+function onClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'RequestHeaderSectionTooLarge' : 'InvalidRequest';
+  const body = renderXml('Error', { Code: code, Message: code === 'InvalidRequest' ? 'Malformed HTTP request.' : 'Your request header section exceeds the maximum allowed size.' }, false);
+  socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}

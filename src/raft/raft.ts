@@ -881,8 +881,10 @@ export class Raft {
       this.becomeFollower(this.term + 1, NONE);
       return false;
     }
+    // Unlike etcd we accept a snapshot whose membership does not (yet) contain us: a node that is
+    // joining receives the leader's last snapshot, which may predate the conf change adding it; the
+    // entries after the snapshot contain that change. Until it is applied we are not promotable.
     const cs = s.metadata.confState;
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) return false; // not a member
     if (this.log.matchTerm(s.metadata.index, s.metadata.term)) {
       // Our log already contains the snapshot's last entry: just fast-forward the commit index.
       this.log.commitTo(s.metadata.index);
@@ -891,8 +893,8 @@ export class Raft {
     this.log.restore(s);
     this.#applyConfState(cs);
     const self = this.trk.progress.get(this.id);
-    assert(self !== undefined, 'restored configuration must contain us');
-    self.maybeUpdate(self.next - 1);
+    if (self !== undefined) self.maybeUpdate(self.next - 1);
+    assert(this.log.lastIndex() === s.metadata.index, 'restore must leave the log ending at the snapshot');
     return true;
   }
 
@@ -961,7 +963,11 @@ export class Raft {
       this.#releasePendingReadIndexMessages();
       this.bcastAppend();
     } else {
-      for (const id of this.trk.sortedIds()) if (id !== this.id) this.#maybeSendAppend(id, false);
+      // Probe peers we have never heard from (e.g. the node just added) right away instead of
+      // waiting for the next heartbeat; others only get a message if there is something new.
+      for (const id of this.trk.sortedIds()) {
+        if (id !== this.id) this.#maybeSendAppend(id, this.trk.progress.get(id)?.match === 0);
+      }
     }
     if (this.leadTransferee !== NONE && !this.trk.voters.has(this.leadTransferee)) this.leadTransferee = NONE;
   }

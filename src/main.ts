@@ -19,7 +19,8 @@ async function main(): Promise<void> {
   }
   const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
   const node = await startNode(config, logger);
-  logger.info({ s3: node.s3Url, dataDir: config.dataDir }, 'ts3gw is serving S3');
+  // A plain line for people and scripts (test harnesses wait for it), whatever the log level.
+  process.stdout.write(`ts3gw is serving S3 at ${node.s3Url} (data in ${config.dataDir})\n`);
   if (node.generatedCredentials) {
     // Printed once, on the start that created them; they stay in <dataDir>/credentials.json.
     process.stdout.write(

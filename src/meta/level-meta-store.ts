@@ -97,6 +97,7 @@ export class LevelMetaStore implements MetaStore {
   readonly #db: Db;
   readonly #options: LevelMetaStoreOptions;
   #appliedIndex: number;
+  #applying = false;
 
   constructor(db: Db, options: LevelMetaStoreOptions, appliedIndex: number) {
     this.#db = db;
@@ -133,6 +134,18 @@ export class LevelMetaStore implements MetaStore {
    */
   async applyBatch(entries: IndexedCommand[]): Promise<ApplyResult[]> {
     assert(entries.length > 0, 'empty batch');
+    // Batches are applied one at a time, in order: a second caller would compute its indexes
+    // from an applied index that is about to move.
+    assert(!this.#applying, 'applyBatch called concurrently');
+    this.#applying = true;
+    try {
+      return await this.#applyBatch(entries);
+    } finally {
+      this.#applying = false;
+    }
+  }
+
+  async #applyBatch(entries: IndexedCommand[]): Promise<ApplyResult[]> {
     const pending: Pending = new Map();
     const results: ApplyResult[] = [];
     let last = this.#appliedIndex;

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
-import type { ChecksumAlgorithm, StoredChecksum } from '../meta/types.ts';
+import type { ChecksumAlgorithm, StoredChecksum } from '../objects/types.ts';
 import type { BodyDigests } from '../objects/object-service.ts';
 import { createPayloadVerifier } from './auth/payload.ts';
 import { type Checksum, createChecksum } from './checksum-lite.ts';

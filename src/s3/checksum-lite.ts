@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { Crc32c } from '@aws-crypto/crc32c';
 import { Crc64Nvme } from '@aws-sdk/crc64-nvme';
-import type { ChecksumAlgorithm } from '../meta/types.ts';
+import type { ChecksumAlgorithm } from '../objects/types.ts';
 
 /** An incremental checksum. */
 export interface Checksum {

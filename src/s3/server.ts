@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { unreachable } from '../util/assert.ts';
 import { authenticate } from './auth/authenticate.ts';
-import { type RequestContext, type S3Deps, type S3Options } from './context.ts';
+import type { RequestContext, S3Deps, S3Options } from './context.ts';
 import { parseEndpoint, type S3Endpoint } from './endpoint.ts';
 import { S3Error, toS3Error } from './errors.ts';
 import * as buckets from './handlers/bucket.ts';

@@ -2,7 +2,7 @@
  * ListObjects (v1) and ListObjectsV2 over the object layer's key-bounded pages.
  * https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
  */
-import type { ListPage, ObjectRecord } from '../../meta/types.ts';
+import type { ListPage, ObjectRecord } from '../../objects/types.ts';
 import { S3Error } from '../errors.ts';
 import { type RequestContext, intParam, isoDate } from '../context.ts';
 import { renderXml, type XmlNode } from '../xml.ts';

@@ -3,7 +3,7 @@
  */
 import { Readable } from 'node:stream';
 import { evaluateReadConditions, type ReadConditions, unquote } from '../../objects/conditions.ts';
-import type { ObjectRecord, WriteCondition } from '../../meta/types.ts';
+import type { ObjectRecord, WriteCondition } from '../../objects/types.ts';
 import { readObjectBody, readXmlBody } from '../body.ts';
 import { type RequestContext, dateHeader, header, httpDate, isoDate } from '../context.ts';
 import { S3Error, toS3Error } from '../errors.ts';

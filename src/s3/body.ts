@@ -9,25 +9,14 @@
  * digest the client declared, in a header or in a trailer. Only then may the object layer make
  * the object visible.
  */
-import { createHash } from 'node:crypto';
-import { pipeline, Transform, type TransformCallback } from 'node:stream';
-import type { ChecksumAlgorithm, StoredChecksum } from '../objects/types.ts';
+import { pipeline } from 'node:stream';
 import type { BodyDigests } from '../objects/object-service.ts';
+import type { StoredChecksum } from '../objects/types.ts';
 import { createPayloadVerifier } from './auth/payload.ts';
-import { type Checksum, createChecksum } from './checksum-lite.ts';
+import { algorithmsToCompute, createBodyDigests, parseChecksumRequest, resolveExpectedChecksums, verifyChecksums } from './checksum.ts';
 import { type RequestContext, header } from './context.ts';
 import { S3Error } from './errors.ts';
 import { parseXml } from './xml.ts';
-
-const ALGORITHMS: readonly ChecksumAlgorithm[] = ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'];
-
-/** The checksum a request declares, where its value comes from, and its value when known. */
-interface DeclaredChecksum {
-  algorithm: ChecksumAlgorithm;
-  /** Base64 value from the x-amz-checksum-* header; undefined when it arrives as a trailer. */
-  value?: string;
-  trailer: boolean;
-}
 
 /** A body being read: the decoded byte stream and the check to run once it has ended. */
 export interface ObjectBody {
@@ -39,47 +28,30 @@ export interface ObjectBody {
 /** Opens the body of a PutObject (or UploadPart) for streaming, verified and digested. */
 export function readObjectBody(ctx: RequestContext): ObjectBody {
   const declaredSizeBytes = declaredSize(ctx);
-  const declared = declaredChecksum(ctx);
-  const contentMd5 = expectedContentMd5(ctx);
+  // Parsed before any byte is read, so a malformed declaration fails without touching storage.
+  const declared = parseChecksumRequest(ctx.req.headers);
   const verifier = createPayloadVerifier(ctx.auth, ctx.req.headers, {
     maxChunkSizeBytes: ctx.options.limits.chunkBytesMax,
     maxTrailerBytes: ctx.options.limits.trailerBytesMax,
   });
-  const md5 = createHash('md5');
-  const checksum: Checksum | undefined = declared ? createChecksum(declared.algorithm) : undefined;
-  const digest = new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      md5.update(chunk);
-      checksum?.update(chunk);
-      callback(null, chunk);
-    },
-  });
-  pipeline(ctx.req.raw, verifier.stream, digest, (err) => {
-    // The consumer of `digest` sees the same error through its iterator; this only records it.
+  const digests = createBodyDigests(algorithmsToCompute(declared));
+  const digested = digests.transform();
+  pipeline(ctx.req.raw, verifier.stream, digested, (err) => {
+    // The consumer of `digested` sees the same error through its iterator; this only records it.
     if (err) ctx.req.log.debug({ err }, 'request body failed');
   });
 
   const finalize = (sizeBytes: number): BodyDigests => {
-    const result = verifier.result();
-    if (!result.complete) throw new S3Error('IncompleteBody');
-    if (sizeBytes !== declaredSizeBytes) throw new S3Error('IncompleteBody');
-    const md5Bytes = md5.digest();
-    if (contentMd5 !== undefined && !md5Bytes.equals(contentMd5)) throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.');
-    let stored: StoredChecksum | undefined;
-    if (declared && checksum) {
-      const expected = declared.trailer ? result.trailers.get(`x-amz-checksum-${declared.algorithm.toLowerCase()}`) : declared.value;
-      if (expected === undefined) {
-        throw new S3Error('InvalidRequest', `The x-amz-checksum-${declared.algorithm.toLowerCase()} trailer declared in x-amz-trailer is missing.`);
-      }
-      const actual = checksum.digestBase64();
-      if (expected !== actual) {
-        throw new S3Error('BadDigest', `The ${declared.algorithm} you specified did not match the calculated checksum.`);
-      }
-      stored = { algorithm: declared.algorithm, value: actual, type: 'FULL_OBJECT' };
-    }
-    return { etag: md5Bytes.toString('hex'), ...(stored ? { checksum: stored } : {}) };
+    const payload = verifier.result();
+    if (!payload.complete || sizeBytes !== declaredSizeBytes) throw new S3Error('IncompleteBody');
+    const computed = digests.result();
+    const expected = resolveExpectedChecksums(declared, payload.trailers);
+    verifyChecksums(expected, computed);
+    let checksum: StoredChecksum | undefined;
+    if (expected.checksum) checksum = { algorithm: expected.checksum.algorithm, value: expected.checksum.base64, type: 'FULL_OBJECT' };
+    return { etag: computed.md5.toString('hex'), ...(checksum ? { checksum } : {}) };
   };
-  return { stream: digest, declaredSizeBytes, finalize };
+  return { stream: digested, declaredSizeBytes, finalize };
 }
 
 /** Bytes of object data the client announced: x-amz-decoded-content-length or Content-Length. */
@@ -90,43 +62,6 @@ function declaredSize(ctx: RequestContext): number {
   if (raw === undefined) throw new S3Error('MissingContentLength');
   if (!/^\d{1,16}$/.test(raw)) throw new S3Error('InvalidArgument', 'Content-Length is not a valid number.', { ArgumentName: 'Content-Length' });
   return Number(raw);
-}
-
-/** The one checksum the request declares, from x-amz-checksum-* headers or x-amz-trailer. */
-function declaredChecksum(ctx: RequestContext): DeclaredChecksum | undefined {
-  const found: DeclaredChecksum[] = [];
-  for (const algorithm of ALGORITHMS) {
-    const value = header(ctx.req, `x-amz-checksum-${algorithm.toLowerCase()}`);
-    if (value !== undefined) found.push({ algorithm, value, trailer: false });
-  }
-  const trailer = header(ctx.req, 'x-amz-trailer');
-  if (trailer !== undefined) {
-    for (const name of trailer.split(',').map((s) => s.trim().toLowerCase())) {
-      const algorithm = ALGORITHMS.find((a) => `x-amz-checksum-${a.toLowerCase()}` === name);
-      if (!algorithm) throw new S3Error('InvalidRequest', `The value specified in the x-amz-trailer header is not supported: ${name}`);
-      found.push({ algorithm, trailer: true });
-    }
-  }
-  if (found.length > 1) throw new S3Error('InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
-  const sdkAlgorithm = header(ctx.req, 'x-amz-sdk-checksum-algorithm')?.toUpperCase();
-  if (sdkAlgorithm !== undefined) {
-    if (!ALGORITHMS.includes(sdkAlgorithm as ChecksumAlgorithm)) {
-      throw new S3Error('InvalidRequest', 'Value for x-amz-sdk-checksum-algorithm header is invalid.');
-    }
-    if (found[0] && found[0].algorithm !== sdkAlgorithm) {
-      throw new S3Error('InvalidRequest', 'Value for x-amz-sdk-checksum-algorithm header is invalid.');
-    }
-  }
-  return found[0];
-}
-
-/** Content-MD5 as 16 bytes; InvalidDigest when it is not base64 of 16 bytes. */
-function expectedContentMd5(ctx: RequestContext): Buffer | undefined {
-  const value = header(ctx.req, 'content-md5');
-  if (value === undefined) return undefined;
-  const bytes = Buffer.from(value, 'base64');
-  if (bytes.length !== 16 || bytes.toString('base64') !== value.trim()) throw new S3Error('InvalidDigest');
-  return bytes;
 }
 
 /** A small request body read whole (XML configuration, DeleteObjects), then parsed on demand. */

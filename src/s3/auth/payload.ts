@@ -174,9 +174,19 @@ export class AwsChunkedDecoder {
   end(): void {
     assert(!this.#failed, 'end after failure');
     this.#failed = true; // nothing may follow end(), successful or not
-    // The final empty line is required: without it a body cut after some of its trailer lines
-    // could not be told from a complete one (SDKs always send it).
-    if (this.#state !== 'done') {
+    // The final empty line is required once a trailer line was read: without it a body cut after
+    // some of its trailer lines could not be told from a complete one. The AWS SDK for JavaScript
+    // v3 ends an aws-chunked body that has no trailers with `0\r\n` alone
+    // (@smithy getAwsChunkedEncodingStream), so EOF right after the final chunk's line is accepted:
+    // every data byte and the final chunk are verified by then, and a declared-but-missing trailer
+    // is caught by the checksum layer (checksum.ts resolveExpectedChecksums). A signed-trailer body
+    // still needs its x-amz-trailer-signature.
+    const endsAfterFinalChunk =
+      this.#state === 'trailer' &&
+      this.#lineBytes === 0 &&
+      this.#trailerBytes === 0 &&
+      !(this.#opts.signing !== undefined && this.#opts.trailers);
+    if (this.#state !== 'done' && !endsAfterFinalChunk) {
       throw incomplete('The aws-chunked body ended before its final chunk.');
     }
     if (this.#decodedBytes !== this.#opts.decodedContentLengthBytes) {

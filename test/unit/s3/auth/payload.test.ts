@@ -11,9 +11,11 @@
  *      flipped byte either fails or still yields exactly the original body and trailers (and a
  *      flip inside chunk data is always SignatureDoesNotMatch); any truncation is IncompleteBody.
  *   3. Table tests for framing errors and for the sha256 / unsigned pass-through modes.
+ *   4. Bodies produced by the AWS SDK v3's own aws-chunked encoder (@smithy/core).
  */
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { getAwsChunkedEncodingStream } from '@smithy/core/serde';
 import test from 'ava';
 import fc from 'fast-check';
 import { authenticate, type AuthResult } from '../../../../src/s3/auth/authenticate.ts';
@@ -32,6 +34,7 @@ import {
   signingKey,
   trailerStringToSign,
 } from '../../../../src/s3/auth/sigv4.ts';
+import { createHasher } from '../../../../src/s3/checksum.ts';
 import { decodeAll, encodeChunked, splitAt } from './chunked-helpers.ts';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
@@ -305,15 +308,21 @@ test('property: any single flipped byte anywhere fails or yields exactly the sig
   t.pass();
 });
 
-test('property: any truncation is IncompleteBody', (t) => {
+test('property: truncation is IncompleteBody, except a body cut right after its final chunk line', (t) => {
   fc.assert(
     fc.property(arbMode, arbBody, arbSizes, arbTrailers, fc.nat(), arbCuts, (mode, body, sizes, trailers, cut, cuts) => {
       const enc = encodeFor(mode, body, sizes, trailers);
       const len = cut % enc.bytes.length; // strictly shorter
       const prefix = enc.bytes.subarray(0, len);
+      // Where the final chunk's line ends: the encoding minus the trailer section.
+      const trailerSection = enc.bytes.length - encodeFor(mode, body, sizes, new Map()).bytes.length + 2;
+      const afterFinalChunk = enc.bytes.length - (mode === 'signed' ? 2 : trailerSection);
       try {
-        decodeAll(decoderFor(mode, body.length), splitAt(prefix, cuts));
-        return false;
+        const decoder = decoderFor(mode, body.length);
+        const out = decodeAll(decoder, splitAt(prefix, cuts));
+        // Accepted only where the SDK ends trailer-less bodies, with every byte verified, and
+        // never for signed trailers; the dropped trailers are visibly absent.
+        return len === afterFinalChunk && mode !== 'signed-trailer' && out.equals(body) && decoder.trailers.size === 0;
       } catch (err) {
         return isS3AuthError(err, 'IncompleteBody');
       }
@@ -442,4 +451,50 @@ test('streaming mode through createPayloadVerifier exposes trailers in result()'
   const r = await runVerifier(auth, {}, splitAt(enc.bytes, [3, 7, 30]));
   t.is(r.data.toString(), 'hello');
   t.is(r.trailers.get('x-amz-checksum-crc32'), 'NhCmhg==');
+});
+
+// ---------------------------------------------------------------------------------------------
+// 4. What the AWS SDK for JavaScript v3 actually sends (STREAMING-UNSIGNED-PAYLOAD-TRAILER)
+
+async function sdkChunked(pieces: Buffer[], withChecksum: boolean): Promise<Buffer> {
+  const source = Readable.from(pieces, { objectMode: false });
+  const options = withChecksum
+    ? {
+        base64Encoder: (b: Uint8Array) => Buffer.from(b).toString('base64'),
+        bodyLengthChecker: (b: unknown) => (b as Buffer).length,
+        checksumAlgorithmFn: class {} as never,
+        checksumLocationName: 'x-amz-checksum-crc32',
+        streamHasher: (_ctor: unknown, readable: Readable) =>
+          new Promise<Uint8Array>((resolve, reject) => {
+            const h = createHasher('CRC32');
+            readable.on('data', (d: Buffer) => h.update(d));
+            readable.on('end', () => resolve(h.digest()));
+            readable.on('error', reject);
+          }),
+      }
+    : { bodyLengthChecker: (b: unknown) => (b as Buffer).length };
+  const encoded = getAwsChunkedEncodingStream(source, options as never) as unknown as Readable;
+  const out: Buffer[] = [];
+  for await (const c of encoded) out.push(Buffer.from(c as Buffer));
+  return Buffer.concat(out);
+}
+
+test('@smithy getAwsChunkedEncodingStream output decodes, with and without a checksum trailer', async (t) => {
+  const pieces = [Buffer.from('hello '), Buffer.alloc(70000, 'x'), Buffer.from('!')];
+  const body = Buffer.concat(pieces);
+  const auth = fakeAuth({ kind: 'streaming-unsigned-trailer', decodedContentLengthBytes: body.length });
+
+  const withTrailer = await sdkChunked(pieces, true);
+  const r1 = await runVerifier(auth, {}, splitAt(withTrailer, [1, 5, 9, 100, 70010]));
+  t.true(r1.data.equals(body));
+  const crc = createHasher('CRC32');
+  crc.update(body);
+  t.is(r1.trailers.get('x-amz-checksum-crc32'), crc.digestBase64());
+
+  // Without a checksum the SDK ends the body with `0\r\n` and no final CRLF.
+  const bare = await sdkChunked(pieces, false);
+  t.true(bare.subarray(-3).equals(Buffer.from('0\r\n')));
+  const r2 = await runVerifier(auth, {}, [bare]);
+  t.true(r2.data.equals(body));
+  t.is(r2.trailers.size, 0);
 });

@@ -40,6 +40,11 @@ export class Inflights {
     if (n > 0) this.#indexes = this.#indexes.slice(n);
   }
 
+  /** Frees the oldest in-flight message (a heartbeat answer proves the peer is alive). */
+  freeFirstOne(): void {
+    if (this.#indexes.length > 0) this.#indexes = this.#indexes.slice(1);
+  }
+
   full(): boolean {
     return this.#indexes.length >= this.size;
   }

@@ -671,6 +671,9 @@ export class Raft {
     assert(m.from !== this.id, 'heartbeat response from self');
     pr.recentActive = true;
     pr.msgAppFlowPaused = false;
+    // If the window is full, MsgApps were probably lost (or the peer restarted). Free one slot so
+    // a MsgApp goes out; a rejection then moves the peer back to probe and repairs it (etcd).
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
     if (this.readOnly.option !== ReadOnlyOption.Safe || m.context.byteLength === 0) return;
     const acks = this.readOnly.recvAck(m.from, m.context);

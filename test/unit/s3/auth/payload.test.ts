@@ -4,8 +4,8 @@
  * Method:
  *   1. AWS-published vectors: the chunked-upload example of sigv4-streaming.html (seed, three
  *      chunk signatures, Content-Length) through authenticate() + createPayloadVerifier(), and the
- *      trailer example of sigv4-streaming-trailers.html (chunk and trailer signatures chained from
- *      its published seed).
+ *      trailer example of sigv4-streaming-trailers.html (seed signature through authenticate(),
+ *      chunk and trailer signatures, the x-amz-checksum-crc32c trailer through checksum.ts).
  *   2. fast-check properties against an independent encoder (chunked-helpers.ts): any body, any
  *      chunk sizes, any split of the encoded bytes into reads decodes to the body; any single
  *      flipped byte either fails or still yields exactly the original body and trailers (and a
@@ -34,7 +34,14 @@ import {
   signingKey,
   trailerStringToSign,
 } from '../../../../src/s3/auth/sigv4.ts';
-import { createHasher } from '../../../../src/s3/checksum.ts';
+import {
+  algorithmsToCompute,
+  createBodyDigests,
+  createHasher,
+  parseChecksumRequest,
+  resolveExpectedChecksums,
+  verifyChecksums,
+} from '../../../../src/s3/checksum.ts';
 import { decodeAll, encodeChunked, splitAt } from './chunked-helpers.ts';
 
 const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
@@ -174,6 +181,43 @@ test('AWS trailer example (sigv4-streaming-trailers.html): chunk and trailer sig
   const data = decodeAll(decoder, splitAt(body, [1, 2, 50, 88, 89, 65630, 66700, 66800]));
   t.true(data.equals(Buffer.alloc(66560, 'a')));
   t.deepEqual([...decoder.trailers], [['x-amz-checksum-crc32c', 'sOO8/Q==']]);
+});
+
+test('AWS trailer example end to end: seed via authenticate(), body via createPayloadVerifier, CRC32C via checksum.ts', async (t) => {
+  // The published canonical request signs these headers (content-length is not signed); the
+  // combination reproduces the published seed signature.
+  const headers = {
+    host: 's3.amazonaws.com',
+    'x-amz-date': AMZ_DATE,
+    'x-amz-storage-class': 'REDUCED_REDUNDANCY',
+    'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER',
+    'content-encoding': 'aws-chunked',
+    'x-amz-decoded-content-length': '66560',
+    'x-amz-trailer': 'x-amz-checksum-crc32c',
+    authorization:
+      `AWS4-HMAC-SHA256 Credential=${AK}/${SCOPE}, SignedHeaders=content-encoding;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer, ` +
+      'Signature=106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e',
+  };
+  const auth = authenticate(
+    { method: 'PUT', rawPath: '/examplebucket/chunkObject.txt', rawQuery: '', headers },
+    { lookupSecret: () => SECRET, region: 'us-east-1', nowMs: NOW_MS },
+  );
+  t.deepEqual(auth.payload, { kind: 'streaming-signed-trailer', decodedContentLengthBytes: 66560 });
+  const body = Buffer.concat([
+    Buffer.from('10000;chunk-signature=b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2\r\n'),
+    Buffer.alloc(65536, 'a'),
+    Buffer.from('\r\n400;chunk-signature=1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7\r\n'),
+    Buffer.alloc(1024, 'a'),
+    Buffer.from('\r\n0;chunk-signature=2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992\r\n'),
+    Buffer.from('x-amz-checksum-crc32c:sOO8/Q==\r\n'),
+    Buffer.from('x-amz-trailer-signature:d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435\r\n\r\n'),
+  ]);
+  const checksumReq = parseChecksumRequest(headers);
+  const digests = createBodyDigests(algorithmsToCompute(checksumReq));
+  const { data, trailers } = await runVerifier(auth, headers, splitAt(body, [7, 65600, 66700]));
+  digests.update(data);
+  t.true(data.equals(Buffer.alloc(66560, 'a')));
+  t.notThrows(() => verifyChecksums(resolveExpectedChecksums(checksumReq, trailers), digests.result()));
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -170,13 +170,14 @@ export function canonicalQueryString(rawQuery: string, excludeSignature = false)
 
 /**
  * canonicalHeaderValue returns a header value as SigV4 canonicalizes it: leading and trailing
- * whitespace trimmed and every run of inner spaces collapsed to one. Node joins repeated headers
+ * whitespace trimmed and every run of inner whitespace collapsed to one space. Node joins repeated headers
  * with ', ' already; an array value (set-cookie-like) is joined with ','.
  */
 export function canonicalHeaderValue(value: string | string[] | undefined): string {
   if (value === undefined) return '';
   const joined = Array.isArray(value) ? value.map((v) => v.trim()).join(',') : value;
-  return joined.trim().replace(/[ \t]+/g, ' ');
+  // Any whitespace run, as the SDKs canonicalize (smithy `/\s+/g`, botocore `' '.join(v.split())`).
+  return joined.trim().replace(/\s+/g, ' ');
 }
 
 /**

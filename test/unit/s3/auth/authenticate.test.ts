@@ -221,7 +221,7 @@ const arbGenerated: fc.Arbitrary<Generated> = fc.record({
   ),
   meta: fc.dictionary(
     fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/),
-    fc.stringMatching(/^[!-~]([ -~]{0,10}[!-~])?$/),
+    fc.stringMatching(/^[!-~]([ -~\t]{0,10}[!-~])?$/),
     { maxKeys: 3 },
   ),
   body: fc.string({ maxLength: 50 }),

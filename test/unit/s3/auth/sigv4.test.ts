@@ -262,6 +262,7 @@ test('canonicalHeaderValue trims and collapses inner whitespace', (t) => {
   t.is(canonicalHeaderValue(['a ', ' b']), 'a,b');
   t.is(canonicalHeaderValue(undefined), '');
   t.is(canonicalHeaderValue('"a   b"'), '"a b"');
+  t.is(canonicalHeaderValue('a\t \tb'), 'a b');
 });
 
 test('signing key derivation matches the cached key, and the cache is bounded', (t) => {

@@ -3,6 +3,7 @@
 # verify_genproto.sh): generated code must always match its .proto source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
 buf generate
 if [ -n "$(git status --porcelain -- src/gen)" ]; then
   echo "src/gen is stale: run 'npm run gen' and commit the result" >&2

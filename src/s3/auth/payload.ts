@@ -264,7 +264,8 @@ export class AwsChunkedDecoder {
     if (this.#lineBytes + (end - pos) > maxBytes) {
       throw new S3AuthError('InvalidRequest', `Malformed aws-chunked body: ${what} exceeds ${maxBytes} bytes.`);
     }
-    this.#lineParts.push(buf.subarray(pos, end));
+    // A partial line is copied so that it does not pin the (possibly large) read buffer it came in.
+    this.#lineParts.push(lf === -1 ? Buffer.from(buf.subarray(pos, end)) : buf.subarray(pos, end));
     this.#lineBytes += end - pos;
     if (lf === -1) return { text: undefined, pos: end };
     const line = this.#lineParts.length === 1 ? (this.#lineParts[0] as Buffer) : Buffer.concat(this.#lineParts);

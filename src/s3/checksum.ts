@@ -541,32 +541,40 @@ function gf2Square(mat: readonly bigint[]): bigint[] {
   return mat.map((row) => gf2Times(mat, row));
 }
 
+// zeroByteOperators[alg][k] is the GF(2) matrix that appends 2^k zero bytes to a CRC register.
+// They depend only on the polynomial, so they are built once per algorithm (lazily, 53 matrices
+// of `width` rows: enough for any safe-integer length) and a combine costs one matrix-vector
+// product per set bit of the length instead of zlib's O(log n) matrix squarings per call.
+const ZERO_BYTE_OPERATORS_COUNT = 53;
+const zeroByteOperators = new Map<CrcAlgorithm, bigint[][]>();
+
+function operatorsOf(alg: CrcAlgorithm): bigint[][] {
+  const cached = zeroByteOperators.get(alg);
+  if (cached !== undefined) return cached;
+  const { width, poly } = CRC_SPEC[alg];
+  // One zero bit: shift right, folding the polynomial back in for the low bit (reflected CRC).
+  let op: bigint[] = [poly];
+  for (let n = 1, row = 1n; n < width; n++, row <<= 1n) op.push(row);
+  for (let i = 0; i < 3; i++) op = gf2Square(op); // 2, 4, 8 zero bits: one zero byte
+  const ops: bigint[][] = [op];
+  for (let k = 1; k < ZERO_BYTE_OPERATORS_COUNT; k++) ops.push(gf2Square(ops[k - 1] as bigint[]));
+  zeroByteOperators.set(alg, ops);
+  return ops;
+}
+
 /**
- * crcCombine returns crc(A ‖ B) from crc(A), crc(B) and len(B): zlib's crc32_combine (GF(2)
- * matrix squaring, O(log len) matrix products), generalized to any reflected CRC whose init and
- * xorout are equal, which holds for CRC32, CRC32C and CRC64NVME. Values are the final CRCs.
+ * crcCombine returns crc(A ‖ B) from crc(A), crc(B) and len(B), zlib's crc32_combine
+ * (crc(A) advanced over len(B) zero bytes, xor crc(B)) generalized to any reflected CRC whose
+ * init and xorout are equal, which holds for CRC32, CRC32C and CRC64NVME. Values are final CRCs.
  */
 export function crcCombine(alg: CrcAlgorithm, crc1: bigint, crc2: bigint, len2Bytes: number): bigint {
   assert(Number.isSafeInteger(len2Bytes) && len2Bytes >= 0, 'length is a non-negative safe integer');
-  const { width, poly } = CRC_SPEC[alg];
-  if (len2Bytes === 0) return crc1;
-  // odd: operator for one zero bit.
-  let odd: bigint[] = [poly];
-  for (let n = 1, row = 1n; n < width; n++, row <<= 1n) odd.push(row);
-  let even = gf2Square(odd); // two zero bits
-  odd = gf2Square(even); // four zero bits
-  let len = len2Bytes;
+  const ops = operatorsOf(alg);
   let crc = crc1;
-  // Apply len2 zero bytes to crc1: the first squaring gives the one-byte operator.
-  do {
-    even = gf2Square(odd);
-    if (len % 2 === 1) crc = gf2Times(even, crc);
-    len = Math.floor(len / 2);
-    if (len === 0) break;
-    odd = gf2Square(even);
-    if (len % 2 === 1) crc = gf2Times(odd, crc);
-    len = Math.floor(len / 2);
-  } while (len !== 0);
+  let len = len2Bytes;
+  for (let k = 0; len !== 0; k++, len = Math.floor(len / 2)) {
+    if (len % 2 === 1) crc = gf2Times(ops[k] as bigint[], crc);
+  }
   return crc ^ crc2;
 }
 

@@ -24,6 +24,7 @@
  *   - liveness at the end: after healing everything, all nodes converge to one applied state.
  */
 import {
+  ConfChangeType,
   decodeConfChange,
   type Entry,
   EntryType,
@@ -75,6 +76,10 @@ export interface SimResult {
   readsOk: number;
   crashes: number;
   partitions: number;
+  /** Conf changes committed and applied (membership churn). */
+  confChanges: number;
+  /** Final configuration. */
+  finalConfig: string;
   snapshotsSent: number;
   messagesSent: number;
   linearizability: LinearizabilityResult;
@@ -222,6 +227,8 @@ class SimNetwork {
 
 interface SimNode {
   id: NodeId;
+  /** Removed from the configuration (by an applied RemoveNode): stopped for good, never reused. */
+  retired: boolean;
   disk: SimDisk;
   raw: RawNode | undefined; // undefined while crashed
   sm: KvStateMachine;
@@ -274,6 +281,9 @@ class Simulation {
   readonly verbose: boolean;
   now = 0;
   faultsOn = true;
+  /** Membership churn (add learner, promote, remove) enabled for this seed. */
+  readonly churn: boolean;
+  nextNodeId: number;
 
   // checker state
   readonly leaderOfTerm = new Map<number, NodeId>();
@@ -282,7 +292,7 @@ class Simulation {
   /** index -> KV digest after applying that index. */
   readonly digests = new Map<number, string>();
   readonly lastLeaderTerm = new Map<NodeId, number>();
-  stats = { crashes: 0, partitions: 0, snapshotsSent: 0, readsOk: 0, leadersElected: 0 };
+  stats = { crashes: 0, partitions: 0, snapshotsSent: 0, readsOk: 0, leadersElected: 0, confChanges: 0 };
 
   constructor(opts: SimOptions) {
     this.seed = opts.seed;
@@ -297,10 +307,18 @@ class Simulation {
     const maxDelay = 1 + this.rng.intBelow(30);
     this.net = new SimNetwork(this.rng.fork(), dropP, dupP, maxDelay);
     const voters = Array.from({ length: this.n }, (_, i) => i + 1);
-    for (const id of voters) {
+    this.churn = this.rng.chance(0.5);
+    this.nextNodeId = this.n + 1;
+    for (const id of voters) this.#addNode(id, MemoryStorage.bootstrap({ voters, learners: [] }));
+    const clientCount = 3 + this.rng.intBelow(6);
+    for (let c = 1; c <= clientCount; c++) this.clients.push({ id: c, nextReq: 1, current: undefined, idleUntil: 0 });
+  }
+
+  #addNode(id: NodeId, storage: MemoryStorage): SimNode {
       const node: SimNode = {
         id,
-        disk: new SimDisk(MemoryStorage.bootstrap({ voters, learners: [] })),
+        retired: false,
+        disk: new SimDisk(storage),
         raw: undefined,
         sm: new KvStateMachine(),
         tickEvery: TICK_UNITS - 1 + this.rng.intBelow(3), // clock drift: 9..11 units per tick
@@ -313,9 +331,7 @@ class Simulation {
       };
       this.nodes.set(id, node);
       this.#start(node);
-    }
-    const clientCount = 3 + this.rng.intBelow(6);
-    for (let c = 1; c <= clientCount; c++) this.clients.push({ id: c, nextReq: 1, current: undefined, idleUntil: 0 });
+      return node;
   }
 
   fail(msg: string): never {
@@ -359,7 +375,7 @@ class Simulation {
     // Quiet period: heal, restart everyone, no new faults, and require convergence.
     this.faultsOn = false;
     this.net.groups.clear();
-    for (const node of this.nodes.values()) if (node.raw === undefined) this.#restart(node);
+    for (const node of this.nodes.values()) if (node.raw === undefined && !node.retired) this.#restart(node);
     const quietEnd = this.now + 3000;
     for (; this.now < quietEnd; this.now++) {
       this.#stepOnce();
@@ -382,7 +398,7 @@ class Simulation {
     if (lin.ok === false) this.fail(`history not linearizable: ${lin.reason}`);
     let maxTerm = 0;
     for (const t of this.leaderOfTerm.keys()) maxTerm = Math.max(maxTerm, t);
-    const anyNode = this.nodes.get(1);
+    const appliedMax = Math.max(...[...this.nodes.values()].map((n) => n.sm.applied));
     return {
       seed: this.seed,
       nodes: this.n,
@@ -396,25 +412,37 @@ class Simulation {
       },
       leadersElected: this.stats.leadersElected,
       maxTerm,
-      appliedIndex: anyNode?.sm.applied ?? 0,
+      appliedIndex: appliedMax,
       opsInvoked: this.history.length,
       opsOk: this.history.filter((h) => h.op.completeTime !== Number.POSITIVE_INFINITY).length,
       opsIndeterminate: this.history.filter((h) => h.op.kind === 'put' && h.op.completeTime === Number.POSITIVE_INFINITY).length,
       readsOk: this.stats.readsOk,
       crashes: this.stats.crashes,
       partitions: this.stats.partitions,
+      confChanges: this.stats.confChanges,
+      finalConfig: JSON.stringify(this.#leaderStatus()?.confState ?? null),
       snapshotsSent: this.stats.snapshotsSent,
       messagesSent: this.net.sent,
       linearizability: lin,
     };
   }
 
+  #leaderStatus() {
+    return [...this.nodes.values()].find((n) => n.raw?.status().softState.raftState === StateType.Leader)?.raw?.status();
+  }
+
   #converged(): boolean {
-    const nodes = [...this.nodes.values()];
-    if (nodes.some((n) => n.raw === undefined)) return false;
-    const leaders = nodes.filter((n) => n.raw?.status().softState.raftState === StateType.Leader);
+    const running = [...this.nodes.values()].filter((n) => n.raw !== undefined);
+    const leaders = running.filter((n) => n.raw?.status().softState.raftState === StateType.Leader);
     if (leaders.length !== 1) return false;
-    const lastIndex = leaders[0]?.raw?.status().lastIndex;
+    const leader = leaders[0]?.raw?.status();
+    if (leader === undefined) return false;
+    // Members of the final configuration must all be up and identical; nodes outside it (retired,
+    // or added by a conf change that was dropped) do not count.
+    const members = new Set([...leader.confState.voters, ...leader.confState.learners]);
+    const nodes = [...this.nodes.values()].filter((n) => members.has(n.id));
+    if (nodes.length !== members.size || nodes.some((n) => n.raw === undefined)) return false;
+    const lastIndex = leader.lastIndex;
     const applied = new Set(nodes.map((n) => n.sm.applied));
     const digests = new Set(nodes.map((n) => n.sm.digest()));
     return applied.size === 1 && digests.size === 1 && nodes[0]?.sm.applied === lastIndex && this.#noPendingClient();
@@ -428,6 +456,7 @@ class Simulation {
 
   #injectFaults(): void {
     const r = this.rng;
+    if (this.churn && r.chance(0.004)) this.#membershipChange();
     // Crash a running node now and then; restart crashed nodes after a while.
     if (r.chance(0.0015)) {
       const up = [...this.nodes.values()].filter((n) => n.raw !== undefined);
@@ -435,7 +464,7 @@ class Simulation {
       if (victim !== undefined && up.length > 0) this.#crash(victim);
     }
     for (const node of this.nodes.values()) {
-      if (node.raw === undefined && this.now >= node.restartAt) this.#restart(node);
+      if (node.raw === undefined && !node.retired && this.now >= node.restartAt) this.#restart(node);
     }
     // Partitions: start one with small probability, heal with larger probability.
     if (this.net.groups.size === 0) {
@@ -448,6 +477,39 @@ class Simulation {
       this.net.groups.clear();
       this.log('heal');
     }
+  }
+
+  /** An operator asks the current leader for one single-server change. */
+  #membershipChange(): void {
+    const leader = [...this.nodes.values()].find((n) => n.raw?.status().softState.raftState === StateType.Leader);
+    const raw = leader?.raw;
+    if (raw === undefined) return;
+    const cs = raw.status().confState;
+    const options: Array<() => void> = [];
+    const propose = (type: ConfChangeType, nodeId: NodeId) => () => {
+      try {
+        raw.proposeConfChange({ type, nodeId, context: new Uint8Array(0) });
+        this.log(`propose ${type} ${nodeId}`);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'RAFT_PROPOSAL_DROPPED') throw err;
+      }
+    };
+    const [learner] = cs.learners;
+    if (learner !== undefined) options.push(propose(ConfChangeType.AddNode, learner));
+    if (cs.voters.length + cs.learners.length < 6) {
+      options.push(() => {
+        // A new node starts with an empty log and is caught up by a snapshot.
+        const id = this.nextNodeId++;
+        this.#addNode(id, new MemoryStorage());
+        propose(ConfChangeType.AddLearnerNode, id)();
+      });
+    }
+    if (cs.voters.length > 3) {
+      const victim = cs.voters[this.rng.intBelow(cs.voters.length)];
+      if (victim !== undefined) options.push(propose(ConfChangeType.RemoveNode, victim));
+    }
+    if (learner !== undefined && this.rng.chance(0.3)) options.push(propose(ConfChangeType.RemoveNode, learner));
+    options[this.rng.intBelow(options.length)]?.();
   }
 
   #crash(node: SimNode): void {
@@ -551,6 +613,10 @@ class Simulation {
     if (st !== undefined && st.raftState === StateType.Leader) this.#onNewLeader(node);
     // 4. Advance.
     raw.advance(rd);
+    if (node.retired) {
+      this.#crash(node);
+      return;
+    }
     this.#maybeSnapshot(node);
   }
 
@@ -562,9 +628,20 @@ class Simulation {
     if (prev !== undefined && prev !== fingerprint) {
       this.fail(`state machine safety: index ${e.index} applied as ${prev} and as ${fingerprint} (node ${node.id})`);
     }
+    if (prev === undefined && e.type === EntryType.ConfChange) this.stats.confChanges++;
     this.appliedEntries.set(e.index, fingerprint);
     if (e.type === EntryType.ConfChange) {
-      node.raw?.applyConfChange(decodeConfChange(e.data));
+      const cc = decodeConfChange(e.data);
+      node.raw?.applyConfChange(cc);
+      if (cc.type === ConfChangeType.RemoveNode) {
+        // Committed: the removed node is no longer needed by anyone. Stop it for good.
+        const gone = this.nodes.get(cc.nodeId);
+        if (gone !== undefined && !gone.retired) {
+          gone.retired = true;
+          if (gone.raw !== undefined && gone !== node) this.#crash(gone);
+          this.log(`retired ${cc.nodeId}`);
+        }
+      }
     } else if (e.data.byteLength > 0) {
       const cmd = JSON.parse(dec.decode(e.data)) as KvCommand;
       node.sm.apply(cmd);

@@ -472,3 +472,14 @@ export function expectS3Error(t: ExecutionContext, res: RawResponse, status: num
   t.is(err.requestId, requestId, `${label}RequestId matches x-amz-request-id`);
   return err;
 }
+
+/** The head of a raw HTTP/1.1 request (`METHOD path HTTP/1.1`, headers, blank line). */
+export function httpHead(method: string, pathAndQuery: string, headers: Record<string, string>): string {
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
+  return `${method} ${pathAndQuery} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/** Every HTTP status line in a raw exchange, in order. */
+export function rawStatuses(response: string): number[] {
+  return [...response.matchAll(/(?:^|\r\n)HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+}

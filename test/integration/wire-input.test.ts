@@ -1,0 +1,588 @@
+/**
+ * Goal: bad input gets an S3 error, changes nothing, and never crashes the node. Odd but legal
+ * keys (`..`, `./`, `//`, control characters, NFC vs NFD, 1024 bytes) are stored as opaque keys
+ * and never become file paths; illegal ones (NUL, 1025 bytes, bad bucket names) are refused;
+ * broken framing (Content-Length lies, disconnects, bad aws-chunked, oversized heads, garbage
+ * methods) is refused with S3 XML and leaves no object and no temp file behind; racing PUTs of
+ * one key leave exactly one intact body.
+ *
+ * Method: one real server process per file. Requests are signed by test/helpers/signer.ts and
+ * sent through undici (paths verbatim) or, for broken framing, written byte by byte on a raw
+ * TCP socket. After each bad input the test checks the key is absent (or intact) and that the
+ * node still answers (GET /health/live and a signed ListBuckets). Tests that watch
+ * `<dataDir>/chunks/tmp` run serially so no other upload is in flight.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import { removeDir, s3Client, startServer, type TestServer } from '../helpers/server.ts';
+import {
+  awsChunked,
+  expectS3Error,
+  httpHead,
+  keyPath,
+  parseS3Error,
+  RawS3,
+  rawExchange,
+  rawStatuses,
+  STREAMING_SIGNED,
+  STREAMING_SIGNED_TRAILER,
+  signRequest,
+  streamingPut,
+} from '../helpers/signer.ts';
+
+interface Ctx {
+  server: TestServer;
+  raw: RawS3;
+  s3: S3Client;
+  bucket: string;
+}
+const test = anyTest as TestFn<Ctx>;
+
+/** How long a test waits for the server to settle (temp files removed) before failing. */
+const SETTLE_DEADLINE_MS = 5000;
+const KEY_BYTES_MAX = 1024;
+
+test.before(async (t) => {
+  const server = await startServer();
+  const raw = new RawS3(server.url);
+  const bucket = 'wire-input';
+  const res = await raw.signed('PUT', `/${bucket}`);
+  if (res.status !== 200) throw new Error(`create bucket: ${res.status} ${res.text}`);
+  t.context = { server, raw, s3: s3Client(server), bucket };
+});
+
+test.after.always(async (t) => {
+  if (!t.context.server) return;
+  t.context.s3.destroy();
+  await t.context.raw.close();
+  await t.context.server.stop();
+  await removeDir(t.context.server.dataDir);
+});
+
+let keySeq = 0;
+const newKey = (label: string) => `${label}-${++keySeq}`;
+const md5Hex = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+
+/** The node still answers: anonymous liveness and a signed ListBuckets. */
+async function assertHealthy(t: ExecutionContext<Ctx>, after: string): Promise<void> {
+  const live = await t.context.raw.send('GET', '/health/live');
+  t.is(live.status, 200, `health/live after ${after}`);
+  const list = await t.context.raw.signed('GET', '/');
+  t.is(list.status, 200, `ListBuckets after ${after}`);
+}
+
+async function assertAbsent(t: ExecutionContext<Ctx>, key: string, what: string): Promise<void> {
+  const res = await t.context.raw.signed('GET', keyPath(t.context.bucket, key));
+  expectS3Error(t, res, 404, 'NoSuchKey', `${what}: GET ${JSON.stringify(key)}`);
+}
+
+/** Keys listed in the bucket (ListObjectsV2, encoding-type=url, decoded), under `prefix`. */
+async function listKeys(t: ExecutionContext<Ctx>, prefix = ''): Promise<string[]> {
+  const query = `encoding-type=url&list-type=2${prefix ? `&prefix=${encodeURIComponent(prefix)}` : ''}`;
+  const res = await t.context.raw.signed('GET', `/${t.context.bucket}`, { query });
+  t.is(res.status, 200, res.text);
+  return [...res.text.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => decodeURIComponent(m[1]!));
+}
+
+/** Every file name under `dir`, recursively. */
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    out.push(path);
+    if (entry.isDirectory()) out.push(...(await walk(path)));
+  }
+  return out;
+}
+
+/** Polls `<dataDir>/chunks/tmp` until it is empty; returns what was left at the deadline. */
+async function tmpFilesWhenIdle(dataDir: string): Promise<string[]> {
+  const dir = join(dataDir, 'chunks', 'tmp');
+  const deadline = Date.now() + SETTLE_DEADLINE_MS;
+  for (;;) {
+    const left = existsSync(dir) ? await readdir(dir) : [];
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('traversal-looking keys (.., ./, //, %2e%2e%2f) are opaque keys: stored, read back, listed, and never touch the file system', async (t) => {
+  const { raw, bucket, server } = t.context;
+  const marker = `escape-${process.pid}-${randomBytes(4).toString('hex')}`;
+  // Wire path → the key S3 must see (no normalization, percent-decoding only).
+  const cases: Array<[string, string]> = [
+    [`/${bucket}/../${marker}-a`, `../${marker}-a`],
+    [`/${bucket}/../../../../${marker}-b`, `../../../../${marker}-b`],
+    [`/${bucket}/./${marker}-c`, `./${marker}-c`],
+    [`/${bucket}//${marker}-d`, `/${marker}-d`],
+    [`/${bucket}///${marker}-e`, `//${marker}-e`],
+    [`/${bucket}/%2e%2e%2f%2e%2e%2f${marker}-f`, `../../${marker}-f`],
+    [`/${bucket}/%2E%2E/%2E%2E/${marker}-g`, `../../${marker}-g`],
+    [`/${bucket}/sub/../../${marker}-h`, `sub/../../${marker}-h`],
+    [`/${bucket}/..%5c..%5c${marker}-i`, `..\\..\\${marker}-i`],
+    [`/${bucket}/${marker}-j/..`, `${marker}-j/..`],
+    [`/${bucket}/${marker}-k/.`, `${marker}-k/.`],
+  ];
+  for (const [path, key] of cases) {
+    const body = Buffer.from(`content of ${key}`);
+    const put = await raw.signed('PUT', path, { body });
+    t.is(put.status, 200, `PUT ${path}: ${put.text}`);
+    const viaWire = await raw.signed('GET', path);
+    t.is(viaWire.text, body.toString(), `GET ${path}`);
+    // The same key, encoded the canonical way, is the same object.
+    const viaKey = await raw.signed('GET', keyPath(bucket, key));
+    t.is(viaKey.text, body.toString(), `GET ${keyPath(bucket, key)} (key ${JSON.stringify(key)})`);
+  }
+  const listed = await listKeys(t);
+  for (const [, key] of cases) t.true(listed.includes(key), `listed: ${JSON.stringify(key)}`);
+
+  // Nothing named after the marker exists outside the data dir, nor as a file inside it
+  // (chunks are content-addressed, metadata lives in LevelDB).
+  const parent = dirname(server.dataDir);
+  for (const dir of new Set([parent, dirname(parent), tmpdir(), '/'])) {
+    const hits = (await readdir(dir)).filter((name) => name.includes(marker));
+    t.deepEqual(hits, [], `no ${marker}* in ${dir}`);
+  }
+  const inside = (await walk(server.dataDir)).filter((p) => p.includes(marker));
+  t.deepEqual(inside, [], 'no file in the data dir is named after a key');
+  await assertHealthy(t, 'traversal keys');
+});
+
+test('a key with control characters round-trips and lists with encoding-type=url', async (t) => {
+  const { raw, bucket, s3 } = t.context;
+  const key = `ctl\x01\x07\x1f-${++keySeq}\ttab`;
+  const body = randomBytes(100);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  t.true(Buffer.from(await got.Body!.transformToByteArray()).equals(body));
+  const res = await raw.signed('GET', `/${bucket}`, { query: `encoding-type=url&list-type=2&prefix=ctl` });
+  t.true(res.text.includes(`<Key>${encodeURIComponent(key)}</Key>`), res.text);
+  t.true(res.text.includes('<EncodingType>url</EncodingType>'));
+  t.deepEqual(await listKeys(t, 'ctl'), [key]);
+});
+
+test('NUL in a key (%00) → 400 InvalidArgument, for PUT, GET, DELETE and copy; nothing stored', async (t) => {
+  const { raw, bucket } = t.context;
+  const path = `/${bucket}/nul%00key-${++keySeq}`;
+  expectS3Error(t, await raw.signed('PUT', path, { body: 'x' }), 400, 'InvalidArgument', 'PUT');
+  expectS3Error(t, await raw.signed('DELETE', path), 400, 'InvalidArgument', 'DELETE');
+  const src = newKey('nul-src');
+  t.is((await raw.signed('PUT', keyPath(bucket, src), { body: 'x' })).status, 200);
+  const copy = await raw.signed('PUT', path, { headers: { 'x-amz-copy-source': `${bucket}/${src}` } });
+  expectS3Error(t, copy, 400, 'InvalidArgument', 'copy to a NUL key');
+  t.deepEqual((await listKeys(t, 'nul')).filter((k) => k.includes('\0')), []);
+  await assertHealthy(t, 'NUL keys');
+});
+
+test('NFC and NFD spellings of a key are two distinct objects', async (t) => {
+  const { raw, bucket } = t.context;
+  const prefix = `unicode-${++keySeq}-`;
+  const base = `${prefix}caf\u00e9`;
+  const nfc = base.normalize('NFC');
+  const nfd = base.normalize('NFD');
+  t.not(nfc, nfd);
+  t.is((await raw.signed('PUT', keyPath(bucket, nfc), { body: 'composed' })).status, 200);
+  t.is((await raw.signed('PUT', keyPath(bucket, nfd), { body: 'decomposed' })).status, 200);
+  t.is((await raw.signed('GET', keyPath(bucket, nfc))).text, 'composed');
+  t.is((await raw.signed('GET', keyPath(bucket, nfd))).text, 'decomposed');
+  const listed = await listKeys(t, prefix);
+  t.deepEqual(listed.sort(), [nfc, nfd].sort());
+});
+
+test('a 1024-byte key works; 1025 bytes → 400 KeyTooLongError (ASCII and multi-byte UTF-8)', async (t) => {
+  const { raw, bucket } = t.context;
+  const prefix = `long-${++keySeq}-`;
+  const ascii = prefix + 'k'.repeat(KEY_BYTES_MAX - prefix.length);
+  t.is(Buffer.byteLength(ascii), KEY_BYTES_MAX);
+  const put = await raw.signed('PUT', keyPath(bucket, ascii), { body: 'max' });
+  t.is(put.status, 200, put.text);
+  t.is((await raw.signed('GET', keyPath(bucket, ascii))).text, 'max');
+  t.true((await listKeys(t, prefix)).includes(ascii));
+  expectS3Error(t, await raw.signed('PUT', keyPath(bucket, `${ascii}k`), { body: 'x' }), 400, 'KeyTooLongError', '1025 ASCII bytes');
+  // 'é' is two bytes: 511 of them after a 2-byte prefix is 1024 bytes, one more is 1026.
+  const wide = `w-${'\u00e9'.repeat(511)}`;
+  t.is(Buffer.byteLength(wide), KEY_BYTES_MAX);
+  t.is((await raw.signed('PUT', keyPath(bucket, wide), { body: 'wide' })).status, 200);
+  expectS3Error(t, await raw.signed('PUT', keyPath(bucket, `${wide}\u00e9`), { body: 'x' }), 400, 'KeyTooLongError', '1026 UTF-8 bytes');
+  t.deepEqual((await listKeys(t, prefix)).length, 1, 'only the 1024-byte key exists');
+  await assertHealthy(t, 'long keys');
+});
+
+test('invalid bucket names → 400 InvalidBucketName, including traversal-looking ones; no directory is created', async (t) => {
+  const { raw, server } = t.context;
+  const names = ['ab', 'Bad_Bucket', 'UPPER', 'a..b', '-lead', 'trail-', '192.168.1.1', 'xn--abc', 'a'.repeat(64), '..', '.', '..%5c..%5cetc-ts3gw', 'a%00b'];
+  for (const name of names) {
+    const res = await raw.signed('PUT', `/${name}`);
+    expectS3Error(t, res, 400, 'InvalidBucketName', `bucket ${name}`);
+  }
+  for (const dir of [dirname(server.dataDir), server.dataDir]) t.false(existsSync(join(dir, 'etc-ts3gw')), `nothing created in ${dir}`);
+  const listed = await raw.signed('GET', '/');
+  for (const name of names) t.false(listed.text.includes(`<Name>${decodeURIComponent(name)}</Name>`), `not listed: ${name}`);
+  await assertHealthy(t, 'bad bucket names');
+});
+
+// BUG (server, low severity): parseTarget in src/s3/names.ts percent-decodes the whole path
+// BEFORE splitting off the bucket, so an encoded slash in the first segment splits it. The
+// request `PUT /wire-input%2Fslash-key` (signed canonical URI: the single segment
+// `/wire-input%2Fslash-key`, i.e. CreateBucket "wire-input/slash-key") answers 200 and stores
+// object "slash-key" in bucket "wire-input"; `PUT /newb%2Fx` answers 404 NoSuchBucket (bucket
+// "newb") instead of 400 InvalidBucketName. The bucket must be split from the RAW path at the
+// first literal '/', and only then decoded (the key likewise).
+test.failing('an encoded slash in the bucket segment does not split it into bucket and key [server bug]', async (t) => {
+  const { raw, bucket } = t.context;
+  const key = newKey('slash-split');
+  const res = await raw.signed('PUT', `/${bucket}%2F${key}`, { body: 'routed as an object' });
+  t.true(res.status >= 400 && res.status < 500, `PUT /${bucket}%2F${key}: ${res.status}`);
+  await assertAbsent(t, key, 'encoded slash in the bucket segment');
+  expectS3Error(t, await raw.signed('PUT', '/newb%2Fx'), 400, 'InvalidBucketName', 'CreateBucket newb/x');
+});
+
+test('DeleteObjects with malformed XML → 400 MalformedXML and deletes nothing', async (t) => {
+  const { raw, bucket } = t.context;
+  const key = newKey('survivor');
+  t.is((await raw.signed('PUT', keyPath(bucket, key), { body: 'keep me' })).status, 200);
+  const bodies = {
+    unclosed: `<Delete><Object><Key>${key}</Key></Object>`,
+    'not XML': 'this is not xml at all',
+    'no Object': '<Delete><Quiet>true</Quiet></Delete>',
+    'wrong root': `<Remove><Object><Key>${key}</Key></Object></Remove>`,
+    'Object without Key': '<Delete><Object><VersionId>x</VersionId></Object></Delete>',
+    'mismatched tags': `<Delete><Object><Key>${key}</Object></Key></Delete>`,
+    'entity expansion': `<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "${'A'.repeat(100)}"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><Delete><Object><Key>&b;</Key></Object></Delete>`,
+  };
+  for (const [what, body] of Object.entries(bodies)) {
+    const res = await raw.signed('POST', `/${bucket}`, { query: 'delete', body });
+    expectS3Error(t, res, 400, 'MalformedXML', what);
+  }
+  t.is((await raw.signed('GET', keyPath(bucket, key))).text, 'keep me');
+  await assertHealthy(t, 'malformed XML');
+});
+
+test('an XML body over 2 MiB → 400 MaxMessageLengthExceeded, by Content-Length and when streamed (aws-chunked)', async (t) => {
+  const { raw, bucket } = t.context;
+  const key = newKey('big-xml-victim');
+  t.is((await raw.signed('PUT', keyPath(bucket, key), { body: 'keep me' })).status, 200);
+  const body = Buffer.from(`<Delete>${`<Object><Key>${key}</Key></Object>`.repeat(80_000)}</Delete>`);
+  t.true(body.length > 2 * 1024 * 1024);
+  expectS3Error(t, await raw.signed('POST', `/${bucket}`, { query: 'delete', body }), 400, 'MaxMessageLengthExceeded', 'Content-Length');
+  // aws-chunked: the decoded length is only known while reading, so the limit must hold mid-stream.
+  const signed = signRequest({
+    method: 'POST',
+    host: raw.host,
+    path: `/${bucket}`,
+    query: 'delete',
+    payloadHash: STREAMING_SIGNED,
+    headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(body.length) },
+  });
+  const streamed = awsChunked(body, { mode: STREAMING_SIGNED, chunkSizeBytes: 256 * 1024, signing: signed.signing });
+  const res = await raw.send('POST', `/${bucket}?delete`, { ...signed.headers, 'content-length': String(streamed.body.length) }, streamed.body);
+  expectS3Error(t, res, 400, 'MaxMessageLengthExceeded', 'aws-chunked');
+  t.is((await raw.signed('GET', keyPath(bucket, key))).text, 'keep me');
+  await assertHealthy(t, 'huge XML');
+});
+
+test('Content-Length larger than the bytes sent, then the client half-closes → 400 S3 error, no object', async (t) => {
+  const { raw, bucket, server } = t.context;
+  for (const payloadHash of ['UNSIGNED-PAYLOAD', undefined]) {
+    const key = newKey('cl-larger');
+    const full = randomBytes(1000);
+    const { headers } = signRequest({
+      method: 'PUT',
+      host: raw.host,
+      path: keyPath(bucket, key),
+      ...(payloadHash ? { payloadHash } : { body: full }),
+      headers: { 'content-length': '1000' },
+    });
+    const ex = await rawExchange(server.port, (socket) => {
+      socket.write(httpHead('PUT', keyPath(bucket, key), headers));
+      socket.write(full.subarray(0, 500));
+      socket.end();
+    });
+    const statuses = rawStatuses(ex.response);
+    t.deepEqual(statuses, [400], `${payloadHash ?? 'sha256'}: one 400 (got ${ex.response.slice(0, 200)})`);
+    t.true(['IncompleteBody', 'InvalidRequest'].includes(parseS3Error(ex.response).code ?? ''), `S3 error code: ${ex.response}`);
+    t.true(ex.closedByServer, 'server closes the connection');
+    await assertAbsent(t, key, 'short body');
+  }
+  await assertHealthy(t, 'short bodies');
+});
+
+test('Content-Length smaller than the bytes sent: the declared bytes are the body, the rest is the next request', async (t) => {
+  const { raw, bucket, server } = t.context;
+  // The excess is a valid pipelined request: both are answered in order, the object holds
+  // exactly the declared bytes, and the excess was not swallowed into it.
+  const key = newKey('cl-smaller');
+  const { headers } = signRequest({ method: 'PUT', host: raw.host, path: keyPath(bucket, key), payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'content-length': '10' } });
+  const excess = 'GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+  const ex = await rawExchange(server.port, (socket) => {
+    socket.write(httpHead('PUT', keyPath(bucket, key), headers) + 'y'.repeat(10) + excess);
+  });
+  t.deepEqual(rawStatuses(ex.response), [200, 200], ex.response);
+  t.is((await raw.signed('GET', keyPath(bucket, key))).text, 'y'.repeat(10));
+
+  // Signed with the SHA-256 of all the bytes sent: the 10-byte body does not match → refused.
+  const key2 = newKey('cl-smaller-sha');
+  const all = Buffer.from('y'.repeat(10) + excess);
+  const signed = signRequest({ method: 'PUT', host: raw.host, path: keyPath(bucket, key2), body: all, headers: { 'content-length': '10' } });
+  const ex2 = await rawExchange(server.port, (socket) => {
+    socket.write(Buffer.concat([Buffer.from(httpHead('PUT', keyPath(bucket, key2), signed.headers)), all]));
+  });
+  t.is(rawStatuses(ex2.response)[0], 400, ex2.response);
+  t.is(parseS3Error(ex2.response).code, 'XAmzContentSHA256Mismatch');
+  await assertAbsent(t, key2, 'sha256 of more bytes than declared');
+  await assertHealthy(t, 'long bodies');
+});
+
+// BUG (server): when the bytes after a request's declared body are not a valid request, Node's
+// parser raises clientError while the first request is still being handled, and onClientError
+// (src/s3/server.ts) immediately writes "400 InvalidRequest Malformed HTTP request" and closes.
+// That 400 is the FIRST response on the connection, so the client attributes it to the PUT —
+// yet the PUT is applied anyway (the object exists with the 10 declared bytes). A client told
+// "400" must be able to assume nothing changed. Fix: when a request is in flight on the socket
+// (socket._httpMessage / a pending handler), do not answer the garbage; let the in-flight
+// response go out (or destroy the socket without a response).
+test.failing('Content-Length smaller than sent, excess is garbage: a 400 answer means the PUT was not applied [server bug]', async (t) => {
+  const { raw, bucket, server } = t.context;
+  const key = newKey('cl-smaller-garbage');
+  const { headers } = signRequest({ method: 'PUT', host: raw.host, path: keyPath(bucket, key), payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'content-length': '10' } });
+  const ex = await rawExchange(server.port, (socket) => {
+    socket.write(`${httpHead('PUT', keyPath(bucket, key), headers)}${'y'.repeat(10)}${'z'.repeat(20)}`);
+  });
+  const first = rawStatuses(ex.response)[0];
+  // Let the PUT finish whatever it is doing before looking.
+  await raw.signed('GET', '/');
+  const get = await raw.signed('GET', keyPath(bucket, key));
+  if (first === 200) t.is(get.text, 'y'.repeat(10), 'PUT answered 200: object holds the 10 declared bytes');
+  else t.is(get.status, 404, `first response was ${first}, yet the object exists: ${JSON.stringify(get.text)}`);
+});
+
+test.serial('a client that disconnects mid-upload leaves no object and no temp files', async (t) => {
+  const { raw, bucket, server } = t.context;
+  for (const [label, totalBytes] of [
+    ['inline-sized', 40 * 1024],
+    ['multi-chunk', 10 * 1024 * 1024],
+  ] as const) {
+    const key = newKey(`disconnect-${label}`);
+    const { headers } = signRequest({
+      method: 'PUT',
+      host: raw.host,
+      path: keyPath(bucket, key),
+      payloadHash: 'UNSIGNED-PAYLOAD',
+      headers: { 'content-length': String(totalBytes) },
+    });
+    await rawExchange(
+      server.port,
+      async (socket) => {
+        socket.write(httpHead('PUT', keyPath(bucket, key), headers));
+        // Half the body (for the multi-chunk case: past the first 4 MiB chunk), then vanish.
+        await new Promise<void>((resolve) => socket.write(randomBytes(totalBytes / 2 + 1), () => resolve()));
+        socket.destroy();
+      },
+      1000,
+    );
+    t.deepEqual(await tmpFilesWhenIdle(server.dataDir), [], `${label}: chunks/tmp is empty once idle`);
+    await assertAbsent(t, key, `${label} disconnect`);
+  }
+  await assertHealthy(t, 'disconnects');
+});
+
+test('broken aws-chunked bodies (bad hex size, missing CRLF, truncated chunk, no final chunk, size past decoded length) → 4xx S3 error, nothing stored', async (t) => {
+  const { raw, bucket } = t.context;
+  const data = randomBytes(200_000);
+  const variants: Record<string, (b: Buffer, c: Awaited<ReturnType<typeof streamingPut>>['chunked']) => Buffer> = {
+    'bad hex size': (b) => Buffer.concat([Buffer.from('zz'), b.subarray(b.indexOf(';'))]),
+    'negative size': (b) => Buffer.concat([Buffer.from('-1'), b.subarray(b.indexOf(';'))]),
+    'missing CRLF after data': (b, c) => {
+      const end = c.chunkData[0]!.offset + c.chunkData[0]!.length;
+      return Buffer.concat([b.subarray(0, end), b.subarray(end + 2)]);
+    },
+    'LF instead of CRLF in a size line': (b) => {
+      const i = b.indexOf('\r\n');
+      return Buffer.concat([b.subarray(0, i), b.subarray(i + 1)]);
+    },
+    'truncated inside a chunk': (b, c) => b.subarray(0, c.chunkData[1]!.offset + 100),
+    'no final chunk': (b, c) => b.subarray(0, c.finalChunkOffset),
+    'truncated final chunk line': (b, c) => b.subarray(0, c.finalChunkOffset + 5),
+    'garbage after the end': (b) => Buffer.concat([b, Buffer.from('extra')]),
+    'size line larger than the chunk': (b) => Buffer.concat([Buffer.from('ffffff'), b.subarray(b.indexOf(';'))]),
+  };
+  for (const mode of [STREAMING_SIGNED, STREAMING_SIGNED_TRAILER] as const) {
+    for (const [what, corrupt] of Object.entries(variants)) {
+      const key = newKey('bad-chunked');
+      const { headers, chunked } = await streamingPut({
+        host: raw.host,
+        path: keyPath(bucket, key),
+        data,
+        mode,
+        chunkSizeBytes: 64 * 1024,
+        ...(mode === STREAMING_SIGNED_TRAILER ? { trailerChecksum: { algorithm: 'CRC32' as const } } : {}),
+      });
+      const body = corrupt(chunked.body, chunked);
+      const res = await raw.send('PUT', keyPath(bucket, key), { ...headers, 'content-length': String(body.length) }, body);
+      const err = parseS3Error(res.text);
+      t.true(res.status >= 400 && res.status < 500, `${mode} ${what}: 4xx (got ${res.status} ${res.text.slice(0, 200)})`);
+      t.truthy(err.code, `${mode} ${what}: S3 error code`);
+      t.is(err.requestId, String(res.headers['x-amz-request-id']), `${mode} ${what}: RequestId`);
+      await assertAbsent(t, key, `${mode} ${what}`);
+    }
+  }
+  await assertHealthy(t, 'broken aws-chunked');
+});
+
+test('a PUT without Content-Length (HTTP chunked transfer) → 411 MissingContentLength, nothing stored', async (t) => {
+  const { raw, bucket, server } = t.context;
+  const key = newKey('no-length');
+  const { headers } = signRequest({ method: 'PUT', host: raw.host, path: keyPath(bucket, key), payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'transfer-encoding': 'chunked' } });
+  const ex = await rawExchange(server.port, (socket) => {
+    socket.write(`${httpHead('PUT', keyPath(bucket, key), headers)}5\r\nhello\r\n0\r\n\r\n`);
+  });
+  t.is(rawStatuses(ex.response)[0], 411, ex.response);
+  t.is(parseS3Error(ex.response).code, 'MissingContentLength');
+  await assertAbsent(t, key, 'no Content-Length');
+});
+
+test('ambiguous framing (Content-Length and Transfer-Encoding, two Content-Lengths) → 400, nothing stored', async (t) => {
+  const { raw, bucket, server } = t.context;
+  for (const [what, extra] of [
+    ['CL + TE', 'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n'],
+    ['two CLs', 'Content-Length: 5\r\nContent-Length: 6\r\n'],
+    ['bad CL', 'Content-Length: 5x\r\n'],
+  ] as const) {
+    const key = newKey('smuggle');
+    const { headers } = signRequest({ method: 'PUT', host: raw.host, path: keyPath(bucket, key), payloadHash: 'UNSIGNED-PAYLOAD' });
+    const head = httpHead('PUT', keyPath(bucket, key), headers).replace(/\r\n\r\n$/, `\r\n${extra}\r\n`);
+    const ex = await rawExchange(server.port, (socket) => {
+      socket.write(`${head}5\r\nhello\r\n0\r\n\r\n`);
+    });
+    t.is(rawStatuses(ex.response)[0], 400, `${what}: ${ex.response}`);
+    t.truthy(parseS3Error(ex.response).code, `${what}: S3 XML`);
+    await assertAbsent(t, key, what);
+  }
+  await assertHealthy(t, 'ambiguous framing');
+});
+
+test('oversized request heads (20 KiB header, 20 KiB URL) → 400 RequestHeaderSectionTooLarge as XML; the next request is served', async (t) => {
+  const { bucket, server } = t.context;
+  const heads = {
+    'header': `GET /${bucket} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`,
+    'many headers': `GET /${bucket} HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 2000 }, (_, i) => `x-h${i}: v`).join('\r\n')}\r\n\r\n`,
+    'URL': `GET /${bucket}/${'k'.repeat(20 * 1024)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+  };
+  for (const [what, head] of Object.entries(heads)) {
+    const ex = await rawExchange(server.port, (socket) => {
+      socket.write(head);
+    });
+    t.deepEqual(rawStatuses(ex.response), [400], `${what}: ${ex.response.slice(0, 200)}`);
+    t.regex(ex.response, /content-type: application\/xml/i, `${what}: XML`);
+    const err = parseS3Error(ex.response);
+    t.is(err.code, 'RequestHeaderSectionTooLarge', what);
+    t.truthy(err.message);
+    await assertHealthy(t, `oversized ${what}`);
+  }
+});
+
+// BUG (server): errors raised by Node's HTTP parser (oversized head, malformed request) are
+// written by onClientError in src/s3/server.ts without an x-amz-request-id header and without
+// <RequestId>/<HostId> in the XML, unlike every other S3 error. E.g. a 20 KiB header answers
+//   HTTP/1.1 400 Bad Request / Content-Type: application/xml / Connection: close
+//   <Error><Code>RequestHeaderSectionTooLarge</Code><Message>…</Message></Error>
+// Fix: generate a request id there too (genReqId) and render it as header and elements.
+test.failing('parser-level errors carry RequestId and x-amz-request-id like every S3 error [server bug]', async (t) => {
+  const { bucket, server } = t.context;
+  const ex = await rawExchange(server.port, (socket) => {
+    socket.write(`GET /${bucket} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`);
+  });
+  const requestId = /\r\nx-amz-request-id: ([^\r]+)\r\n/i.exec(ex.response)?.[1];
+  t.truthy(requestId, 'x-amz-request-id header');
+  t.is(parseS3Error(ex.response).requestId, requestId, '<RequestId> matches');
+});
+
+test('a request line with an unknown method (FOO) → 400 S3 XML; the node keeps serving', async (t) => {
+  const { bucket, server } = t.context;
+  const ex = await rawExchange(server.port, (socket) => {
+    socket.write(`FOO /${bucket} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
+  t.is(rawStatuses(ex.response)[0], 400, ex.response);
+  t.is(parseS3Error(ex.response).code, 'InvalidRequest');
+  await assertHealthy(t, 'FOO method');
+});
+
+test('unsupported subresources → S3 XML 501 NotImplemented (and never act as their neighbour); PATCH → 405', async (t) => {
+  const { raw, bucket } = t.context;
+  const key = newKey('sub');
+  t.is((await raw.signed('PUT', keyPath(bucket, key), { body: 'x' })).status, 200);
+  // Features the README lists as 501 for good (ACL, versioning, policy, lifecycle, retention…).
+  const notImplemented: Array<[string, string, string]> = [
+    ['GET', `/${bucket}`, 'acl'],
+    ['PUT', `/${bucket}`, 'acl'],
+    ['GET', keyPath(bucket, key), 'acl'],
+    ['PUT', keyPath(bucket, key), 'acl'],
+    ['GET', `/${bucket}`, 'versioning'],
+    ['GET', `/${bucket}`, 'versions'],
+    ['GET', `/${bucket}`, 'policy'],
+    ['PUT', `/${bucket}`, 'lifecycle'],
+    ['GET', keyPath(bucket, key), 'retention'],
+    ['GET', keyPath(bucket, key), 'legal-hold'],
+  ];
+  for (const [method, path, query] of notImplemented) {
+    const res = await raw.signed(method, path, { query, ...(method === 'PUT' ? { body: '' } : {}) });
+    expectS3Error(t, res, 501, 'NotImplemented', `${method} ${path}?${query}`);
+  }
+  expectS3Error(t, await raw.signed('PATCH', keyPath(bucket, key)), 405, 'MethodNotAllowed', 'PATCH object');
+  // PUT ?acl must not have replaced the object, GET ?acl must not have listed the bucket.
+  t.is((await raw.signed('GET', keyPath(bucket, key))).text, 'x');
+  await assertHealthy(t, 'unsupported operations');
+});
+
+test('POST ?uploads (CreateMultipartUpload) → 501 NotImplemented XML, or an UploadId once multipart exists; never a 5xx crash', async (t) => {
+  const { raw, bucket } = t.context;
+  const key = newKey('uploads');
+  const res = await raw.signed('POST', keyPath(bucket, key), { query: 'uploads', body: '' });
+  if (res.status === 200) t.regex(res.text, /<UploadId>[^<]+<\/UploadId>/, 'multipart implemented: an UploadId');
+  else expectS3Error(t, res, 501, 'NotImplemented');
+  await assertAbsent(t, key, 'CreateMultipartUpload creates no object');
+  await assertHealthy(t, 'POST ?uploads');
+});
+
+// BUG (server): HTTP methods that Node's parser knows but that are not in METHODS in
+// src/s3/server.ts (PROPFIND, TRACE, SEARCH, MKCOL, LOCK, …) miss the catch-all route and get
+// fastify's default 404 as JSON: `{"message":"Route PROPFIND:/bucket/key not found","error":
+// "Not Found","statusCode":404}` — not S3 XML, no x-amz-request-id, and a 404 that claims the
+// resource does not exist. Expected: 405 MethodNotAllowed (or 501 NotImplemented) as S3 XML,
+// e.g. via fastify's setNotFoundHandler rendering the S3 error.
+test.failing('methods outside the route table (PROPFIND, TRACE, SEARCH) → S3 XML 405/501 [server bug]', async (t) => {
+  const { raw, bucket } = t.context;
+  for (const method of ['PROPFIND', 'TRACE', 'SEARCH', 'MKCOL']) {
+    const res = await raw.signed(method, keyPath(bucket, 'k'));
+    t.true(res.status === 405 || res.status === 501, `${method}: status ${res.status} ${res.text}`);
+    t.true(['MethodNotAllowed', 'NotImplemented'].includes(parseS3Error(res.text).code ?? ''), `${method}: S3 XML code`);
+    t.truthy(res.headers['x-amz-request-id'], `${method}: x-amz-request-id`);
+  }
+});
+
+test('20 concurrent PUTs of one key (1 MiB each, SDK) leave exactly one body, intact, with its MD5 as ETag', async (t) => {
+  const { s3, bucket } = t.context;
+  const key = newKey('race');
+  const bodies = Array.from({ length: 20 }, (_, i) => {
+    const b = randomBytes(1024 * 1024);
+    b.write(`body-${i}:`, 0);
+    return b;
+  });
+  const results = await Promise.allSettled(bodies.map((Body) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body }))));
+  const rejected = results.filter((r) => r.status === 'rejected');
+  t.is(rejected.length, 0, `every racing PUT succeeds: ${rejected.map((r) => String((r as PromiseRejectedResult).reason)).join('; ')}`);
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const bytes = Buffer.from(await got.Body!.transformToByteArray());
+  const winner = bodies.findIndex((b) => b.equals(bytes));
+  t.true(winner >= 0, 'the stored bytes are exactly one of the bodies');
+  t.is(got.ETag, `"${md5Hex(bodies[winner] ?? Buffer.alloc(0))}"`, 'ETag is the MD5 of that body');
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  t.is(head.ETag, got.ETag);
+  t.is(head.ContentLength, 1024 * 1024);
+  t.deepEqual(await listKeys(t, key), [key]);
+});

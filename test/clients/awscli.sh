@@ -33,12 +33,8 @@ export AWS TS3GW_URL BUCKET KEY BIGKEY D
 
 $AWS --version >>"$CLIENT_LOG" 2>&1
 make_test_files
-mkdir -p "$D/tree/a/b" "$D/tree/ünï cødé" "$D/down"
-printf 'top\n' >"$D/tree/top.txt"
-printf 'deep\n' >"$D/tree/a/b/deep.txt"
-printf 'spaced\n' >"$D/tree/a/with space.txt"
-printf 'unicode\n' >"$D/tree/ünï cødé/€ and ✓.txt"
-head -c 200000 /dev/urandom >"$D/tree/a/b/blob.bin"
+make_tree "$D/tree"
+mkdir -p "$D/down"
 
 check mb sh_step 'aws_ s3 mb "s3://$BUCKET"'
 check put-small sh_step 'aws_ s3 cp "$D/small.txt" "s3://$BUCKET/$KEY"'

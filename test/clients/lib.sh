@@ -12,6 +12,9 @@ CLIENT_LOG="$CLIENT_DIR/log.txt"
 mkdir -p "$CLIENT_DIR"
 : >"$CLIENT_LOG"
 
+STEP_PID=
+trap '[ -n "$STEP_PID" ] && kill -TERM "$STEP_PID" 2>/dev/null; exit 143' TERM INT
+
 record() { # record OPERATION pass|fail
   printf '%s\t%s\t%s\n' "$CLIENT_NAME" "$1" "$2" >>"$CLIENTS_RESULTS"
 }
@@ -24,16 +27,21 @@ check() {
   local step_log="$CLIENT_DIR/step.log" rc
   [ "$1" = sh_step ] && set -- bash -c "set -euo pipefail; $2"
   printf '\n=== %s %s: %s\n' "$CLIENT_NAME" "$op" "$*" >>"$CLIENT_LOG"
-  timeout -k 5 "${CLIENTS_STEP_TIMEOUT:-120}" "$@" >"$step_log" 2>&1
+  local t0=$SECONDS
+  # In the background so that a TERM sent to this script (run.sh stopping) reaches the step too.
+  timeout -k 5 "${CLIENTS_STEP_TIMEOUT:-120}" "$@" >"$step_log" 2>&1 </dev/null &
+  STEP_PID=$!
+  wait "$STEP_PID"
   rc=$?
+  STEP_PID=
   cat "$step_log" >>"$CLIENT_LOG"
   if [ "$rc" -eq 0 ]; then
     record "$op" pass
-    printf '  %-8s %-16s pass\n' "$CLIENT_NAME" "$op"
+    printf '  %-8s %-16s pass (%ss)\n' "$CLIENT_NAME" "$op" $((SECONDS - t0))
   else
     record "$op" fail
     [ "$rc" -eq 124 ] && echo "(timed out after ${CLIENTS_STEP_TIMEOUT:-120}s)" >>"$CLIENT_LOG"
-    printf '  %-8s %-16s FAIL (exit %s%s)\n' "$CLIENT_NAME" "$op" "$rc" "$([ "$rc" -eq 124 ] && echo ', timed out')"
+    printf '  %-8s %-16s FAIL (exit %s%s, %ss)\n' "$CLIENT_NAME" "$op" "$rc" "$([ "$rc" -eq 124 ] && echo ', timed out')" $((SECONDS - t0))
     tail -n 25 "$step_log" | sed 's/^/      | /'
   fi
   return 0
@@ -72,6 +80,16 @@ export -f http_get
 make_test_files() {
   printf 'héllo wörld from %s\n' "$CLIENT_NAME" >"$CLIENT_DIR/small.txt"
   head -c $((12 * 1024 * 1024)) /dev/urandom >"$CLIENT_DIR/big.bin"
+}
+
+# A small directory tree for sync checks: nested dirs, spaces, unicode, one 200 kB binary.
+make_tree() { # make_tree DIR
+  mkdir -p "$1/a/b" "$1/ünï cødé"
+  printf 'top\n' >"$1/top.txt"
+  printf 'deep\n' >"$1/a/b/deep.txt"
+  printf 'spaced\n' >"$1/a/with space.txt"
+  printf 'unicode\n' >"$1/ünï cødé/€ and ✓.txt"
+  head -c 200000 /dev/urandom >"$1/a/b/blob.bin"
 }
 
 # Multipart upload is not implemented by the server yet (501 NotImplemented). When it lands,

@@ -76,8 +76,13 @@ stop_server() {
   wait "$SERVER_PID" 2>/dev/null
   SERVER_PID=
 }
+CLIENT_PID=
 cleanup() {
   local rc=$?
+  if [ -n "$CLIENT_PID" ]; then
+    kill -TERM "$CLIENT_PID" 2>/dev/null
+    wait "$CLIENT_PID" 2>/dev/null
+  fi
   stop_server
   if [ "${TS3GW_CLIENTS_KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
   exit $rc
@@ -149,9 +154,15 @@ for client in "${CLIENTS[@]}"; do
   *) die "unknown client $client" ;;
   esac
   echo "== $client ($(versions "$client"))"
+  t0=$SECONDS
   # A whole client is bounded too, in case a step's own bound did not hold.
-  timeout -k 10 900 "${cmd[@]}"
+  # In the background so that a signal to this script can stop the client before the server.
+  timeout -k 10 900 "${cmd[@]}" </dev/null &
+  CLIENT_PID=$!
+  wait "$CLIENT_PID"
   rc=$?
+  CLIENT_PID=
+  echo "  ($client took $((SECONDS - t0))s)"
   if [ $rc -ne 0 ]; then
     echo "  $client script exited with $rc"
     printf '%s\tscript\tfail\n' "$client" >>"$RESULTS"

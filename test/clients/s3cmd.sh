@@ -34,6 +34,8 @@ export S3CMD BUCKET KEY BIGKEY D
 
 $S3CMD --version >>"$CLIENT_LOG" 2>&1
 make_test_files
+make_tree "$D/tree"
+mkdir -p "$D/down"
 
 check mb sh_step 's3c mb "s3://$BUCKET"'
 check put-small sh_step 's3c put "$D/small.txt" "s3://$BUCKET/$KEY"'
@@ -46,6 +48,14 @@ check get-small sh_step 's3c get "s3://$BUCKET/$KEY" "$D/small.out" && same_file
 check get-large sh_step 's3c get "s3://$BUCKET/$BIGKEY" "$D/big.out" && same_file "$D/big.bin" "$D/big.out"'
 check delete sh_step 's3c del "s3://$BUCKET/$KEY" "s3://$BUCKET/$BIGKEY"'
 check empty sh_step 's3c ls --recursive "s3://$BUCKET" | tee "$D/ls-empty.txt"; test ! -s "$D/ls-empty.txt"'
+check sync-up sh_step '
+  s3c sync "$D/tree/" "s3://$BUCKET/tree/"
+  s3c ls --recursive "s3://$BUCKET/tree/" | tee "$D/tree.ls"
+  test "$(wc -l <"$D/tree.ls")" -eq 5'
+check sync-down sh_step 's3c sync "s3://$BUCKET/tree/" "$D/down/" && diff -r "$D/tree" "$D/down"'
+check rm-recursive sh_step '
+  s3c del --recursive --force "s3://$BUCKET/tree/"
+  s3c ls --recursive "s3://$BUCKET" | tee "$D/ls-empty2.txt"; test ! -s "$D/ls-empty2.txt"'
 
 # --- MULTIPART (disabled: the server answers 501 NotImplemented until multipart upload lands).
 # Enable with TS3GW_CLIENTS_MULTIPART=1: uploads the 12 MiB file in 5 MiB parts.

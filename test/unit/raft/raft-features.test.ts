@@ -445,3 +445,45 @@ test('a single-node cluster commits and answers reads on its own', (t) => {
   t.deepEqual(c.appliedStrings(1), ['solo']);
   t.is(c.get(1).readStates.length, 1);
 });
+
+test('restart: a node rebuilt from its storage replays committed entries after its applied index', (t) => {
+  const c = TestCluster.of([1, 2, 3]);
+  c.elect(1);
+  c.propose(1, 'a');
+  c.propose(1, 'b');
+  c.stabilize();
+  const storage = c.get(2).storage;
+  const restarted = new RawNode(testConfig(2), storage);
+  t.is(restarted.status().hardState.commit, c.raw(1).status().hardState.commit, 'commit restored from HardState');
+  const rd = restarted.ready();
+  t.deepEqual(
+    rd.committedEntries.filter((e) => e.data.byteLength > 0).map((e) => dec(e.data)),
+    ['a', 'b'],
+    'entries after the applied index (the bootstrap snapshot) are replayed',
+  );
+  t.deepEqual(rd.entries, [], 'nothing new to persist');
+  restarted.advance(rd);
+  const again = new RawNode(testConfig(2, { appliedIndex: restarted.status().appliedIndex }), storage);
+  t.false(again.hasReady(), 'with appliedIndex given nothing is replayed');
+});
+
+test('maxCommittedSizePerReadyBytes splits committed entries across Readys', (t) => {
+  const c = TestCluster.of([1], [], { maxCommittedSizePerReadyBytes: 1 });
+  c.elect(1);
+  c.propose(1, 'a');
+  c.propose(1, 'b');
+  const sizes: number[] = [];
+  c.onReady = (_id, rd) => {
+    if (rd.committedEntries.length > 0) sizes.push(rd.committedEntries.length);
+  };
+  c.stabilize();
+  t.deepEqual(sizes, [1, 1]);
+  t.deepEqual(c.appliedStrings(1), ['a', 'b']);
+});
+
+test('ready() twice without advance() is a programmer error', (t) => {
+  const c = TestCluster.of([1]);
+  c.raw(1).campaign();
+  c.raw(1).ready();
+  t.throws(() => c.raw(1).ready(), { message: /before advance/ });
+});

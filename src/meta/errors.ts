@@ -11,3 +11,9 @@ export const META_ERR_CONDITIONAL_CONFLICT = 'META_ERR_CONDITIONAL_CONFLICT';
 export const META_ERR_NO_SUCH_KEY = 'META_ERR_NO_SUCH_KEY';
 export const META_ERR_BAD_COMMAND = 'META_ERR_BAD_COMMAND';
 export const META_ERR_LOCKED = 'META_ERR_LOCKED';
+export const META_ERR_NO_SUCH_UPLOAD = 'META_ERR_NO_SUCH_UPLOAD';
+export const META_ERR_INVALID_PART = 'META_ERR_INVALID_PART';
+export const META_ERR_INVALID_PART_ORDER = 'META_ERR_INVALID_PART_ORDER';
+export const META_ERR_ENTITY_TOO_SMALL = 'META_ERR_ENTITY_TOO_SMALL';
+/** A part named by a completion was re-uploaded after the proposer read it; read again and retry. */
+export const META_ERR_UPLOAD_CHANGED = 'META_ERR_UPLOAD_CHANGED';

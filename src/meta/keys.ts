@@ -4,6 +4,9 @@
  *
  *   'B' 0x00 bucket                       → BucketRecord
  *   'O' 0x00 bucket 0x00 key              → ObjectRecord    (bucket names never contain 0x00)
+ *   'U' 0x00 bucket 0x00 key 0x00 uploadId                    → UploadRecord (in progress)
+ *   'P' 0x00 bucket 0x00 key 0x00 uploadId 0x00 part(5 digits) → PartRecord
+ *   'C' 0x00 bucket 0x00 key 0x00 uploadId                    → CompletionRecord (completed)
  *   'R' 0x00 requestId                    → DedupRecord     (answer to a retried command)
  *   'Q' 0x00 index(16 hex) 0x00 requestId → ''              (prune queue for 'R', by apply index)
  *   'M' 0x00 name                         → store metadata (applied index, …)
@@ -88,4 +91,61 @@ export function requestIdOfQueueKey(encoded: Buffer): string {
 /** Key of a store metadata value. */
 export function metaKey(name: string): Buffer {
   return join('M', name);
+}
+
+/** Largest part number S3 allows; part keys carry it zero-padded to this many digits. */
+export const PART_NUMBER_MAX = 10_000;
+
+function assertUploadParts(bucket: string, key: string, uploadId: string): void {
+  assert(!bucket.includes('\0') && !key.includes('\0') && !uploadId.includes('\0'), 'NUL in upload key part');
+}
+
+/** Key of an in-progress upload. Uploads of one key sort by upload id (= initiation order). */
+export function uploadKey(bucket: string, key: string, uploadId: string): Buffer {
+  assertUploadParts(bucket, key, uploadId);
+  return join('U', bucket, key, uploadId);
+}
+
+/** Prefix shared by every upload key of `bucket` (including the trailing separator). */
+export function uploadPrefix(bucket: string): Buffer {
+  return Buffer.concat([join('U', bucket), Buffer.of(SEP)]);
+}
+
+/** Splits an encoded upload key of a known bucket into object key and upload id. */
+export function decodeUploadKey(bucket: string, encoded: Buffer): { key: string; uploadId: string } {
+  const prefix = uploadPrefix(bucket);
+  assert(encoded.subarray(0, prefix.length).equals(prefix), 'encoded upload key is not in bucket');
+  const rest = encoded.subarray(prefix.length);
+  const sep = rest.lastIndexOf(SEP);
+  assert(sep >= 0, 'upload key without upload id');
+  return { key: rest.subarray(0, sep).toString('utf8'), uploadId: rest.subarray(sep + 1).toString('utf8') };
+}
+
+/** Key of one part of an upload; part numbers are fixed-width so they sort numerically. */
+export function partKey(bucket: string, key: string, uploadId: string, partNumber: number): Buffer {
+  assertUploadParts(bucket, key, uploadId);
+  assert(Number.isInteger(partNumber) && partNumber >= 1 && partNumber <= PART_NUMBER_MAX, 'bad part number');
+  return join('P', bucket, key, uploadId, String(partNumber).padStart(5, '0'));
+}
+
+/** Prefix of every part key of one upload (including the trailing separator). */
+export function partPrefix(bucket: string, key: string, uploadId: string): Buffer {
+  assertUploadParts(bucket, key, uploadId);
+  return Buffer.concat([join('P', bucket, key, uploadId), Buffer.of(SEP)]);
+}
+
+/** Prefix of every part key of every upload in `bucket`. */
+export function bucketPartPrefix(bucket: string): Buffer {
+  return Buffer.concat([join('P', bucket), Buffer.of(SEP)]);
+}
+
+/** Key of the record a completed upload leaves behind for retried completions. */
+export function completionKey(bucket: string, key: string, uploadId: string): Buffer {
+  assertUploadParts(bucket, key, uploadId);
+  return join('C', bucket, key, uploadId);
+}
+
+/** Prefix of every completion record of `bucket`. */
+export function completionPrefix(bucket: string): Buffer {
+  return Buffer.concat([join('C', bucket), Buffer.of(SEP)]);
 }

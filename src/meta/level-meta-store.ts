@@ -20,32 +20,59 @@ import {
   META_ERR_CONDITIONAL_CONFLICT,
   META_ERR_LOCKED,
   META_ERR_NO_SUCH_BUCKET,
+  META_ERR_NO_SUCH_KEY,
+  META_ERR_NO_SUCH_UPLOAD,
   META_ERR_PRECONDITION_FAILED,
+  META_ERR_UPLOAD_CHANGED,
 } from './errors.ts';
 import {
   afterPrefix,
   bucketKey,
   bucketRange,
+  completionKey,
+  completionPrefix,
   dedupKey,
   dedupQueueBelow,
   dedupQueueKey,
   metaKey,
   objectKey,
   objectPrefix,
+  partKey,
+  partPrefix,
   requestIdOfQueueKey,
+  uploadKey,
+  uploadPrefix,
 } from './keys.ts';
 import { listObjects } from './listing.ts';
-import type { ApplyResult, BucketRecord, ListPage, ListQuery, MetaCommand, ObjectRecord } from './types.ts';
+import { exportLevel, importLevel, recoverSwap, swapIn } from './snapshot.ts';
+import { checkCompletion, listUploads, sameCompletion } from './multipart.ts';
+import type {
+  ApplyResult,
+  BucketRecord,
+  CompletionRecord,
+  ListPage,
+  ListQuery,
+  MetaCommand,
+  ObjectRecord,
+  PartRecord,
+  UploadListPage,
+  UploadListQuery,
+  UploadRecord,
+  WriteCondition,
+} from './types.ts';
 
 /** How many applied indexes a request id is remembered for deduplication. */
 export const DEDUP_WINDOW_ENTRIES = 100_000;
 
 const APPLIED_INDEX = 'appliedIndex';
 
-/** One committed command with its position in the ordered log. */
+/**
+ * One committed log position and its command. `command` is undefined for positions that carry no
+ * metadata change (a new leader's empty entry, a membership change): they only advance the index.
+ */
 export interface IndexedCommand {
   index: number;
-  command: MetaCommand;
+  command: MetaCommand | undefined;
 }
 
 /** Read side of the metadata store, as the object layer sees it. */
@@ -55,11 +82,22 @@ export interface MetaReader {
   listBuckets(): Promise<BucketRecord[]>;
   getObject(bucket: string, key: string): Promise<ObjectRecord | undefined>;
   listObjects(bucket: string, query: ListQuery): Promise<ListPage>;
+  getUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord | undefined>;
+  /** Parts of an upload with numbers above `partNumberMarker`, ascending, at most `maxParts` (+1 to tell truncation). */
+  listParts(bucket: string, key: string, uploadId: string, partNumberMarker: number, maxParts: number): Promise<PartRecord[]>;
+  getCompletion(bucket: string, key: string, uploadId: string): Promise<CompletionRecord | undefined>;
+  listUploads(bucket: string, query: UploadListQuery): Promise<UploadListPage>;
 }
 
 /** The metadata state machine: reads plus deterministic batch apply. */
 export interface MetaStore extends MetaReader {
   applyBatch(entries: IndexedCommand[]): Promise<ApplyResult[]>;
+  /** Makes every applied batch durable. */
+  flush(): Promise<void>;
+  /** The whole state as snapshot chunks. */
+  exportSnapshot(): AsyncIterable<Uint8Array>;
+  /** Replaces the whole state with a snapshot stream. */
+  installSnapshot(chunks: AsyncIterable<Uint8Array>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -76,6 +114,7 @@ type Pending = Map<string, string | null>;
 
 /** Opens (or creates) the store. Turns LevelDB's lock error into a clear startup error. */
 export async function openLevelMetaStore(options: LevelMetaStoreOptions): Promise<LevelMetaStore> {
+  await recoverSwap(options.location);
   const db: Db = new ClassicLevel<Buffer, string>(options.location, { keyEncoding: 'buffer', valueEncoding: 'utf8' });
   try {
     await db.open();
@@ -94,7 +133,7 @@ export async function openLevelMetaStore(options: LevelMetaStoreOptions): Promis
 
 /** The classic-level implementation of MetaStore. Construct with openLevelMetaStore(). */
 export class LevelMetaStore implements MetaStore {
-  readonly #db: Db;
+  #db: Db;
   readonly #options: LevelMetaStoreOptions;
   #appliedIndex: number;
   #applying = false;
@@ -128,6 +167,27 @@ export class LevelMetaStore implements MetaStore {
     return listObjects(this.#db, bucket, query);
   }
 
+  async getUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord | undefined> {
+    return parse<UploadRecord>(await this.#db.get(uploadKey(bucket, key, uploadId)));
+  }
+
+  async listParts(bucket: string, key: string, uploadId: string, partNumberMarker: number, maxParts: number): Promise<PartRecord[]> {
+    assert(Number.isInteger(maxParts) && maxParts >= 0, 'maxParts must be a non-negative integer');
+    const prefix = partPrefix(bucket, key, uploadId);
+    const gt = partNumberMarker >= 1 ? partKey(bucket, key, uploadId, Math.min(partNumberMarker, 10_000)) : prefix;
+    const out: PartRecord[] = [];
+    for await (const value of this.#db.values({ gt, lt: afterPrefix(prefix), limit: maxParts })) out.push(JSON.parse(value) as PartRecord);
+    return out;
+  }
+
+  async getCompletion(bucket: string, key: string, uploadId: string): Promise<CompletionRecord | undefined> {
+    return parse<CompletionRecord>(await this.#db.get(completionKey(bucket, key, uploadId)));
+  }
+
+  async listUploads(bucket: string, query: UploadListQuery): Promise<UploadListPage> {
+    return listUploads(this.#db, bucket, query);
+  }
+
   /**
    * Applies commands in index order and stores their effects and the last index atomically.
    * Entries at or below the applied index are skipped (a replay after restart).
@@ -156,7 +216,7 @@ export class LevelMetaStore implements MetaStore {
         continue;
       }
       assert(index === last + 1, `gap in applied indexes: ${last} → ${index}`);
-      results.push(await this.#applyOne(pending, index, command));
+      results.push(command === undefined ? { ok: true } : await this.#applyOne(pending, index, command));
       last = index;
     }
     if (last === this.#appliedIndex) return results;
@@ -172,6 +232,38 @@ export class LevelMetaStore implements MetaStore {
 
   async close(): Promise<void> {
     await this.#db.close();
+  }
+
+  /** Makes every applied batch durable (one synced write); used before the log is compacted. */
+  async flush(): Promise<void> {
+    await this.#db.put(metaKey(APPLIED_INDEX), String(this.#appliedIndex), { sync: true });
+  }
+
+  /** Streams the whole state machine (one consistent view) as snapshot chunks. */
+  exportSnapshot(): AsyncGenerator<Buffer> {
+    return exportLevel(this.#db);
+  }
+
+  /**
+   * Replaces the whole state with a snapshot stream, crash-safely (see snapshot.ts). Reads that
+   * race the swap may fail and are retried by their clients; applies are excluded.
+   */
+  async installSnapshot(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    assert(!this.#applying, 'snapshot installed during an apply');
+    this.#applying = true;
+    try {
+      const location = this.#options.location;
+      await importLevel(`${location}.incoming`, chunks);
+      await this.#db.close();
+      await swapIn(location);
+      const db: Db = new ClassicLevel<Buffer, string>(location, { keyEncoding: 'buffer', valueEncoding: 'utf8' });
+      await db.open();
+      const raw = await db.get(metaKey(APPLIED_INDEX));
+      this.#db = db;
+      this.#appliedIndex = raw === undefined ? 0 : Number(raw);
+    } finally {
+      this.#applying = false;
+    }
   }
 
   async #read(pending: Pending, key: Buffer): Promise<string | undefined> {
@@ -210,9 +302,11 @@ export class LevelMetaStore implements MetaStore {
       }
       case 'DeleteBucket': {
         if (!(await this.#read(pending, bucketKey(op.bucket)))) return noSuchBucket(op.bucket);
-        if (!(await this.#bucketIsEmpty(pending, op.bucket))) {
+        // In-progress uploads count too: deleting the bucket would silently drop their parts.
+        if (!(await this.#prefixIsEmpty(pending, objectPrefix(op.bucket))) || !(await this.#prefixIsEmpty(pending, uploadPrefix(op.bucket)))) {
           return { ok: false, code: META_ERR_BUCKET_NOT_EMPTY, message: `bucket ${op.bucket} is not empty` };
         }
+        for (const k of await this.#liveKeys(pending, completionPrefix(op.bucket))) this.#write(pending, k, null);
         this.#write(pending, bucketKey(op.bucket), null);
         return { ok: true };
       }
@@ -220,16 +314,8 @@ export class LevelMetaStore implements MetaStore {
         if (!(await this.#read(pending, bucketKey(op.bucket)))) return noSuchBucket(op.bucket);
         const key = objectKey(op.bucket, op.key);
         const current = parse<ObjectRecord>(await this.#read(pending, key));
-        const cond = op.condition;
-        if (cond?.ifNoneMatchAny && current) {
-          return { ok: false, code: META_ERR_PRECONDITION_FAILED, message: 'object exists (If-None-Match: *)' };
-        }
-        if (cond?.ifMatchEtag !== undefined) {
-          if (!current) return { ok: false, code: META_ERR_CONDITIONAL_CONFLICT, message: 'object does not exist (If-Match)' };
-          if (current.etag !== cond.ifMatchEtag) {
-            return { ok: false, code: META_ERR_PRECONDITION_FAILED, message: 'ETag does not match (If-Match)' };
-          }
-        }
+        const failed = conditionFails(op.condition, current);
+        if (failed) return failed;
         this.#write(pending, key, JSON.stringify(op.object));
         return { ok: true, value: current ? { kind: 'PutObject', replaced: current } : { kind: 'PutObject' } };
       }
@@ -245,14 +331,115 @@ export class LevelMetaStore implements MetaStore {
         for (const k of op.keys) this.#write(pending, objectKey(op.bucket, k), null);
         return { ok: true, value: { kind: 'DeleteObjects', deleted: op.keys } };
       }
+      case 'CreateMultipartUpload': {
+        if (!(await this.#read(pending, bucketKey(op.bucket)))) return noSuchBucket(op.bucket);
+        const key = uploadKey(op.bucket, op.key, op.upload.uploadId);
+        if (await this.#read(pending, key)) return { ok: false, code: META_ERR_BAD_COMMAND, message: 'upload id already in use' };
+        this.#write(pending, key, JSON.stringify(op.upload));
+        return { ok: true };
+      }
+      case 'PutPart': {
+        if (!(await this.#read(pending, bucketKey(op.bucket)))) return noSuchBucket(op.bucket);
+        if (!(await this.#read(pending, uploadKey(op.bucket, op.key, op.uploadId)))) return noSuchUpload(op.uploadId);
+        const key = partKey(op.bucket, op.key, op.uploadId, op.part.partNumber);
+        const replaced = parse<PartRecord>(await this.#read(pending, key));
+        this.#write(pending, key, JSON.stringify(op.part));
+        return { ok: true, value: replaced ? { kind: 'PutPart', replaced } : { kind: 'PutPart' } };
+      }
+      case 'CompleteMultipartUpload': {
+        if (!(await this.#read(pending, bucketKey(op.bucket)))) return noSuchBucket(op.bucket);
+        const upload = await this.#read(pending, uploadKey(op.bucket, op.key, op.uploadId));
+        if (!upload) {
+          // A retried identical completion gets the first one's answer; anything else finds no upload.
+          const done = parse<CompletionRecord>(await this.#read(pending, completionKey(op.bucket, op.key, op.uploadId)));
+          if (done && sameCompletion(done.parts, op.parts)) {
+            return { ok: true, value: { kind: 'CompleteMultipartUpload', completion: done, retried: true } };
+          }
+          return noSuchUpload(op.uploadId);
+        }
+        const stored = await this.#uploadParts(pending, op.bucket, op.key, op.uploadId);
+        const check = checkCompletion(op.parts, new Map(stored.map((p) => [p.partNumber, p])), op.partSizeBytesMin);
+        if (!check.ok) return { ok: false, code: check.code, message: check.message, ...(check.meta ? { meta: check.meta } : {}) };
+        if (op.parts.some((p, i) => p.writeId !== undefined && p.writeId !== check.parts[i]!.writeId)) {
+          return { ok: false, code: META_ERR_UPLOAD_CHANGED, message: 'a part was re-uploaded during completion' };
+        }
+        const objKey = objectKey(op.bucket, op.key);
+        const current = parse<ObjectRecord>(await this.#read(pending, objKey));
+        const failed = conditionFails(op.condition, current);
+        if (failed) return failed;
+        const completion: CompletionRecord = {
+          parts: op.parts.map((p) => ({ partNumber: p.partNumber, etag: p.etag })),
+          etag: op.object.etag,
+          sizeBytes: op.object.sizeBytes,
+          completedMs: op.object.lastModifiedMs,
+          ...(op.object.checksum ? { checksum: op.object.checksum } : {}),
+        };
+        // One batch: the object appears, the upload and all its parts (listed or not) disappear.
+        this.#write(pending, objKey, JSON.stringify(op.object));
+        this.#write(pending, uploadKey(op.bucket, op.key, op.uploadId), null);
+        for (const p of stored) this.#write(pending, partKey(op.bucket, op.key, op.uploadId, p.partNumber), null);
+        this.#write(pending, completionKey(op.bucket, op.key, op.uploadId), JSON.stringify(completion));
+        return { ok: true, value: { kind: 'CompleteMultipartUpload', completion, retried: false, ...(current ? { replaced: current } : {}) } };
+      }
+      case 'AbortMultipartUpload': {
+        if (!(await this.#read(pending, bucketKey(op.bucket)))) return noSuchBucket(op.bucket);
+        const key = uploadKey(op.bucket, op.key, op.uploadId);
+        if (!(await this.#read(pending, key))) return noSuchUpload(op.uploadId);
+        const parts = await this.#uploadParts(pending, op.bucket, op.key, op.uploadId);
+        this.#write(pending, key, null);
+        for (const p of parts) this.#write(pending, partKey(op.bucket, op.key, op.uploadId, p.partNumber), null);
+        return { ok: true, value: { kind: 'AbortMultipartUpload', parts } };
+      }
+      case 'PutObjectTagging': {
+        if (!(await this.#read(pending, bucketKey(op.bucket)))) return noSuchBucket(op.bucket);
+        const key = objectKey(op.bucket, op.key);
+        const current = parse<ObjectRecord>(await this.#read(pending, key));
+        if (!current) return { ok: false, code: META_ERR_NO_SUCH_KEY, message: `no such key ${op.key}`, meta: { bucket: op.bucket, key: op.key } };
+        const { tags: _old, ...rest } = current;
+        this.#write(pending, key, JSON.stringify(op.tags.length > 0 ? { ...rest, tags: op.tags } : rest));
+        return { ok: true };
+      }
+      case 'PutBucketTagging':
+      case 'PutBucketCors': {
+        const current = parse<BucketRecord>(await this.#read(pending, bucketKey(op.bucket)));
+        if (!current) return noSuchBucket(op.bucket);
+        const field = op.type === 'PutBucketTagging' ? 'tags' : 'cors';
+        const value = op.type === 'PutBucketTagging' ? op.tags : op.rules;
+        const { [field]: _old, ...rest } = current;
+        this.#write(pending, bucketKey(op.bucket), JSON.stringify(value === null ? rest : { ...rest, [field]: value }));
+        return { ok: true };
+      }
       default:
         return { ok: false, code: META_ERR_BAD_COMMAND, message: `unknown operation ${(op as { type: string }).type}` };
     }
   }
 
-  /** True when neither the store nor the batch so far holds an object of `bucket`. */
-  async #bucketIsEmpty(pending: Pending, bucket: string): Promise<boolean> {
-    const prefix = objectPrefix(bucket);
+  /** Every stored part of one upload, as the store plus the batch so far hold them, ascending. */
+  async #uploadParts(pending: Pending, bucket: string, key: string, uploadId: string): Promise<PartRecord[]> {
+    const out: PartRecord[] = [];
+    for (const k of await this.#liveKeys(pending, partPrefix(bucket, key, uploadId))) {
+      const value = await this.#read(pending, k);
+      assert(value !== undefined, 'live part key without value');
+      out.push(JSON.parse(value) as PartRecord);
+    }
+    return out;
+  }
+
+  /** Keys under `prefix` that exist in the store plus the batch so far, in key order. */
+  async #liveKeys(pending: Pending, prefix: Buffer): Promise<Buffer[]> {
+    const p = prefix.toString('latin1');
+    const keys = new Set<string>();
+    for await (const key of this.#db.keys({ gte: prefix, lt: afterPrefix(prefix) })) keys.add(key.toString('latin1'));
+    for (const [k, v] of pending) {
+      if (!k.startsWith(p)) continue;
+      if (v === null) keys.delete(k);
+      else keys.add(k);
+    }
+    return [...keys].map((k) => Buffer.from(k, 'latin1')).sort(Buffer.compare);
+  }
+
+  /** True when neither the store nor the batch so far holds a key under `prefix`. */
+  async #prefixIsEmpty(pending: Pending, prefix: Buffer): Promise<boolean> {
     const p = prefix.toString('latin1');
     for (const [k, v] of pending) if (v !== null && k.startsWith(p)) return false;
     for await (const key of this.#db.keys({ gte: prefix, lt: afterPrefix(prefix) })) {
@@ -270,6 +457,22 @@ export class LevelMetaStore implements MetaStore {
       this.#write(pending, dedupKey(requestIdOfQueueKey(key)), null);
     }
   }
+}
+
+/** The failure a write condition gives against the current object, or undefined when it holds. */
+function conditionFails(cond: WriteCondition | undefined, current: ObjectRecord | undefined): ApplyResult | undefined {
+  if (cond?.ifNoneMatchAny && current) {
+    return { ok: false, code: META_ERR_PRECONDITION_FAILED, message: 'object exists (If-None-Match: *)' };
+  }
+  if (cond?.ifMatchEtag !== undefined) {
+    if (!current) return { ok: false, code: META_ERR_CONDITIONAL_CONFLICT, message: 'object does not exist (If-Match)' };
+    if (current.etag !== cond.ifMatchEtag) return { ok: false, code: META_ERR_PRECONDITION_FAILED, message: 'ETag does not match (If-Match)' };
+  }
+  return undefined;
+}
+
+function noSuchUpload(uploadId: string): ApplyResult {
+  return { ok: false, code: META_ERR_NO_SUCH_UPLOAD, message: `upload ${uploadId} does not exist`, meta: { uploadId } };
 }
 
 function noSuchBucket(bucket: string): ApplyResult {

@@ -26,12 +26,43 @@ export interface ChunkRef {
 /** Where an object's bytes live: inline in the manifest (small objects) or in chunks. */
 export type ObjectData = { kind: 'inline'; base64: string } | { kind: 'chunks'; chunks: ChunkRef[] };
 
+/** One tag (object or bucket), in the order the client sent it. */
+export interface Tag {
+  key: string;
+  value: string;
+}
+
+/** One CORS rule of a bucket (PutBucketCors), as sent. */
+export interface CorsRule {
+  id?: string;
+  allowedOrigins: string[];
+  allowedMethods: string[];
+  allowedHeaders: string[];
+  exposeHeaders: string[];
+  maxAgeSeconds?: number;
+}
+
 /** A bucket as stored. */
 export interface BucketRecord {
   name: string;
   createdMs: number;
   region: string;
   owner: string;
+  /** Bucket tag set; absent when none was put (GetBucketTagging → NoSuchTagSet). */
+  tags?: Tag[];
+  /** CORS configuration; absent when none was put (NoSuchCORSConfiguration). */
+  cors?: CorsRule[];
+}
+
+/**
+ * One part of a completed multipart object: its size (the part boundaries, in order) and what
+ * GetObjectAttributes reports about it. `partNumber` is the number the client uploaded it under.
+ */
+export interface ObjectPart {
+  partNumber: number;
+  sizeBytes: number;
+  /** base64 checksum of the part with the object's algorithm, when the object has one. */
+  checksum?: string;
 }
 
 /** An object version as stored (the manifest). */
@@ -50,6 +81,62 @@ export interface ObjectRecord {
   userMeta: Record<string, string>;
   checksum?: StoredChecksum;
   data: ObjectData;
+  /** Object tags (x-amz-tagging, PutObjectTagging); absent or empty when none. */
+  tags?: Tag[];
+  /** Parts of a multipart object, in object order; absent for single-part objects. */
+  parts?: ObjectPart[];
+}
+
+/** An in-progress multipart upload (CreateMultipartUpload), keyed by bucket, key and upload id. */
+export interface UploadRecord {
+  /** Chosen by the proposer; sorts by initiation time, as S3 lists uploads of one key. */
+  uploadId: string;
+  initiatedMs: number;
+  owner: string;
+  contentType: string;
+  headers: Record<string, string>;
+  userMeta: Record<string, string>;
+  tags?: Tag[];
+  /** x-amz-checksum-algorithm of the upload; every part then carries that checksum. */
+  checksumAlgorithm?: ChecksumAlgorithm;
+  /** x-amz-checksum-type; COMPOSITE when an algorithm was given without a type (AWS's default). */
+  checksumType?: 'FULL_OBJECT' | 'COMPOSITE';
+}
+
+/** One uploaded part of an in-progress upload. */
+export interface PartRecord {
+  partNumber: number;
+  sizeBytes: number;
+  /** Unquoted MD5 hex of the part's bytes. */
+  etag: string;
+  lastModifiedMs: number;
+  /** Unique per UploadPart, chosen by the proposer; tells a re-upload of the same number apart. */
+  writeId: string;
+  /** base64 checksum of the part with the upload's algorithm (or the client's, if the upload has none). */
+  checksum?: { algorithm: ChecksumAlgorithm; value: string };
+  /** Always chunks (never inline), so completion can concatenate chunk lists without copying. */
+  data: { kind: 'chunks'; chunks: ChunkRef[] };
+}
+
+/** A part as CompleteMultipartUpload names it, with the part write the proposer built the object from. */
+export interface CompletePart {
+  partNumber: number;
+  /** Unquoted ETag the client sent. */
+  etag: string;
+  /** base64 checksum the client sent for the part, if any. */
+  checksum?: string;
+  /** writeId of the stored part the proposer read; a re-upload in between fails the completion. */
+  writeId?: string;
+}
+
+/** What a completed upload answered, kept so that a retried identical completion gets it again. */
+export interface CompletionRecord {
+  /** The part list of the completion (number + ETag), to recognise an identical retry. */
+  parts: { partNumber: number; etag: string }[];
+  etag: string;
+  checksum?: StoredChecksum;
+  sizeBytes: number;
+  completedMs: number;
 }
 
 /** Preconditions checked at apply time, so conditional writes are linearizable. */
@@ -66,7 +153,25 @@ export type MetaOp =
   | { type: 'DeleteBucket'; bucket: string }
   | { type: 'PutObject'; bucket: string; key: string; object: ObjectRecord; condition?: WriteCondition }
   | { type: 'DeleteObject'; bucket: string; key: string }
-  | { type: 'DeleteObjects'; bucket: string; keys: string[] };
+  | { type: 'DeleteObjects'; bucket: string; keys: string[] }
+  | { type: 'CreateMultipartUpload'; bucket: string; key: string; upload: UploadRecord }
+  | { type: 'PutPart'; bucket: string; key: string; uploadId: string; part: PartRecord }
+  | {
+      type: 'CompleteMultipartUpload';
+      bucket: string;
+      key: string;
+      uploadId: string;
+      parts: CompletePart[];
+      /** Every part but the last must be at least this big (5 MiB in S3); carried so apply stays config-free. */
+      partSizeBytesMin: number;
+      /** The object the proposer built from the parts it read; apply checks they are still those parts. */
+      object: ObjectRecord;
+      condition?: WriteCondition;
+    }
+  | { type: 'AbortMultipartUpload'; bucket: string; key: string; uploadId: string }
+  | { type: 'PutObjectTagging'; bucket: string; key: string; tags: Tag[] }
+  | { type: 'PutBucketTagging'; bucket: string; tags: Tag[] | null }
+  | { type: 'PutBucketCors'; bucket: string; rules: CorsRule[] | null };
 
 /** A command as proposed: the operation plus the proposer's stamp. */
 export interface MetaCommand {
@@ -88,7 +193,10 @@ export type ApplyResult =
 export type ApplyValue =
   | { kind: 'DeleteObjects'; deleted: string[] }
   | { kind: 'PutObject'; replaced?: ObjectRecord }
-  | { kind: 'DeleteObject'; removed?: ObjectRecord };
+  | { kind: 'DeleteObject'; removed?: ObjectRecord }
+  | { kind: 'CompleteMultipartUpload'; completion: CompletionRecord; replaced?: ObjectRecord; retried: boolean }
+  | { kind: 'PutPart'; replaced?: PartRecord }
+  | { kind: 'AbortMultipartUpload'; parts: PartRecord[] };
 
 /** A listing query over one bucket; all bounds are keys, never cursors (ARCHITECTURE.md). */
 export interface ListQuery {
@@ -97,6 +205,26 @@ export interface ListQuery {
   /** Exclusive lower bound: only keys (and common prefixes) strictly greater are returned. */
   startAfter: string;
   maxKeys: number;
+}
+
+/** A ListMultipartUploads query; bounds are keys and upload ids, never cursors. */
+export interface UploadListQuery {
+  prefix: string;
+  delimiter: string;
+  keyMarker: string;
+  /** Only with keyMarker: uploads of keyMarker with a greater id are listed too. */
+  uploadIdMarker: string;
+  maxUploads: number;
+}
+
+/** One page of ListMultipartUploads. */
+export interface UploadListPage {
+  uploads: { key: string; upload: UploadRecord }[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  /** Key (or common prefix) and upload id of the last entry returned. */
+  nextKeyMarker?: string;
+  nextUploadIdMarker?: string;
 }
 
 /** One page of a listing. */

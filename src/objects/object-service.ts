@@ -8,20 +8,30 @@
  * store and travel inside the manifest. Memory per upload is bounded by
  * chunkSizeBytes × (CHUNK_WRITES_IN_FLIGHT_MAX + 1).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { ChunkStore } from '../chunks/chunk-store.ts';
 import type { Consensus } from '../consensus/types.ts';
-import { META_ERR_NO_SUCH_BUCKET, META_ERR_NO_SUCH_KEY } from '../meta/errors.ts';
+import { META_ERR_NO_SUCH_BUCKET, META_ERR_NO_SUCH_KEY, META_ERR_NO_SUCH_UPLOAD, META_ERR_UPLOAD_CHANGED } from '../meta/errors.ts';
+import { checkCompletion, PART_SIZE_BYTES_MIN, sameCompletion } from '../meta/multipart.ts';
 import type {
   ApplyResult,
   BucketRecord,
+  ChecksumAlgorithm,
   ChunkRef,
+  CompletePart,
+  CompletionRecord,
+  CorsRule,
   ListPage,
   ListQuery,
   MetaOp,
   ObjectData,
   ObjectRecord,
+  PartRecord,
   StoredChecksum,
+  Tag,
+  UploadListPage,
+  UploadListQuery,
+  UploadRecord,
   WriteCondition,
 } from '../meta/types.ts';
 import { assert } from '../util/assert.ts';
@@ -37,6 +47,8 @@ export interface ObjectServiceOptions {
   chunkSizeBytes: number;
   inlineMaxBytes: number;
   objectSizeBytesMax: number;
+  /** Smallest part but the last of a multipart upload; S3's 5 MiB unless a test lowers it. */
+  partSizeBytesMin?: number;
 }
 
 /** Collaborators of the object layer. */
@@ -65,6 +77,7 @@ export interface PutObjectInput {
   contentType: string;
   headers: Record<string, string>;
   userMeta: Record<string, string>;
+  tags?: Tag[];
   condition?: WriteCondition;
   /**
    * Called once the whole body has been consumed and stored, before anything is made visible.
@@ -81,8 +94,56 @@ export interface CopyObjectInput {
   key: string;
   owner: string;
   replace?: { contentType: string; headers: Record<string, string>; userMeta: Record<string, string> };
+  /** Tags of the copy (x-amz-tagging-directive REPLACE); the source's tags otherwise. */
+  tags?: Tag[];
   condition?: WriteCondition;
 }
+
+/** A CreateMultipartUpload request. */
+export interface CreateUploadInput {
+  bucket: string;
+  key: string;
+  owner: string;
+  contentType: string;
+  headers: Record<string, string>;
+  userMeta: Record<string, string>;
+  tags?: Tag[];
+  checksumAlgorithm?: ChecksumAlgorithm;
+  checksumType?: 'FULL_OBJECT' | 'COMPOSITE';
+}
+
+/** An UploadPart (or UploadPartCopy, whose body is the source range) request. */
+export interface UploadPartInput {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  partNumber: number;
+  body: AsyncIterable<Uint8Array>;
+  declaredSizeBytes?: number;
+  /** Verifies the bytes seen and returns their digests, as PutObjectInput.finalize; gets the upload. */
+  finalize(sizeBytes: number, upload: UploadRecord): Promise<BodyDigests> | BodyDigests;
+}
+
+/** A CompleteMultipartUpload request. */
+export interface CompleteUploadInput {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  parts: CompletePart[];
+  condition?: WriteCondition;
+  /** The object's ETag and checksum from its parts (S3 formulas live in the wire layer). */
+  summarize(upload: UploadRecord, parts: readonly PartRecord[]): { etag: string; checksum?: StoredChecksum };
+}
+
+/** One page of ListParts. */
+export interface PartsPage {
+  upload: UploadRecord;
+  parts: PartRecord[];
+  isTruncated: boolean;
+}
+
+/** How many times a completion is rebuilt when a part is re-uploaded while it completes. */
+const COMPLETE_ATTEMPTS_MAX = 3;
 
 /** S3 object semantics for one cluster. */
 export class ObjectService {
@@ -154,6 +215,7 @@ export class ObjectService {
       userMeta: input.userMeta,
       data,
       ...(digests.checksum ? { checksum: digests.checksum } : {}),
+      ...(input.tags && input.tags.length > 0 ? { tags: input.tags } : {}),
     };
     await this.#commit({ type: 'PutObject', bucket: input.bucket, key: input.key, object, ...condition(input.condition) }, lastModifiedMs);
     return object;
@@ -167,7 +229,9 @@ export class ObjectService {
       headers: input.source.headers,
       userMeta: input.source.userMeta,
     };
-    const object: ObjectRecord = { ...input.source, ...meta, lastModifiedMs, writeId: randomUUID(), owner: input.owner };
+    const { tags: sourceTags, ...source } = input.source;
+    const tags = input.tags ?? sourceTags;
+    const object: ObjectRecord = { ...source, ...meta, lastModifiedMs, writeId: randomUUID(), owner: input.owner, ...(tags && tags.length > 0 ? { tags } : {}) };
     await this.#commit({ type: 'PutObject', bucket: input.bucket, key: input.key, object, ...condition(input.condition) }, lastModifiedMs);
     return object;
   }
@@ -180,6 +244,150 @@ export class ObjectService {
   async deleteObjects(bucket: string, keys: string[]): Promise<void> {
     if (keys.length === 0) return;
     await this.#commit({ type: 'DeleteObjects', bucket, keys });
+  }
+
+  /** Replaces an object's tag set (empty deletes it); the object's bytes and ETag stay. */
+  async putObjectTagging(bucket: string, key: string, tags: Tag[]): Promise<void> {
+    await this.#commit({ type: 'PutObjectTagging', bucket, key, tags });
+  }
+
+  /** Replaces (or with null removes) a bucket's tag set. */
+  async putBucketTagging(bucket: string, tags: Tag[] | null): Promise<void> {
+    await this.#commit({ type: 'PutBucketTagging', bucket, tags });
+  }
+
+  /** Replaces (or with null removes) a bucket's CORS rules. */
+  async putBucketCors(bucket: string, rules: CorsRule[] | null): Promise<void> {
+    await this.#commit({ type: 'PutBucketCors', bucket, rules });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Multipart upload. Parts are stored as chunks like any body; completion proposes ONE command
+  // whose object points at the parts' chunks in order, so no byte is copied and readers see the
+  // old object or the new one, never a mix.
+
+  /** Starts an upload; its id sorts by initiation time and is visible in listings at once. */
+  async createMultipartUpload(input: CreateUploadInput): Promise<UploadRecord> {
+    await this.getBucket(input.bucket);
+    const initiatedMs = this.#stamper.next();
+    const upload: UploadRecord = {
+      uploadId: `${initiatedMs.toString(16).padStart(12, '0')}${randomBytes(16).toString('hex')}`,
+      initiatedMs,
+      owner: input.owner,
+      contentType: input.contentType,
+      headers: input.headers,
+      userMeta: input.userMeta,
+      ...(input.tags && input.tags.length > 0 ? { tags: input.tags } : {}),
+      ...(input.checksumAlgorithm ? { checksumAlgorithm: input.checksumAlgorithm, checksumType: input.checksumType ?? 'COMPOSITE' } : {}),
+    };
+    await this.#commit({ type: 'CreateMultipartUpload', bucket: input.bucket, key: input.key, upload }, initiatedMs);
+    return upload;
+  }
+
+  /** The upload's record; NoSuchBucket / NoSuchUpload when absent (completed and aborted included). */
+  async getUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord> {
+    await this.#consensus.readBarrier();
+    const upload = await this.#consensus.reader.getUpload(bucket, key, uploadId);
+    if (upload) return upload;
+    if (!(await this.#consensus.reader.getBucket(bucket))) throw noSuchBucket(bucket);
+    throw noSuchUpload(uploadId);
+  }
+
+  /** Stores one part (replacing an earlier one of the same number). */
+  async uploadPart(input: UploadPartInput): Promise<PartRecord> {
+    const upload = await this.getUpload(input.bucket, input.key, input.uploadId);
+    const { chunks, sizeBytes } = await this.#storeChunks(input.body, input.declaredSizeBytes);
+    const digests = await input.finalize(sizeBytes, upload);
+    const lastModifiedMs = this.#stamper.next();
+    const part: PartRecord = {
+      partNumber: input.partNumber,
+      sizeBytes,
+      etag: digests.etag,
+      lastModifiedMs,
+      writeId: randomUUID(),
+      data: { kind: 'chunks', chunks },
+      ...(digests.checksum ? { checksum: { algorithm: digests.checksum.algorithm, value: digests.checksum.value } } : {}),
+    };
+    await this.#commit({ type: 'PutPart', bucket: input.bucket, key: input.key, uploadId: input.uploadId, part }, lastModifiedMs);
+    return part;
+  }
+
+  /**
+   * Completes an upload: checks the part list against the stored parts, builds the object from
+   * them, and proposes it; apply re-checks against the parts then stored. A retry of a completion
+   * that already succeeded with the same parts gets the same answer.
+   */
+  async completeMultipartUpload(input: CompleteUploadInput): Promise<CompletionRecord> {
+    const minBytes = this.#options.partSizeBytesMin ?? PART_SIZE_BYTES_MIN;
+    for (let attempt = 1; ; attempt++) {
+      await this.#consensus.readBarrier();
+      const reader = this.#consensus.reader;
+      const upload = await reader.getUpload(input.bucket, input.key, input.uploadId);
+      if (!upload) {
+        if (!(await reader.getBucket(input.bucket))) throw noSuchBucket(input.bucket);
+        const done = await reader.getCompletion(input.bucket, input.key, input.uploadId);
+        if (done && sameCompletion(done.parts, input.parts)) return done;
+        throw noSuchUpload(input.uploadId);
+      }
+      const stored = await reader.listParts(input.bucket, input.key, input.uploadId, 0, 10_000);
+      const check = checkCompletion(input.parts, new Map(stored.map((p) => [p.partNumber, p])), minBytes);
+      if (!check.ok) throw new StoreError(check.code, check.message, check.meta ?? {});
+      const { etag, checksum } = input.summarize(upload, check.parts);
+      const lastModifiedMs = this.#stamper.next();
+      const object: ObjectRecord = {
+        sizeBytes: check.parts.reduce((n, p) => n + p.sizeBytes, 0),
+        etag,
+        lastModifiedMs,
+        writeId: randomUUID(),
+        owner: upload.owner,
+        contentType: upload.contentType,
+        headers: upload.headers,
+        userMeta: upload.userMeta,
+        data: { kind: 'chunks', chunks: check.parts.flatMap((p) => p.data.chunks) },
+        parts: check.parts.map((p) => ({
+          partNumber: p.partNumber,
+          sizeBytes: p.sizeBytes,
+          ...(p.checksum && p.checksum.algorithm === upload.checksumAlgorithm ? { checksum: p.checksum.value } : {}),
+        })),
+        ...(checksum ? { checksum } : {}),
+        ...(upload.tags ? { tags: upload.tags } : {}),
+      };
+      const parts = input.parts.map((p, i) => ({ ...p, writeId: check.parts[i]!.writeId }));
+      const op: MetaOp = {
+        type: 'CompleteMultipartUpload',
+        bucket: input.bucket,
+        key: input.key,
+        uploadId: input.uploadId,
+        parts,
+        partSizeBytesMin: minBytes,
+        object,
+        ...condition(input.condition),
+      };
+      const result = await this.#consensus.propose(op, lastModifiedMs);
+      if (!result.ok && result.code === META_ERR_UPLOAD_CHANGED && attempt < COMPLETE_ATTEMPTS_MAX) continue;
+      if (!result.ok) throw new StoreError(result.code, result.message, result.meta ?? {});
+      assert(result.value?.kind === 'CompleteMultipartUpload', 'completion result');
+      return result.value.completion;
+    }
+  }
+
+  /** Aborts an upload; its parts' chunks become garbage (collected by chunk GC, a later issue). */
+  async abortMultipartUpload(bucket: string, key: string, uploadId: string): Promise<void> {
+    await this.#commit({ type: 'AbortMultipartUpload', bucket, key, uploadId });
+  }
+
+  /** One page of an upload's parts above `partNumberMarker`. */
+  async listParts(bucket: string, key: string, uploadId: string, partNumberMarker: number, maxParts: number): Promise<PartsPage> {
+    const upload = await this.getUpload(bucket, key, uploadId);
+    const parts = await this.#consensus.reader.listParts(bucket, key, uploadId, partNumberMarker, maxParts + 1);
+    const isTruncated = parts.length > maxParts;
+    return { upload, parts: parts.slice(0, maxParts), isTruncated };
+  }
+
+  /** One page of a bucket's in-progress uploads. */
+  async listUploads(bucket: string, query: UploadListQuery): Promise<UploadListPage> {
+    await this.getBucket(bucket);
+    return this.#consensus.reader.listUploads(bucket, query);
   }
 
   /**
@@ -213,9 +421,31 @@ export class ObjectService {
     return result;
   }
 
-  /** Reads the body into chunks (or inline bytes), enforcing the size limits. */
+  /** Reads the body into chunks (or inline bytes, when small enough), enforcing the size limits. */
   async #storeBody(body: AsyncIterable<Uint8Array>, declared: number | undefined): Promise<{ data: ObjectData; sizeBytes: number }> {
-    const { chunkSizeBytes, inlineMaxBytes, objectSizeBytesMax } = this.#options;
+    const { chunks, sizeBytes, inline } = await this.#chunkBody(body, declared, this.#options.inlineMaxBytes);
+    if (inline) return { data: { kind: 'inline', base64: inline.toString('base64') }, sizeBytes };
+    return { data: { kind: 'chunks', chunks }, sizeBytes };
+  }
+
+  /** Reads the body into chunks only (multipart parts: completion concatenates chunk lists). */
+  async #storeChunks(body: AsyncIterable<Uint8Array>, declared: number | undefined): Promise<{ chunks: ChunkRef[]; sizeBytes: number }> {
+    const { chunks, sizeBytes, inline } = await this.#chunkBody(body, declared, -1);
+    assert(inline === undefined, 'parts are never inline');
+    return { chunks, sizeBytes };
+  }
+
+  /**
+   * The chunker: cuts the body into chunks of chunkSizeBytes, hashes and stores each with a
+   * bounded number of writes in flight. A body of at most `inlineMaxBytes` comes back as bytes
+   * instead (pass -1 to always chunk).
+   */
+  async #chunkBody(
+    body: AsyncIterable<Uint8Array>,
+    declared: number | undefined,
+    inlineMaxBytes: number,
+  ): Promise<{ chunks: ChunkRef[]; sizeBytes: number; inline?: Buffer }> {
+    const { chunkSizeBytes, objectSizeBytesMax } = this.#options;
     if (declared !== undefined && declared > objectSizeBytesMax) throw tooLarge(declared, objectSizeBytesMax);
     const chunks: ChunkRef[] = [];
     const inFlight: Promise<void>[] = [];
@@ -255,9 +485,7 @@ export class ObjectService {
         throw new StoreError(OBJ_ERR_INCOMPLETE_BODY, `body has ${sizeBytes} bytes, ${declared} declared`);
       }
       const rest = Buffer.concat(pending, pendingBytes);
-      if (chunks.length === 0 && sizeBytes <= inlineMaxBytes) {
-        return { data: { kind: 'inline', base64: rest.toString('base64') }, sizeBytes };
-      }
+      if (chunks.length === 0 && sizeBytes <= inlineMaxBytes) return { chunks, sizeBytes, inline: rest };
       if (rest.length > 0) await flush(rest);
     } finally {
       // Let outstanding writes settle, on failure too, so none races the caller's cleanup; the
@@ -266,7 +494,7 @@ export class ObjectService {
     }
     if (writeError) throw writeError.err;
     assert(chunks.reduce((n, c) => n + c.sizeBytes, 0) === sizeBytes, 'chunks do not add up to the object size');
-    return { data: { kind: 'chunks', chunks }, sizeBytes };
+    return { chunks, sizeBytes };
   }
 }
 
@@ -276,6 +504,10 @@ function condition(cond: WriteCondition | undefined): { condition?: WriteConditi
 
 function noSuchBucket(bucket: string): StoreError {
   return new StoreError(META_ERR_NO_SUCH_BUCKET, `no such bucket ${bucket}`, { bucket });
+}
+
+function noSuchUpload(uploadId: string): StoreError {
+  return new StoreError(META_ERR_NO_SUCH_UPLOAD, `no such upload ${uploadId}`, { uploadId });
 }
 
 function tooLarge(size: number, max: number): StoreError {

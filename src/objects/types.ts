@@ -5,8 +5,18 @@
 export type {
   BucketRecord,
   ChecksumAlgorithm,
+  CompletePart,
+  CompletionRecord,
+  CorsRule,
   ListPage,
+  ObjectPart,
   ObjectRecord,
+  PartRecord,
   StoredChecksum,
+  Tag,
+  UploadListPage,
+  UploadListQuery,
+  UploadRecord,
   WriteCondition,
 } from '../meta/types.ts';
+export { PART_NUMBER_MAX } from '../meta/keys.ts';

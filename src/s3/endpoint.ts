@@ -21,7 +21,30 @@ export type S3Endpoint =
   | { kind: 'GetObject'; bucket: string; key: string }
   | { kind: 'HeadObject'; bucket: string; key: string }
   | { kind: 'DeleteObject'; bucket: string; key: string }
+  | { kind: 'PostObject'; bucket: string }
+  | { kind: BucketOperation; bucket: string }
+  | { kind: ObjectOperation; bucket: string; key: string }
+  | { kind: UploadOperation; bucket: string; key: string; uploadId: string }
   | { kind: 'NotImplemented'; operation: string };
+
+/** Implemented bucket subresource operations: the endpoint carries the bucket. */
+const BUCKET_OPERATIONS = [
+  'ListMultipartUploads',
+  'GetBucketTagging',
+  'PutBucketTagging',
+  'DeleteBucketTagging',
+  'GetBucketCors',
+  'PutBucketCors',
+  'DeleteBucketCors',
+] as const;
+type BucketOperation = (typeof BUCKET_OPERATIONS)[number];
+
+/** Implemented object subresource operations: the endpoint carries bucket and key. */
+const OBJECT_OPERATIONS = ['CreateMultipartUpload', 'GetObjectTagging', 'PutObjectTagging', 'DeleteObjectTagging', 'GetObjectAttributes'] as const;
+type ObjectOperation = (typeof OBJECT_OPERATIONS)[number];
+
+/** Operations on one multipart upload (?uploadId=…). */
+type UploadOperation = 'ListParts' | 'UploadPart' | 'UploadPartCopy' | 'CompleteMultipartUpload' | 'AbortMultipartUpload';
 
 /** Bucket subresources (query parameters) and the operation each names, per method. */
 const BUCKET_SUBRESOURCES: Record<string, Partial<Record<string, string>>> = {
@@ -75,13 +98,16 @@ export function parseEndpoint(
     if (method === 'GET') return { kind: 'ListBuckets' };
     throw methodNotAllowed('GET');
   }
-  if (key === undefined) return parseBucketEndpoint(method, bucket, query);
+  if (key === undefined) return parseBucketEndpoint(method, bucket, query, headers);
   return parseObjectEndpoint(method, bucket, key, query, headers);
 }
 
-function parseBucketEndpoint(method: string, bucket: string, query: URLSearchParams): S3Endpoint {
+function parseBucketEndpoint(method: string, bucket: string, query: URLSearchParams, headers: Record<string, string | string[] | undefined>): S3Endpoint {
   const sub = subresource(query, BUCKET_SUBRESOURCES, method);
-  if (sub) return sub;
+  if (sub) {
+    if (sub.kind === 'NotImplemented' && (BUCKET_OPERATIONS as readonly string[]).includes(sub.operation)) return { kind: sub.operation as BucketOperation, bucket };
+    return sub;
+  }
   switch (method) {
     case 'GET':
       if (query.has('location')) return { kind: 'GetBucketLocation', bucket };
@@ -95,7 +121,8 @@ function parseBucketEndpoint(method: string, bucket: string, query: URLSearchPar
       return { kind: 'DeleteBucket', bucket };
     case 'POST':
       if (query.has('delete')) return { kind: 'DeleteObjects', bucket };
-      return { kind: 'NotImplemented', operation: 'PostObject' };
+      if (isFormData(headers['content-type'])) return { kind: 'PostObject', bucket };
+      throw new S3Error('InvalidRequest', 'POST to a bucket needs ?delete or a multipart/form-data body (browser upload).');
     default:
       throw methodNotAllowed('GET, HEAD, PUT, DELETE, POST');
   }
@@ -108,13 +135,23 @@ function parseObjectEndpoint(
   query: URLSearchParams,
   headers: Record<string, string | string[] | undefined>,
 ): S3Endpoint {
-  if (query.has('uploadId')) {
-    const op = { GET: 'ListParts', PUT: headers['x-amz-copy-source'] ? 'UploadPartCopy' : 'UploadPart', POST: 'CompleteMultipartUpload', DELETE: 'AbortMultipartUpload' }[method];
-    if (op) return { kind: 'NotImplemented', operation: op };
+  const uploadId = query.get('uploadId');
+  if (uploadId !== null) {
+    const ops: Record<string, UploadOperation> = {
+      GET: 'ListParts',
+      PUT: headers['x-amz-copy-source'] ? 'UploadPartCopy' : 'UploadPart',
+      POST: 'CompleteMultipartUpload',
+      DELETE: 'AbortMultipartUpload',
+    };
+    const op = ops[method];
+    if (op) return { kind: op, bucket, key, uploadId };
     throw methodNotAllowed('GET, PUT, POST, DELETE');
   }
   const sub = subresource(query, OBJECT_SUBRESOURCES, method);
-  if (sub) return sub;
+  if (sub) {
+    if (sub.kind === 'NotImplemented' && (OBJECT_OPERATIONS as readonly string[]).includes(sub.operation)) return { kind: sub.operation as ObjectOperation, bucket, key };
+    return sub;
+  }
   switch (method) {
     case 'GET':
       return { kind: 'GetObject', bucket, key };
@@ -138,6 +175,12 @@ function subresource(query: URLSearchParams, table: Record<string, Partial<Recor
     throw methodNotAllowed(Object.keys(ops).join(', '));
   }
   return undefined;
+}
+
+/** True for a multipart/form-data Content-Type (a browser POST upload). */
+export function isFormData(contentType: string | string[] | undefined): boolean {
+  const value = Array.isArray(contentType) ? contentType[0] : contentType;
+  return value !== undefined && /^\s*multipart\/form-data\s*(;|$)/i.test(value);
 }
 
 function methodNotAllowed(allow: string): S3Error {

@@ -15,6 +15,7 @@ export interface S3ErrorSpec {
 
 export const S3_ERRORS = {
   AccessDenied: { status: 403, message: 'Access Denied' },
+  AccessForbidden: { status: 403, message: 'CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource\'s CORS spec.' },
   AuthorizationHeaderMalformed: { status: 400, message: 'The authorization header is malformed.' },
   AuthorizationQueryParametersError: { status: 400, message: 'Error parsing the X-Amz-Credential parameter.' },
   BadDigest: { status: 400, message: 'The Content-MD5 or checksum value that you specified did not match what the server received.' },
@@ -34,13 +35,16 @@ export const S3_ERRORS = {
   InvalidDigest: { status: 400, message: 'The Content-MD5 you specified is not valid.' },
   InvalidLocationConstraint: { status: 400, message: 'The specified location constraint is not valid.' },
   InvalidPart: { status: 400, message: 'One or more of the specified parts could not be found.' },
+  InvalidPartNumber: { status: 416, message: 'The requested partnumber is not satisfiable' },
   InvalidPartOrder: { status: 400, message: 'The list of parts was not in ascending order.' },
+  InvalidPolicyDocument: { status: 400, message: 'The content of the form does not meet the conditions specified in the policy document.' },
   InvalidRange: { status: 416, message: 'The requested range is not satisfiable' },
   InvalidRequest: { status: 400, message: 'Invalid Request' },
   InvalidStorageClass: { status: 400, message: 'The storage class you specified is not valid.' },
   InvalidTag: { status: 400, message: 'The tag provided was not a valid tag.' },
   InvalidURI: { status: 400, message: "Couldn't parse the specified URI." },
   KeyTooLongError: { status: 400, message: 'Your key is too long.' },
+  MalformedPOSTRequest: { status: 400, message: 'The body of your POST request is not well-formed multipart/form-data.' },
   MalformedXML: { status: 400, message: 'The XML you provided was not well-formed or did not validate against our published schema.' },
   MaxMessageLengthExceeded: { status: 400, message: 'Your request was too big.' },
   MetadataTooLarge: { status: 400, message: 'Your metadata headers exceed the maximum allowed metadata size.' },
@@ -49,7 +53,9 @@ export const S3_ERRORS = {
   MissingRequestBodyError: { status: 400, message: 'Request Body is empty.' },
   MissingSecurityHeader: { status: 400, message: 'Your request is missing a required header.' },
   NoSuchBucket: { status: 404, message: 'The specified bucket does not exist.' },
+  NoSuchCORSConfiguration: { status: 404, message: 'The CORS configuration does not exist' },
   NoSuchKey: { status: 404, message: 'The specified key does not exist.' },
+  NoSuchTagSet: { status: 404, message: 'The TagSet does not exist' },
   NoSuchUpload: { status: 404, message: 'The specified upload does not exist.' },
   NotImplemented: { status: 501, message: 'A header or query you provided implies functionality that is not implemented.' },
   NotModified: { status: 304, message: 'Not Modified' },
@@ -99,6 +105,12 @@ const FROM_OBJECTS: Record<string, S3ErrorCode> = {
   [objects.META_ERR_BUCKET_NOT_EMPTY]: 'BucketNotEmpty',
   [objects.META_ERR_PRECONDITION_FAILED]: 'PreconditionFailed',
   [objects.META_ERR_CONDITIONAL_CONFLICT]: 'NoSuchKey',
+  [objects.META_ERR_NO_SUCH_UPLOAD]: 'NoSuchUpload',
+  [objects.META_ERR_INVALID_PART]: 'InvalidPart',
+  [objects.META_ERR_INVALID_PART_ORDER]: 'InvalidPartOrder',
+  [objects.META_ERR_ENTITY_TOO_SMALL]: 'EntityTooSmall',
+  // Three re-uploads of a part during one completion: the client is racing itself.
+  [objects.META_ERR_UPLOAD_CHANGED]: 'InternalError',
   [objects.OBJ_ERR_INCOMPLETE_BODY]: 'IncompleteBody',
   [objects.OBJ_ERR_TOO_LARGE]: 'EntityTooLarge',
   [objects.OBJ_ERR_INVALID_RANGE]: 'InvalidRange',
@@ -116,8 +128,23 @@ export function toS3Error(err: unknown): S3Error {
   const code = errorCode(err);
   if (code !== undefined) {
     const mapped = FROM_OBJECTS[code];
-    if (mapped) return new S3Error(mapped);
+    if (mapped) return new S3Error(mapped, undefined, extraOf(err));
     if (isS3ErrorCode(code)) return new S3Error(code, (err as Error).message);
   }
   return new S3Error('InternalError');
+}
+
+/** AWS's extra error elements from a coded error's metadata (EntityTooSmall, InvalidPart, NoSuchUpload). */
+function extraOf(err: unknown): Record<string, string> {
+  const meta = (err as { meta?: Record<string, unknown> }).meta ?? {};
+  const extra: Record<string, string> = {};
+  const names: Record<string, string> = {
+    uploadId: 'UploadId',
+    partNumber: 'PartNumber',
+    etag: 'ETag',
+    proposedSize: 'ProposedSize',
+    minSizeAllowed: 'MinSizeAllowed',
+  };
+  for (const [from, to] of Object.entries(names)) if (meta[from] !== undefined) extra[to] = String(meta[from]);
+  return extra;
 }

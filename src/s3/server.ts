@@ -16,7 +16,9 @@ import { parseEndpoint, type S3Endpoint } from './endpoint.ts';
 import { S3Error, toS3Error } from './errors.ts';
 import * as buckets from './handlers/bucket.ts';
 import * as list from './handlers/list.ts';
+import * as multipart from './handlers/multipart.ts';
 import * as objects from './handlers/object.ts';
+import * as tagging from './handlers/tagging.ts';
 import { parseTarget } from './names.ts';
 import { renderXml } from './xml.ts';
 
@@ -109,6 +111,38 @@ async function dispatch(ctx: RequestContext, e: S3Endpoint): Promise<void> {
       return objects.getObject(ctx, e.bucket, e.key, true);
     case 'DeleteObject':
       return objects.deleteObject(ctx, e.bucket, e.key);
+    case 'CreateMultipartUpload':
+      return multipart.createMultipartUpload(ctx, e.bucket, e.key);
+    case 'UploadPart':
+      return multipart.uploadPart(ctx, e.bucket, e.key, e.uploadId);
+    case 'UploadPartCopy':
+      return multipart.uploadPartCopy(ctx, e.bucket, e.key, e.uploadId);
+    case 'CompleteMultipartUpload':
+      return multipart.completeMultipartUpload(ctx, e.bucket, e.key, e.uploadId);
+    case 'AbortMultipartUpload':
+      return multipart.abortMultipartUpload(ctx, e.bucket, e.key, e.uploadId);
+    case 'ListParts':
+      return multipart.listParts(ctx, e.bucket, e.key, e.uploadId);
+    case 'ListMultipartUploads':
+      return multipart.listMultipartUploads(ctx, e.bucket);
+    case 'GetObjectTagging':
+      return tagging.getObjectTagging(ctx, e.bucket, e.key);
+    case 'PutObjectTagging':
+      return tagging.putObjectTagging(ctx, e.bucket, e.key);
+    case 'DeleteObjectTagging':
+      return tagging.deleteObjectTagging(ctx, e.bucket, e.key);
+    case 'GetBucketTagging':
+      return tagging.getBucketTagging(ctx, e.bucket);
+    case 'PutBucketTagging':
+      return tagging.putBucketTagging(ctx, e.bucket);
+    case 'DeleteBucketTagging':
+      return tagging.deleteBucketTagging(ctx, e.bucket);
+    case 'GetObjectAttributes':
+    case 'GetBucketCors':
+    case 'PutBucketCors':
+    case 'DeleteBucketCors':
+    case 'PostObject':
+      throw new S3Error('NotImplemented', `${e.kind} is not implemented by this server.`);
     case 'NotImplemented':
       throw new S3Error('NotImplemented', `${e.operation} is not implemented by this server.`);
     default:

@@ -9,6 +9,7 @@ import { type RequestContext, dateHeader, header, httpDate, isoDate } from '../c
 import { S3Error, toS3Error } from '../errors.ts';
 import { validateKey } from '../names.ts';
 import { children, childText, renderXml, type XmlNode } from '../xml.ts';
+import { tagsFromHeader } from './tagging.ts';
 
 /** System headers stored with an object and returned on GET/HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires'] as const;
@@ -31,6 +32,7 @@ export async function putObject(ctx: RequestContext, bucket: string, key: string
   validateKey(key);
   const meta = objectMetaFromHeaders(ctx);
   const condition = writeCondition(ctx);
+  const tags = tagsFromHeader(ctx);
   const body = readObjectBody(ctx);
   const object = await ctx.deps.objects.putObject({
     bucket,
@@ -39,6 +41,7 @@ export async function putObject(ctx: RequestContext, bucket: string, key: string
     body: body.stream,
     declaredSizeBytes: body.declaredSizeBytes,
     ...meta,
+    ...(tags ? { tags } : {}),
     ...(condition ? { condition } : {}),
     finalize: body.finalize,
   });
@@ -59,11 +62,18 @@ export async function getObject(ctx: RequestContext, bucket: string, key: string
     ctx.reply.code(304).header('ETag', `"${object.etag}"`).header('Last-Modified', httpDate(object.lastModifiedMs)).send();
     return;
   }
-  const range = parseRange(header(ctx.req, 'range'), object.sizeBytes);
+  const part = partRange(ctx, object);
+  const range = part?.range ?? parseRange(header(ctx.req, 'range'), object.sizeBytes);
   setObjectHeaders(ctx, object, range === undefined);
   const [start, end] = range ?? [0, object.sizeBytes - 1];
   ctx.reply.header('Content-Length', String(end - start + 1));
   if (range) ctx.reply.code(206).header('Content-Range', `bytes ${start}-${end}/${object.sizeBytes}`);
+  if (part) {
+    if (object.parts) ctx.reply.header('x-amz-mp-parts-count', String(object.parts.length));
+    if (part.checksum && object.checksum && header(ctx.req, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
+      ctx.reply.header(`x-amz-checksum-${object.checksum.algorithm.toLowerCase()}`, part.checksum).header('x-amz-checksum-type', object.checksum.type);
+    }
+  }
   if (head || end < start) {
     ctx.reply.send();
     return;
@@ -134,12 +144,18 @@ export async function copyObject(ctx: RequestContext, bucket: string, key: strin
     );
   }
   const condition = writeCondition(ctx);
+  const tagDirective = (header(ctx.req, 'x-amz-tagging-directive') ?? 'COPY').toUpperCase();
+  if (tagDirective !== 'COPY' && tagDirective !== 'REPLACE') {
+    throw new S3Error('InvalidArgument', 'Unknown tagging directive.', { ArgumentName: 'x-amz-tagging-directive', ArgumentValue: tagDirective });
+  }
+  const tags = tagDirective === 'REPLACE' ? (tagsFromHeader(ctx) ?? []) : undefined;
   const object = await ctx.deps.objects.copyObject({
     source: sourceObject,
     bucket,
     key,
     owner: ctx.owner,
     ...(directive === 'REPLACE' ? { replace: objectMetaFromHeaders(ctx) } : {}),
+    ...(tags ? { tags } : {}),
     ...(condition ? { condition } : {}),
   });
   const checksum: XmlNode = object.checksum ? { [`Checksum${object.checksum.algorithm}`]: object.checksum.value, ChecksumType: object.checksum.type } : {};
@@ -147,7 +163,7 @@ export async function copyObject(ctx: RequestContext, bucket: string, key: strin
 }
 
 /** Content-Type, stored system headers and x-amz-meta-* of a PUT or REPLACE copy. */
-function objectMetaFromHeaders(ctx: RequestContext): { contentType: string; headers: Record<string, string>; userMeta: Record<string, string> } {
+export function objectMetaFromHeaders(ctx: RequestContext): { contentType: string; headers: Record<string, string>; userMeta: Record<string, string> } {
   rejectUnsupportedWriteHeaders(ctx);
   const headers: Record<string, string> = {};
   for (const name of STORED_HEADERS) {
@@ -182,7 +198,6 @@ function rejectUnsupportedWriteHeaders(ctx: RequestContext): void {
   }
   const sse = header(ctx.req, 'x-amz-server-side-encryption') ?? header(ctx.req, 'x-amz-server-side-encryption-customer-algorithm');
   if (sse !== undefined) throw notImplemented('server-side encryption');
-  if (header(ctx.req, 'x-amz-tagging') !== undefined) throw notImplemented('x-amz-tagging');
   if (header(ctx.req, 'x-amz-object-lock-mode') !== undefined) throw notImplemented('object lock');
   if (header(ctx.req, 'x-amz-website-redirect-location') !== undefined) throw notImplemented('x-amz-website-redirect-location');
   const storageClass = header(ctx.req, 'x-amz-storage-class');
@@ -196,7 +211,7 @@ function notImplemented(what: string): S3Error {
 }
 
 /** If-None-Match: * and If-Match on PUT, checked atomically at apply time. */
-function writeCondition(ctx: RequestContext): WriteCondition | undefined {
+export function writeCondition(ctx: RequestContext): WriteCondition | undefined {
   const ifNoneMatch = header(ctx.req, 'if-none-match');
   const ifMatch = header(ctx.req, 'if-match');
   if (ifNoneMatch === undefined && ifMatch === undefined) return undefined;
@@ -218,7 +233,7 @@ function readConditions(ctx: RequestContext): ReadConditions {
   });
 }
 
-function copySourceConditions(ctx: RequestContext): ReadConditions {
+export function copySourceConditions(ctx: RequestContext): ReadConditions {
   return compact({
     ifMatch: header(ctx.req, 'x-amz-copy-source-if-match'),
     ifNoneMatch: header(ctx.req, 'x-amz-copy-source-if-none-match'),
@@ -249,6 +264,28 @@ export function parseCopySource(raw: string): { bucket: string; key: string } {
   const key = path.slice(slash + 1);
   validateKey(key);
   return { bucket: path.slice(0, slash), key };
+}
+
+/**
+ * ?partNumber=N of GET/HEAD: the byte range of the N-th part of a multipart object (N counts the
+ * parts in object order, as S3 does), or the whole object for part 1 of a single-part object.
+ * InvalidPartNumber (416) past the last part.
+ */
+function partRange(ctx: RequestContext, object: ObjectRecord): { range: [number, number] | undefined; checksum?: string } | undefined {
+  const raw = ctx.target.query.get('partNumber');
+  if (raw === null) return undefined;
+  const n = /^\d{1,5}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= 1 && n <= 10_000)) {
+    throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', { ArgumentName: 'partNumber', ArgumentValue: raw });
+  }
+  if (header(ctx.req, 'range') !== undefined) throw new S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber query parameter');
+  const parts = object.parts ?? [{ partNumber: 1, sizeBytes: object.sizeBytes }];
+  if (n > parts.length) throw new S3Error('InvalidPartNumber', undefined, { PartNumberRequested: raw, ActualPartCount: String(parts.length) });
+  let start = 0;
+  for (let i = 0; i < n - 1; i++) start += parts[i]!.sizeBytes;
+  const part = parts[n - 1]!;
+  if (part.sizeBytes === 0) return { range: undefined };
+  return { range: [start, start + part.sizeBytes - 1], ...(part.checksum ? { checksum: part.checksum } : {}) };
 }
 
 /**
@@ -283,6 +320,7 @@ function setObjectHeaders(ctx: RequestContext, object: ObjectRecord, whole: bool
   reply.header('Accept-Ranges', 'bytes');
   for (const [name, value] of Object.entries(object.headers)) reply.header(name, value);
   for (const [name, value] of Object.entries(object.userMeta)) reply.header(`x-amz-meta-${name}`, value);
+  if (object.tags && object.tags.length > 0) reply.header('x-amz-tagging-count', String(object.tags.length));
   if (object.checksum && whole && header(ctx.req, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
     reply.header(`x-amz-checksum-${object.checksum.algorithm.toLowerCase()}`, object.checksum.value);
     reply.header('x-amz-checksum-type', object.checksum.type);

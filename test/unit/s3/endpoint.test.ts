@@ -28,12 +28,25 @@ test('service, bucket and object operations', (t) => {
 
 test('unimplemented subresources are NotImplemented, named', (t) => {
   t.deepEqual(route('GET', '/bkt?acl'), { kind: 'NotImplemented', operation: 'GetBucketAcl' });
-  t.deepEqual(route('GET', '/bkt?uploads'), { kind: 'NotImplemented', operation: 'ListMultipartUploads' });
-  t.deepEqual(route('POST', '/bkt/k?uploads'), { kind: 'NotImplemented', operation: 'CreateMultipartUpload' });
-  t.deepEqual(route('PUT', '/bkt/k?partNumber=1&uploadId=x'), { kind: 'NotImplemented', operation: 'UploadPart' });
-  t.deepEqual(route('GET', '/bkt/k?tagging'), { kind: 'NotImplemented', operation: 'GetObjectTagging' });
-  t.deepEqual(route('POST', '/bkt'), { kind: 'NotImplemented', operation: 'PostObject' });
+  t.deepEqual(route('PUT', '/bkt?policy'), { kind: 'NotImplemented', operation: 'PutBucketPolicy' });
+  t.deepEqual(route('GET', '/bkt/k?acl'), { kind: 'NotImplemented', operation: 'GetObjectAcl' });
   t.throws(() => route('POST', '/bkt?acl'), { message: /not allowed/ });
+});
+
+test('multipart, tagging, attributes, CORS and browser POST routes', (t) => {
+  t.deepEqual(route('GET', '/bkt?uploads'), { kind: 'ListMultipartUploads', bucket: 'bkt' });
+  t.deepEqual(route('POST', '/bkt/k?uploads'), { kind: 'CreateMultipartUpload', bucket: 'bkt', key: 'k' });
+  t.deepEqual(route('PUT', '/bkt/k?partNumber=1&uploadId=x'), { kind: 'UploadPart', bucket: 'bkt', key: 'k', uploadId: 'x' });
+  t.deepEqual(route('PUT', '/bkt/k?partNumber=1&uploadId=x', { 'x-amz-copy-source': 's/k' }), { kind: 'UploadPartCopy', bucket: 'bkt', key: 'k', uploadId: 'x' });
+  t.deepEqual(route('POST', '/bkt/k?uploadId=x'), { kind: 'CompleteMultipartUpload', bucket: 'bkt', key: 'k', uploadId: 'x' });
+  t.deepEqual(route('DELETE', '/bkt/k?uploadId=x'), { kind: 'AbortMultipartUpload', bucket: 'bkt', key: 'k', uploadId: 'x' });
+  t.deepEqual(route('GET', '/bkt/k?uploadId=x'), { kind: 'ListParts', bucket: 'bkt', key: 'k', uploadId: 'x' });
+  t.deepEqual(route('GET', '/bkt/k?tagging'), { kind: 'GetObjectTagging', bucket: 'bkt', key: 'k' });
+  t.deepEqual(route('DELETE', '/bkt?tagging'), { kind: 'DeleteBucketTagging', bucket: 'bkt' });
+  t.deepEqual(route('GET', '/bkt/k?attributes'), { kind: 'GetObjectAttributes', bucket: 'bkt', key: 'k' });
+  t.deepEqual(route('PUT', '/bkt?cors'), { kind: 'PutBucketCors', bucket: 'bkt' });
+  t.deepEqual(route('POST', '/bkt', { 'content-type': 'multipart/form-data; boundary=x' }), { kind: 'PostObject', bucket: 'bkt' });
+  t.throws(() => route('POST', '/bkt'), { message: /multipart\/form-data/ });
 });
 
 test('keys keep dots, double slashes and encoded characters verbatim', (t) => {

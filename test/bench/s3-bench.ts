@@ -173,6 +173,13 @@ function processCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/** Busy CPU seconds of the whole machine so far (all CPUs), from /proc/stat. */
+function machineBusyCpuSeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLK_TCK;
+}
+
 /** VmRSS and VmHWM of a process, in bytes. */
 function processMemory(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -273,6 +280,9 @@ interface Measured {
   serverCpuSeconds: number;
   serverCpuMsPerOp: number;
   benchCpuSeconds: number;
+  /** CPU used by everything else on the machine during the measured run, as a share of all CPUs:
+   *  other engineers' tests, the idle server, the kernel. A noise indicator. */
+  otherCpuShare: number;
 }
 
 interface RowSpec {
@@ -335,6 +345,7 @@ async function measure(spec: RowSpec, server: BenchServer, client: S3Client): Pr
 
   const cpu0 = processCpuSeconds(server.pid);
   const bench0 = process.cpuUsage();
+  const machine0 = machineBusyCpuSeconds();
   const start = performance.now();
   const deadline = start + SECONDS * 1000;
   await Promise.all(
@@ -356,6 +367,7 @@ async function measure(spec: RowSpec, server: BenchServer, client: S3Client): Pr
   const seconds = (performance.now() - start) / 1000;
   const serverCpuSeconds = processCpuSeconds(server.pid) - cpu0;
   const benchCpu = process.cpuUsage(bench0);
+  const machineCpuSeconds = machineBusyCpuSeconds() - machine0;
   latencies.sort((a, b) => a - b);
   if (spec.check) verified += await spec.check(server, client);
   const m: Measured = {
@@ -375,6 +387,7 @@ async function measure(spec: RowSpec, server: BenchServer, client: S3Client): Pr
     serverCpuSeconds,
     serverCpuMsPerOp: ops > 0 ? (serverCpuSeconds * 1000) / ops : Number.NaN,
     benchCpuSeconds: (benchCpu.user + benchCpu.system) / 1e6,
+    otherCpuShare: Math.max(0, machineCpuSeconds - serverCpuSeconds - (benchCpu.user + benchCpu.system) / 1e6) / (seconds * os.cpus().length),
   };
   if (firstError) m.firstError = firstError;
   return m;
@@ -770,7 +783,7 @@ async function main(): Promise<void> {
           console.log(
             `${spec.label.padEnd(16)} ${server.name.padEnd(6)} ${fmt(spec.unit === 'ops/s' ? m.opsPerSec : m.mibPerSec).padStart(8)} ${spec.unit}` +
               `  p50 ${fmt(m.p50Ms, 2)} ms  p99 ${fmt(m.p99Ms, 2)} ms  ops ${m.ops}  errors ${m.errors}` +
-              `  server cpu ${fmt(m.serverCpuMsPerOp, 3)} ms/op${m.firstError ? `  first error: ${m.firstError}` : ''}`,
+              `  server cpu ${fmt(m.serverCpuMsPerOp, 3)} ms/op  bench cpu ${fmt((100 * m.benchCpuSeconds) / m.seconds, 0)}%  others ${fmt(100 * m.otherCpuShare, 0)}% of machine${m.firstError ? `  first error: ${m.firstError}` : ''}`,
           );
         }
         if (row.ts3gw && row.s3rver) {
@@ -792,7 +805,7 @@ async function main(): Promise<void> {
   }
 
   // ------------------------------------------------------------------ report
-  const header = ['row', 'unit', 'ts3gw', 's3rver', 'ratio', 'ts3gw p50/p99 ms', 's3rver p50/p99 ms', 'cpu ms/op ts3gw/s3rver', 'err', 'verified'];
+  const header = ['row', 'unit', 'ts3gw', 's3rver', 'ratio', 'ts3gw p50/p99 ms', 's3rver p50/p99 ms', 'cpu ms/op ts3gw/s3rver', 'others cpu %', 'err', 'verified'];
   const lines = results.map((r) => {
     const v = (m?: Measured) => (m ? fmt(r.unit === 'ops/s' ? m.opsPerSec : m.mibPerSec) : '-');
     const lat = (m?: Measured) => (m ? `${fmt(m.p50Ms, 2)} / ${fmt(m.p99Ms, 2)}` : '-');
@@ -805,6 +818,7 @@ async function main(): Promise<void> {
       lat(r.ts3gw),
       lat(r.s3rver),
       `${fmt(r.ts3gw?.serverCpuMsPerOp ?? Number.NaN, 3)} / ${fmt(r.s3rver?.serverCpuMsPerOp ?? Number.NaN, 3)}`,
+      `${fmt(100 * (r.ts3gw?.otherCpuShare ?? Number.NaN), 0)} / ${fmt(100 * (r.s3rver?.otherCpuShare ?? Number.NaN), 0)}`,
       `${r.ts3gw?.errors ?? '-'}/${r.s3rver?.errors ?? '-'}`,
       `${r.ts3gw?.verified ?? '-'}/${r.s3rver?.verified ?? '-'}`,
     ];

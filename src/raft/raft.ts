@@ -100,6 +100,10 @@ export class Raft {
   readonly electionTimeout: number;
   readonly heartbeatTimeout: number;
   readonly maxMsgSizeBytes: number;
+  /** Limit on uncommittedSizeBytes (Infinity = none). */
+  readonly maxUncommittedSizeBytes: number;
+  /** Leader only: payload bytes appended in this term and not yet applied. */
+  uncommittedSizeBytes = 0;
   readonly checkQuorum: boolean;
   readonly preVote: boolean;
   readonly disableProposalForwarding: boolean;
@@ -112,6 +116,8 @@ export class Raft {
     this.heartbeatTimeout = c.heartbeatTimeoutTicks;
     // 0 means "one entry per message" (limitSize always keeps one).
     this.maxMsgSizeBytes = c.maxSizePerMsgBytes;
+    const maxUncommitted = c.maxUncommittedEntriesSizeBytes ?? 0;
+    this.maxUncommittedSizeBytes = maxUncommitted > 0 ? maxUncommitted : Number.POSITIVE_INFINITY;
     this.checkQuorum = c.checkQuorum ?? false;
     this.preVote = c.preVote ?? false;
     this.disableProposalForwarding = c.disableProposalForwarding ?? false;
@@ -297,6 +303,7 @@ export class Raft {
       this.trk.progress.set(id, pr);
     }
     this.pendingConfIndex = 0;
+    this.uncommittedSizeBytes = 0;
     this.readOnly = new ReadOnly(this.readOnly.option);
     this.pendingReadIndexMessages = [];
   }
@@ -599,9 +606,28 @@ export class Raft {
       }
       pendingConf = this.log.lastIndex() + i + 1;
     }
+    let payload = 0;
+    for (const e of m.entries) payload += e.data.byteLength;
+    if (this.uncommittedSizeBytes > 0 && payload > 0 && this.uncommittedSizeBytes + payload > this.maxUncommittedSizeBytes) {
+      throw new RaftError(
+        RaftErrorCode.ProposalDropped,
+        `too many uncommitted bytes (${this.uncommittedSizeBytes} + ${payload} > ${this.maxUncommittedSizeBytes})`,
+      );
+    }
+    this.uncommittedSizeBytes += payload;
     this.pendingConfIndex = pendingConf;
     this.#appendEntries(m.entries);
     this.bcastAppend();
+  }
+
+  /** Called when entries were applied: they no longer count against the uncommitted limit. */
+  reduceUncommittedSize(ents: readonly Entry[]): void {
+    if (this.state !== StateType.Leader || this.uncommittedSizeBytes === 0) return;
+    let payload = 0;
+    for (const e of ents) payload += e.data.byteLength;
+    // Entries of an earlier term were never counted, so clamp at zero rather than go negative.
+    this.uncommittedSizeBytes = Math.max(0, this.uncommittedSizeBytes - payload);
+    assert(this.uncommittedSizeBytes >= 0, 'uncommitted size negative');
   }
 
   #appendEntries(es: readonly Entry[]): void {

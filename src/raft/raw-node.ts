@@ -226,6 +226,7 @@ export class RawNode {
     const log = this.raft.log;
     if (rd.committedEntries.length > 0) {
       log.appliedTo(last(rd.committedEntries).index);
+      this.raft.reduceUncommittedSize(rd.committedEntries);
     } else if (rd.snapshot !== undefined) {
       log.appliedTo(rd.snapshot.metadata.index);
     }

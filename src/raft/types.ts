@@ -327,6 +327,12 @@ export interface RaftConfig {
   maxInflightMsgs: number;
   /** Soft limit on the bytes of committedEntries in one Ready (at least one entry). 0 = no limit. */
   maxCommittedSizePerReadyBytes?: number;
+  /**
+   * Leader-side backpressure: proposals are dropped (RAFT_PROPOSAL_DROPPED) while the payload bytes
+   * of appended-but-unapplied entries exceed this. A proposal is always accepted when nothing is
+   * outstanding, so one oversized entry still gets through. 0 or absent = no limit.
+   */
+  maxUncommittedEntriesSizeBytes?: number;
   /** Leader steps down when a quorum was not heard from in an election timeout; enables leases. */
   checkQuorum?: boolean;
   /** Run a pre-vote round before bumping the term (thesis §9.6). */

@@ -354,6 +354,7 @@ class Simulation {
         heartbeatTimeoutTicks: 1,
         maxSizePerMsgBytes: 4096,
         maxInflightMsgs: 8,
+        maxUncommittedEntriesSizeBytes: 1024,
         checkQuorum: this.checkQuorum,
         preVote: this.preVote,
         appliedIndex: snap.metadata.index,

@@ -487,3 +487,17 @@ test('ready() twice without advance() is a programmer error', (t) => {
   c.raw(1).ready();
   t.throws(() => c.raw(1).ready(), { message: /before advance/ });
 });
+
+test('maxUncommittedEntriesSizeBytes: the leader drops proposals beyond the uncommitted byte budget', (t) => {
+  const c = TestCluster.of([1, 2, 3], [], { maxUncommittedEntriesSizeBytes: 10 });
+  c.elect(1);
+  c.isolate(1); // nothing commits
+  c.propose(1, '123456'); // 6 bytes: accepted (nothing outstanding)
+  c.propose(1, '1234'); // 10 bytes total: accepted
+  const err = t.throws(() => c.propose(1, 'x'));
+  t.true(isRaftError(err, RaftErrorCode.ProposalDropped));
+  c.heal();
+  tickAll(c, 2);
+  t.deepEqual(c.appliedStrings(1), ['123456', '1234']);
+  t.notThrows(() => c.propose(1, 'x'), 'budget freed once applied');
+});

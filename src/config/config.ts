@@ -23,6 +23,16 @@ export interface Config {
   inlineMaxBytes: number;
   objectSizeBytesMax: number;
   logLevel: string;
+  /** This node's Raft id (a positive integer, unique in the cluster). */
+  nodeId: number;
+  /** Static bootstrap peers `id@host:port,…` (this node included); unset: a cluster of one. */
+  peers: string | undefined;
+  raftHost: string;
+  raftPort: number;
+  /** Shared secret every inter-node call carries; required with peers. */
+  clusterSecret: string | undefined;
+  raftTickMs: number;
+  raftElectionTicks: number;
 }
 
 /** Configuration problems; `problems` lists every one found. */
@@ -43,6 +53,13 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
   inlineMaxBytes: { env: 'TS3GW_INLINE_MAX_BYTES', flag: 'inline-max-bytes', type: 'int', default: 64 * 1024 },
   objectSizeBytesMax: { env: 'TS3GW_OBJECT_SIZE_BYTES_MAX', flag: 'object-size-bytes-max', type: 'int', default: 5 * 1024 ** 3 },
   logLevel: { env: 'TS3GW_LOG_LEVEL', flag: 'log-level', type: 'string', default: 'info' },
+  nodeId: { env: 'TS3GW_NODE_ID', flag: 'node-id', type: 'int', default: 1 },
+  peers: { env: 'TS3GW_PEERS', flag: 'peers', type: 'optional', default: undefined },
+  raftHost: { env: 'TS3GW_RAFT_HOST', flag: 'raft-host', type: 'string', default: '0.0.0.0' },
+  raftPort: { env: 'TS3GW_RAFT_PORT', flag: 'raft-port', type: 'int', default: 9001 },
+  clusterSecret: { env: 'TS3GW_CLUSTER_SECRET', flag: 'cluster-secret', type: 'optional', default: undefined },
+  raftTickMs: { env: 'TS3GW_RAFT_TICK_MS', flag: 'raft-tick-ms', type: 'int', default: 100 },
+  raftElectionTicks: { env: 'TS3GW_RAFT_ELECTION_TICKS', flag: 'raft-election-ticks', type: 'int', default: 10 },
 };
 
 /** Where configuration comes from; injected so tests need no process globals. */
@@ -108,5 +125,38 @@ export function validate(c: Config): string[] {
   if (c.chunkSizeBytes < 64 * 1024 || c.chunkSizeBytes > 16 * 1024 * 1024) problems.push('chunkSizeBytes must be between 64 KiB and 16 MiB');
   if (c.inlineMaxBytes > c.chunkSizeBytes) problems.push('inlineMaxBytes must not exceed chunkSizeBytes');
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(c.logLevel)) problems.push(`logLevel "${c.logLevel}" is not a pino level`);
+  if (!(c.nodeId >= 1)) problems.push('nodeId must be a positive integer');
+  if (!(c.raftPort >= 0 && c.raftPort <= 65535)) problems.push(`raftPort ${c.raftPort} is not a TCP port`);
+  if (!(c.raftTickMs >= 1)) problems.push('raftTickMs must be at least 1');
+  if (!(c.raftElectionTicks >= 3)) problems.push('raftElectionTicks must be at least 3');
+  if (c.peers !== undefined) {
+    try {
+      const peers = parsePeers(c.peers);
+      if (!peers.some((p) => p.id === c.nodeId)) problems.push(`TS3GW_PEERS does not name this node (id ${c.nodeId})`);
+      if (peers.length > 1 && c.clusterSecret === undefined) problems.push('TS3GW_CLUSTER_SECRET is required when TS3GW_PEERS names other nodes');
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  if (c.clusterSecret !== undefined && c.clusterSecret.length < 16) problems.push('clusterSecret must be at least 16 characters');
   return problems;
+}
+
+/** A static peer: Raft id and the host:port of its Raft endpoint. */
+export interface PeerSpec {
+  id: number;
+  raftAddress: string;
+}
+
+/** Parses `id@host:port,…`; throws TypeError naming the bad part. */
+export function parsePeers(text: string): PeerSpec[] {
+  const peers: PeerSpec[] = [];
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const m = /^(\d+)@([^\s@]+):(\d{1,5})$/.exec(part);
+    if (!m || Number(m[1]) < 1) throw new TypeError(`TS3GW_PEERS: "${part}" is not id@host:port`);
+    if (peers.some((p) => p.id === Number(m[1]))) throw new TypeError(`TS3GW_PEERS: node id ${m[1]} appears twice`);
+    peers.push({ id: Number(m[1]), raftAddress: `${m[2]}:${m[3]}` });
+  }
+  if (peers.length === 0) throw new TypeError('TS3GW_PEERS is empty');
+  return peers;
 }

@@ -26,3 +26,8 @@ export interface Consensus {
 
 /** Consensus is closed or closing. */
 export const CONSENSUS_ERR_CLOSED = 'CONSENSUS_ERR_CLOSED';
+
+/** A proposal or read could not be completed in time; its outcome is unknown. */
+export const CONSENSUS_ERR_TIMEOUT = 'CONSENSUS_ERR_TIMEOUT';
+/** No leader is reachable: the node is in a minority or an election is running. */
+export const CONSENSUS_ERR_NO_LEADER = 'CONSENSUS_ERR_NO_LEADER';

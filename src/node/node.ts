@@ -7,13 +7,17 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { openDiskChunkStore } from '../chunks/disk-chunk-store.ts';
-import type { Config } from '../config/config.ts';
-import { LocalConsensus } from '../consensus/local-consensus.ts';
+import { type Config, parsePeers } from '../config/config.ts';
+import { DurableLogStorage } from '../consensus/durable-log-storage.ts';
+import { DEFAULT_RAFT_TIMING, RaftConsensus } from '../consensus/raft-consensus.ts';
+import type { PeerAddress } from '../consensus/transport.ts';
+import { GrpcTransport } from '../rpc/grpc-transport.ts';
 import { openLevelMetaStore } from '../meta/level-meta-store.ts';
 import { ObjectService } from '../objects/object-service.ts';
 import { buildS3App } from '../s3/server.ts';
 import { systemClock } from '../util/clock.ts';
 import { type Credentials, loadRootCredentials } from './credentials.ts';
+import { bootstrapClusterId, loadIdentity } from './identity.ts';
 
 /** XML request bodies: DeleteObjects with 1000 maximal keys, escaped, fits in 2 MiB. */
 export const XML_BODY_BYTES_MAX = 2 * 1024 * 1024;
@@ -25,6 +29,9 @@ export interface RunningNode {
   credentials: Credentials;
   /** True when this start generated the root credentials (print them once). */
   generatedCredentials: boolean;
+  /** host:port of the Raft endpoint actually bound. */
+  raftAddress: string;
+  consensus: RaftConsensus;
   close(): Promise<void>;
 }
 
@@ -35,9 +42,42 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     accessKey: config.rootAccessKey,
     secretKey: config.rootSecretKey,
   });
-  const meta = await openLevelMetaStore({ location: join(config.dataDir, 'meta'), syncWrites: true });
+  const staticPeers = config.peers ? parsePeers(config.peers) : undefined;
+  const raftDir = join(config.dataDir, 'raft');
+  const { identity } = await loadIdentity(raftDir, { nodeId: config.nodeId, clusterId: () => bootstrapClusterId(staticPeers) });
+  // The Raft log is fsynced; the state machine behind it need not be (a restart replays the log).
+  const meta = await openLevelMetaStore({ location: join(config.dataDir, 'meta'), syncWrites: false });
   const chunks = await openDiskChunkStore({ dir: join(config.dataDir, 'chunks'), fsync: true });
-  const consensus = new LocalConsensus(meta);
+  const log = await DurableLogStorage.open(raftDir, { fsync: true });
+  if (log.truncatedBytes > 0) logger.warn({ bytes: log.truncatedBytes }, 'cut a torn tail off the raft log');
+  const transport = new GrpcTransport({
+    nodeId: config.nodeId,
+    listenAddress: `${config.raftHost}:${config.raftPort}`,
+    clusterId: identity.clusterId,
+    clusterSecret: config.clusterSecret ?? identity.clusterSecret,
+    logger,
+  });
+  const peers = new Map<number, string>((staticPeers ?? []).map((p) => [p.id, p.raftAddress]));
+  if (log.isNew) {
+    // First start: found the cluster from the static peer list (or alone).
+    const voters = staticPeers ? staticPeers.map((p) => p.id) : [config.nodeId];
+    await log.bootstrap({ voters: voters.sort((a, b) => a - b), learners: [] });
+  }
+  const publishPeers = () => transport.setPeers([...peers].map(([id, raftAddress]): PeerAddress => ({ id, raftAddress })));
+  publishPeers();
+  const consensus = await RaftConsensus.start(
+    { ...DEFAULT_RAFT_TIMING, nodeId: config.nodeId, tickMs: config.raftTickMs, electionTimeoutTicks: config.raftElectionTicks, seed: config.nodeId * 7919 + Date.now() },
+    {
+      log,
+      meta,
+      transport,
+      logger,
+      onPeerAddress: (peer) => {
+        peers.set(peer.id, peer.raftAddress);
+        publishPeers();
+      },
+    },
+  );
   const objects = new ObjectService(
     { chunkSizeBytes: config.chunkSizeBytes, inlineMaxBytes: config.inlineMaxBytes, objectSizeBytesMax: config.objectSizeBytesMax },
     { consensus, chunks, clock: systemClock },
@@ -54,7 +94,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       clock: systemClock,
       lookupSecret: (id) => (id === credentials.accessKeyId ? credentials.secretAccessKey : undefined),
       ownerOf: (id) => id,
-      isReady: () => !closing,
+      isReady: () => !closing && consensus.leader !== 0,
     },
     logger,
   );
@@ -67,12 +107,15 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     s3Url,
     credentials,
     generatedCredentials: generated,
+    raftAddress: `${config.raftHost}:${transport.port}`,
+    consensus,
     async close() {
       closing = true;
       // Stop taking requests and let in-flight ones finish, then stop what they used.
       await app.close();
       await consensus.close();
       await chunks.close();
+      await meta.flush();
       await meta.close();
     },
   };

@@ -17,7 +17,7 @@ export {
   META_ERR_UPLOAD_CHANGED,
 } from '../meta/errors.ts';
 export { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND } from '../chunks/chunk-store.ts';
-export { CONSENSUS_ERR_CLOSED } from '../consensus/types.ts';
+export { CONSENSUS_ERR_CLOSED, CONSENSUS_ERR_NO_LEADER, CONSENSUS_ERR_TIMEOUT } from '../consensus/types.ts';
 
 /** The body ended before Content-Length bytes arrived. */
 export const OBJ_ERR_INCOMPLETE_BODY = 'OBJ_ERR_INCOMPLETE_BODY';

@@ -48,6 +48,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       ...process.env,
       TS3GW_S3_HOST: '127.0.0.1',
       TS3GW_S3_PORT: '0',
+      TS3GW_RAFT_HOST: '127.0.0.1',
+      TS3GW_RAFT_PORT: '0',
       TS3GW_DATA_DIR: dataDir,
       TS3GW_ROOT_ACCESS_KEY: TEST_ACCESS_KEY,
       TS3GW_ROOT_SECRET_KEY: TEST_SECRET_KEY,

@@ -1,0 +1,600 @@
+/**
+ * RaftConsensus: the Raft host. It owns the tick timer, the durable log, the transport and the
+ * apply loop around the pure core (src/raft/), and offers the object layer the same Consensus
+ * seam that LocalConsensus does, so S3 code does not know which one it talks to.
+ *
+ * The Ready loop obeys etcd's ordering contract (STYLE.md rule 3):
+ *
+ *   ready() ─► persist entries + HardState (one write, fsync if mustSync)
+ *           ─► send messages            (a vote or an append ack never outruns the disk)
+ *           ─► apply committedEntries   (one metadata batch; conf changes to the core)
+ *           ─► serve readStates         (once applied ≥ read index)
+ *           ─► advance()
+ *
+ * Proposals that arrive while a Ready is being persisted wait for the next one, so one fsync
+ * carries every proposal of that window (group commit).
+ *
+ * Every command carries a request id chosen here; the waiter for it is resolved when that entry
+ * is applied, on whichever node proposed it (followers forward proposals to the leader inside the
+ * core). A proposal whose fate is unknown (leader lost, timeout) is rejected with
+ * CONSENSUS_ERR_TIMEOUT: the write may or may not have happened, and the state machine's
+ * request-id deduplication makes a retry with the same id safe.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { decodeCommand } from '../meta/codec.ts';
+import type { IndexedCommand, MetaReader, MetaStore } from '../meta/level-meta-store.ts';
+import type { ApplyResult, MetaCommand, MetaOp } from '../meta/types.ts';
+import { encodeCommand } from '../meta/codec.ts';
+import {
+  type ConfChange,
+  type ConfState,
+  ConfChangeType,
+  decodeConfChange,
+  type Entry,
+  EntryType,
+  isRaftError,
+  type Message,
+  MessageType,
+  type NodeId,
+  NONE,
+  RaftErrorCode,
+  RawNode,
+  type ReadState,
+  StateType,
+  type Status,
+} from '../raft/index.ts';
+import { assert } from '../util/assert.ts';
+import { errorCode, StoreError } from '../util/errors.ts';
+import { SeededRandom } from '../util/random.ts';
+import type { DurableLogStorage } from './durable-log-storage.ts';
+import type { PeerAddress, Transport } from './transport.ts';
+import { CONSENSUS_ERR_CLOSED, CONSENSUS_ERR_NO_LEADER, CONSENSUS_ERR_TIMEOUT, type Consensus } from './types.ts';
+
+
+/** Timing and limits of the host. Raft time is in ticks; milliseconds only here. */
+export interface RaftConsensusOptions {
+  nodeId: NodeId;
+  tickMs: number;
+  electionTimeoutTicks: number;
+  heartbeatTimeoutTicks: number;
+  /** A proposal not applied within this is reported as CONSENSUS_ERR_TIMEOUT. */
+  proposalTimeoutMs: number;
+  /** A read barrier not satisfied within this is reported as CONSENSUS_ERR_TIMEOUT. */
+  readTimeoutMs: number;
+  /** Compact the log once this many entries were applied since the last snapshot. */
+  snapshotEveryEntries: number;
+  maxSizePerMsgBytes: number;
+  maxInflightMsgs: number;
+  /** Seed of the election-timeout randomness (a node id–derived seed is fine). */
+  seed: number;
+}
+
+/** Defaults for a LAN cluster: 100 ms ticks, 1 s election timeout, 100 ms heartbeats. */
+export const DEFAULT_RAFT_TIMING = {
+  tickMs: 100,
+  electionTimeoutTicks: 10,
+  heartbeatTimeoutTicks: 1,
+  proposalTimeoutMs: 10_000,
+  readTimeoutMs: 5_000,
+  snapshotEveryEntries: 10_000,
+  maxSizePerMsgBytes: 1024 * 1024,
+  maxInflightMsgs: 256,
+} as const;
+
+/** Collaborators of the host. */
+export interface RaftConsensusDeps {
+  log: DurableLogStorage;
+  meta: MetaStore;
+  transport: Transport;
+  /** Structured logger (pino-compatible subset). */
+  logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** Called when a committed membership change names a peer's address. */
+  onPeerAddress?(peer: PeerAddress): void;
+}
+
+interface ProposalWaiter {
+  resolve(result: ApplyResult): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
+interface ReadWaiter {
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/** Data carried in a membership change entry. */
+interface ConfChangeContext {
+  requestId: string;
+  raftAddress?: string;
+}
+
+/** The Raft-backed Consensus. Construct with RaftConsensus.start(). */
+export class RaftConsensus implements Consensus {
+  readonly #options: RaftConsensusOptions;
+  readonly #deps: RaftConsensusDeps;
+  readonly #node: RawNode;
+  #confState: ConfState;
+  #lead: NodeId = NONE;
+  #role: StateType = StateType.Follower;
+  #appliedIndex: number;
+  #snapshotIndex: number;
+  #closed = false;
+  #running = false;
+  #again = false;
+  #idle: Promise<void> = Promise.resolve();
+  #ticker: NodeJS.Timeout | undefined;
+  readonly #proposals = new Map<string, ProposalWaiter>();
+  /** Callers waiting for the next ReadIndex round. */
+  #nextRead: ReadWaiter[] = [];
+  /** The ReadIndex round in flight: its context and its callers. */
+  #readRound: { ctx: string; waiters: ReadWaiter[]; timer: NodeJS.Timeout } | undefined;
+  /** Callers whose read index is known, waiting for apply to reach it. */
+  #awaitingApply: { index: number; waiters: ReadWaiter[] }[] = [];
+  #leaderWaiters: (() => void)[] = [];
+  /** Serialises applies with snapshot installs (both write the state machine). */
+  #stateMachineLock: Promise<void> = Promise.resolve();
+
+  private constructor(options: RaftConsensusOptions, deps: RaftConsensusDeps) {
+    this.#options = options;
+    this.#deps = deps;
+    const initial = deps.log.initialState();
+    this.#confState = initial.confState;
+    this.#snapshotIndex = deps.log.snapshot().metadata.index;
+    // Replay everything after the log's snapshot point: conf changes must reach the core again;
+    // metadata commands at or below the store's applied index are skipped by the store.
+    this.#appliedIndex = this.#snapshotIndex;
+    this.#node = new RawNode(
+      {
+        id: options.nodeId,
+        electionTimeoutTicks: options.electionTimeoutTicks,
+        heartbeatTimeoutTicks: options.heartbeatTimeoutTicks,
+        appliedIndex: this.#appliedIndex,
+        maxSizePerMsgBytes: options.maxSizePerMsgBytes,
+        maxInflightMsgs: options.maxInflightMsgs,
+        checkQuorum: true,
+        preVote: true,
+        random: new SeededRandom(options.seed),
+      },
+      deps.log,
+    );
+  }
+
+  /** Starts the host: transport, tick timer and (for a single voter) an immediate election. */
+  static async start(options: RaftConsensusOptions, deps: RaftConsensusDeps): Promise<RaftConsensus> {
+    const host = new RaftConsensus(options, deps);
+    deps.transport.onUnreachable = (id) => {
+      host.#node.reportUnreachable(id);
+    };
+    await deps.transport.start({
+      onMessages: (messages) => host.#onMessages(messages),
+      onSnapshot: (message, data) => host.#onSnapshot(message, data),
+    });
+    host.#ticker = setInterval(() => host.#tick(), options.tickMs);
+    // A cluster of one need not wait an election timeout to serve.
+    const voters = host.#confState.voters;
+    if (voters.length === 1 && voters[0] === options.nodeId) host.#node.campaign();
+    host.#kick();
+    return host;
+  }
+
+  get reader(): MetaReader {
+    return this.#deps.meta;
+  }
+
+  /** The known leader, or NONE. */
+  get leader(): NodeId {
+    return this.#lead;
+  }
+
+  /** Diagnostics: the core's status plus the host's applied index. */
+  status(): Status & { role: StateType } {
+    return { ...this.#node.status(), role: this.#role };
+  }
+
+  /** The membership as of the last applied entry. */
+  confState(): ConfState {
+    return { voters: [...this.#confState.voters], learners: [...this.#confState.learners] };
+  }
+
+  async propose(op: MetaOp, stampMs: number): Promise<ApplyResult> {
+    const command: MetaCommand = { v: 1, requestId: randomUUID(), stampMs, op };
+    return this.#proposeCommand(command);
+  }
+
+  /** Proposes an encoded command and waits until it is applied here. */
+  async #proposeCommand(command: MetaCommand): Promise<ApplyResult> {
+    this.#checkOpen();
+    await this.#waitForLeader();
+    return new Promise<ApplyResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#proposals.delete(command.requestId);
+        reject(new StoreError(CONSENSUS_ERR_TIMEOUT, 'proposal not applied in time; its outcome is unknown', { requestId: command.requestId }));
+      }, this.#options.proposalTimeoutMs);
+      this.#proposals.set(command.requestId, { resolve, reject, timer });
+      try {
+        this.#node.propose(encodeCommand(command));
+      } catch (err) {
+        clearTimeout(timer);
+        this.#proposals.delete(command.requestId);
+        reject(isRaftError(err, RaftErrorCode.ProposalDropped) ? noLeader(err) : err);
+        return;
+      }
+      this.#kick();
+    });
+  }
+
+  /**
+   * Linearizable read point (ReadIndex). Concurrent callers share one round: they wait for the
+   * round after the one in flight, so a read never uses a read index obtained before it began.
+   */
+  async readBarrier(): Promise<void> {
+    this.#checkOpen();
+    await this.#waitForLeader();
+    return new Promise<void>((resolve, reject) => {
+      this.#nextRead.push({ resolve, reject });
+      if (!this.#readRound) this.#startReadRound();
+    });
+  }
+
+  /** Adds a node as a learner (it replicates but does not vote). */
+  async addLearner(id: NodeId, raftAddress: string): Promise<void> {
+    await this.#proposeConfChange(ConfChangeType.AddLearnerNode, id, raftAddress);
+  }
+
+  /** Promotes a learner (or adds a node) to voter. */
+  async addVoter(id: NodeId, raftAddress?: string): Promise<void> {
+    await this.#proposeConfChange(ConfChangeType.AddNode, id, raftAddress);
+  }
+
+  /** Removes a voter or learner. */
+  async removeNode(id: NodeId): Promise<void> {
+    await this.#proposeConfChange(ConfChangeType.RemoveNode, id, undefined);
+  }
+
+  /** Asks the leader to hand leadership to `id`. */
+  transferLeadership(id: NodeId): void {
+    this.#node.transferLeader(id);
+    this.#kick();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ticker) clearInterval(this.#ticker);
+    await this.#idle;
+    await this.#stateMachineLock;
+    const closed = new StoreError(CONSENSUS_ERR_CLOSED, 'consensus is closed');
+    for (const w of this.#proposals.values()) {
+      clearTimeout(w.timer);
+      w.reject(closed);
+    }
+    this.#proposals.clear();
+    this.#failReads(closed);
+    await this.#deps.transport.close();
+    await this.#deps.log.close();
+  }
+
+  async #proposeConfChange(type: ConfChangeType, nodeId: NodeId, raftAddress: string | undefined): Promise<void> {
+    this.#checkOpen();
+    await this.#waitForLeader();
+    const requestId = randomUUID();
+    const context: ConfChangeContext = { requestId, ...(raftAddress ? { raftAddress } : {}) };
+    const result = await new Promise<ApplyResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#proposals.delete(requestId);
+        reject(new StoreError(CONSENSUS_ERR_TIMEOUT, 'membership change not applied in time'));
+      }, this.#options.proposalTimeoutMs);
+      this.#proposals.set(requestId, { resolve, reject, timer });
+      try {
+        const cc: ConfChange = { type, nodeId, context: Buffer.from(JSON.stringify(context)) };
+        this.#node.proposeConfChange(cc);
+      } catch (err) {
+        clearTimeout(timer);
+        this.#proposals.delete(requestId);
+        reject(isRaftError(err, RaftErrorCode.ProposalDropped) ? noLeader(err) : err);
+        return;
+      }
+      this.#kick();
+    });
+    assert(result.ok, 'membership changes always apply');
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    this.#node.tick();
+    this.#kick();
+  }
+
+  #onMessages(messages: Message[]): void {
+    if (this.#closed) return;
+    for (const m of messages) {
+      try {
+        this.#node.step(m);
+      } catch (err) {
+        this.#deps.logger.warn({ err, type: m.type, from: m.from }, 'raft message rejected');
+      }
+    }
+    this.#kick();
+  }
+
+  /** Installs a leader's snapshot into the state machine, then lets the core accept it. */
+  async #onSnapshot(message: Message, data: AsyncIterable<Uint8Array>): Promise<boolean> {
+    assert(message.type === MessageType.Snap && message.snapshot !== undefined, 'snapshot message expected');
+    if (this.#closed) return false;
+    await this.#withStateMachine(async () => {
+      const snapIndex = message.snapshot!.metadata.index;
+      if (snapIndex > this.#deps.meta.appliedIndex()) {
+        await this.#deps.meta.installSnapshot(data);
+        this.#deps.logger.info({ snapIndex, applied: this.#deps.meta.appliedIndex() }, 'installed snapshot from leader');
+      } else {
+        for await (const _ of data) {
+          // Drain: our state is already at or past this snapshot; the core decides what to do.
+        }
+      }
+    });
+    this.#onMessages([message]);
+    return true;
+  }
+
+  /**
+   * Schedules the Ready loop; at most one runs at a time. `#again` is set before the check and
+   * `#running` is cleared in the same synchronous step that sees `#again` false, so a kick that
+   * arrives while the loop is finishing is never lost.
+   */
+  #kick(): void {
+    this.#again = true;
+    if (this.#running) return;
+    this.#running = true;
+    this.#idle = this.#loop().catch((err: unknown) => {
+      // A failed fsync or apply leaves state we cannot reason about: stop the process.
+      this.#deps.logger.error({ err }, 'raft host failed; exiting');
+      process.nextTick(() => {
+        throw err;
+      });
+    });
+  }
+
+  async #loop(): Promise<void> {
+    try {
+      while (this.#again && !this.#closed) {
+        this.#again = false;
+        while (!this.#closed && this.#node.hasReady()) await this.#handleReady();
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #handleReady(): Promise<void> {
+    const rd = this.#node.ready();
+    if (rd.softState) this.#onSoftState(rd.softState.lead, rd.softState.raftState);
+    // 1. Durable before anything leaves this node.
+    await this.#deps.log.persist({ ...(rd.hardState ? { hardState: rd.hardState } : {}), entries: rd.entries, ...(rd.snapshot ? { snapshot: rd.snapshot } : {}) }, rd.mustSync);
+    if (rd.snapshot) {
+      this.#confState = rd.snapshot.metadata.confState;
+      this.#snapshotIndex = rd.snapshot.metadata.index;
+      this.#appliedIndex = Math.max(this.#appliedIndex, rd.snapshot.metadata.index);
+    }
+    // 2. Send.
+    const plain: Message[] = [];
+    for (const m of rd.messages) {
+      if (m.type === MessageType.Snap) this.#sendSnapshot(m);
+      else plain.push(m);
+    }
+    if (plain.length > 0) this.#deps.transport.send(plain);
+    // 3. Apply.
+    if (rd.committedEntries.length > 0) await this.#withStateMachine(() => this.#apply(rd.committedEntries));
+    for (const rs of rd.readStates) this.#onReadState(rs);
+    this.#releaseReads();
+    // 4. Advance.
+    this.#node.advance(rd);
+    await this.#maybeCompact();
+  }
+
+  #onSoftState(lead: NodeId, role: StateType): void {
+    const leaderChanged = lead !== this.#lead;
+    this.#lead = lead;
+    this.#role = role;
+    if (leaderChanged) {
+      this.#deps.logger.info({ lead, role }, 'raft leader changed');
+      // A read round addressed to the old leader will never be answered: fail it now, retry on
+      // the next round with the new leader.
+      if (this.#readRound) {
+        clearTimeout(this.#readRound.timer);
+        this.#nextRead.unshift(...this.#readRound.waiters);
+        this.#readRound = undefined;
+      }
+      if (lead !== NONE) {
+        for (const wake of this.#leaderWaiters.splice(0)) wake();
+        if (this.#nextRead.length > 0) queueMicrotask(() => this.#startReadRound());
+      }
+    }
+  }
+
+  async #apply(entries: Entry[]): Promise<void> {
+    const metaApplied = this.#deps.meta.appliedIndex();
+    const batch: IndexedCommand[] = [];
+    const confResults: { requestId: string }[] = [];
+    for (const entry of entries) {
+      assert(entry.index === this.#appliedIndex + 1 || entry.index <= this.#appliedIndex, `apply gap ${this.#appliedIndex} → ${entry.index}`);
+      if (entry.index <= this.#appliedIndex) continue;
+      this.#appliedIndex = entry.index;
+      if (entry.type === EntryType.ConfChange) {
+        const cc = decodeConfChange(entry.data);
+        this.#confState = this.#node.applyConfChange(cc);
+        const context = parseConfContext(cc.context);
+        if (context?.raftAddress && cc.type !== ConfChangeType.RemoveNode) this.#deps.onPeerAddress?.({ id: cc.nodeId, raftAddress: context.raftAddress });
+        if (context) confResults.push({ requestId: context.requestId });
+        this.#deps.logger.info({ type: cc.type, nodeId: cc.nodeId, confState: this.#confState }, 'membership changed');
+        if (entry.index > metaApplied) batch.push({ index: entry.index, command: undefined });
+        continue;
+      }
+      if (entry.index <= metaApplied) continue;
+      batch.push({ index: entry.index, command: decodeOrUndefined(entry.data) });
+    }
+    // Positions covered by the log's snapshot point that the store never saw (the founding
+    // snapshot at index 1 holds only membership) advance its index without changing anything.
+    const first = batch[0]?.index;
+    if (first !== undefined && first > metaApplied + 1) {
+      assert(first - 1 <= this.#snapshotIndex, `state machine at ${metaApplied} cannot apply ${first}`);
+      const padding: IndexedCommand[] = [];
+      for (let i = metaApplied + 1; i < first; i++) padding.push({ index: i, command: undefined });
+      batch.unshift(...padding);
+    }
+    if (batch.length > 0) {
+      const results = await this.#deps.meta.applyBatch(batch);
+      for (const [i, { command }] of batch.entries()) {
+        if (!command) continue;
+        const waiter = this.#proposals.get(command.requestId);
+        if (!waiter) continue;
+        this.#proposals.delete(command.requestId);
+        clearTimeout(waiter.timer);
+        waiter.resolve(results[i]!);
+      }
+    }
+    for (const { requestId } of confResults) {
+      const waiter = this.#proposals.get(requestId);
+      if (!waiter) continue;
+      this.#proposals.delete(requestId);
+      clearTimeout(waiter.timer);
+      waiter.resolve({ ok: true });
+    }
+  }
+
+  #startReadRound(): void {
+    if (this.#readRound || this.#nextRead.length === 0 || this.#closed) return;
+    const waiters = this.#nextRead;
+    this.#nextRead = [];
+    const ctx = randomBytes(8).toString('hex');
+    try {
+      this.#node.readIndex(Buffer.from(ctx));
+    } catch (err) {
+      const e = isRaftError(err, RaftErrorCode.ProposalDropped) ? noLeader(err) : err;
+      for (const w of waiters) w.reject(e);
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (this.#readRound?.ctx !== ctx) return;
+      this.#readRound = undefined;
+      for (const w of waiters) w.reject(new StoreError(CONSENSUS_ERR_TIMEOUT, 'read barrier not confirmed in time'));
+      this.#startReadRound();
+    }, this.#options.readTimeoutMs);
+    this.#readRound = { ctx, waiters, timer };
+    this.#kick();
+  }
+
+  #onReadState(rs: ReadState): void {
+    const ctx = Buffer.from(rs.requestCtx).toString();
+    const round = this.#readRound;
+    if (!round || round.ctx !== ctx) return;
+    clearTimeout(round.timer);
+    this.#readRound = undefined;
+    this.#awaitingApply.push({ index: rs.index, waiters: round.waiters });
+    this.#startReadRound();
+  }
+
+  /** Resolves reads whose read index has been applied. */
+  #releaseReads(): void {
+    const applied = this.#deps.meta.appliedIndex();
+    const ready = this.#awaitingApply.filter((r) => r.index <= Math.max(applied, this.#appliedIndex));
+    if (ready.length === 0) return;
+    this.#awaitingApply = this.#awaitingApply.filter((r) => r.index > Math.max(applied, this.#appliedIndex));
+    for (const r of ready) for (const w of r.waiters) w.resolve();
+  }
+
+  #failReads(err: unknown): void {
+    if (this.#readRound) {
+      clearTimeout(this.#readRound.timer);
+      for (const w of this.#readRound.waiters) w.reject(err);
+      this.#readRound = undefined;
+    }
+    for (const w of this.#nextRead.splice(0)) w.reject(err);
+    for (const r of this.#awaitingApply.splice(0)) for (const w of r.waiters) w.reject(err);
+  }
+
+  #sendSnapshot(m: Message): void {
+    this.#deps.transport
+      .sendSnapshot(m, () => this.#deps.meta.exportSnapshot())
+      .then(
+        (ok) => {
+          if (!this.#closed) this.#node.reportSnapshot(m.to, ok);
+        },
+        (err: unknown) => {
+          this.#deps.logger.warn({ err, to: m.to }, 'snapshot send failed');
+          if (!this.#closed) this.#node.reportSnapshot(m.to, false);
+        },
+      )
+      .finally(() => this.#kick());
+  }
+
+  async #maybeCompact(): Promise<void> {
+    if (this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotEveryEntries) return;
+    const index = Math.min(this.#appliedIndex, this.#deps.meta.appliedIndex());
+    if (index <= this.#snapshotIndex) return;
+    // The state must be durable up to the snapshot point before the log entries behind it go.
+    await this.#deps.meta.flush();
+    await this.#deps.log.compact(index, this.#confState);
+    this.#snapshotIndex = index;
+    this.#deps.logger.info({ index, logBytes: this.#deps.log.sizeBytes }, 'raft log compacted');
+  }
+
+  async #withStateMachine<T>(fn: () => Promise<T>): Promise<T> {
+    const prior = this.#stateMachineLock;
+    let release!: () => void;
+    this.#stateMachineLock = new Promise((r) => {
+      release = r;
+    });
+    await prior;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** Waits (bounded) until some leader is known, so requests during an election need not fail. */
+  async #waitForLeader(): Promise<void> {
+    if (this.#lead !== NONE) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#leaderWaiters = this.#leaderWaiters.filter((w) => w !== wake);
+        reject(new StoreError(CONSENSUS_ERR_NO_LEADER, 'no Raft leader is reachable (minority partition or election in progress)'));
+      }, this.#options.electionTimeoutTicks * this.#options.tickMs * 3);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#leaderWaiters.push(wake);
+    });
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new StoreError(CONSENSUS_ERR_CLOSED, 'consensus is closed');
+  }
+}
+
+function noLeader(cause: unknown): StoreError {
+  return new StoreError(CONSENSUS_ERR_NO_LEADER, 'no Raft leader accepted the request', {}, { cause });
+}
+
+function decodeOrUndefined(data: Uint8Array): MetaCommand | undefined {
+  // A new leader's empty entry carries no command.
+  if (data.byteLength === 0) return undefined;
+  try {
+    return decodeCommand(data);
+  } catch (err) {
+    // Every node sees the same bytes and makes the same choice: the entry changes nothing.
+    if (errorCode(err) === 'META_ERR_BAD_COMMAND') return undefined;
+    throw err;
+  }
+}
+
+function parseConfContext(bytes: Uint8Array): ConfChangeContext | undefined {
+  if (bytes.byteLength === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8')) as ConfChangeContext;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * GrpcTransport: the Raft Transport over @grpc/grpc-js. One long-lived client stream per peer
+ * carries message batches in order; snapshots go through InstallSnapshot in bounded chunks.
+ *
+ * Every call carries the cluster id and the shared cluster secret as metadata and the server
+ * refuses calls that do not match (UNAUTHENTICATED), so nodes of another cluster, or anything
+ * else on the network, cannot inject Raft messages.
+ *
+ * Sending never blocks the Raft loop: when a peer's stream is broken or backed up beyond
+ * PEER_QUEUE_BYTES_MAX, messages to it are dropped and the host is told the peer is unreachable
+ * (Raft retransmits what matters).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { PeerAddress, Transport, TransportHandler } from '../consensus/transport.ts';
+import * as pb from '../gen/ts3gw/raft/v1/raft.ts';
+import { type Message, MessageType, type NodeId } from '../raft/index.ts';
+import { assert } from '../util/assert.ts';
+import { messageFromWire, messageToWire } from './raft-codec.ts';
+
+/** Bytes buffered on one peer stream before messages to that peer are dropped. */
+export const PEER_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+/** Bytes of state per InstallSnapshot chunk. */
+export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/** Largest gRPC message accepted (a MsgApp batch is bounded by maxSizePerMsgBytes). */
+export const GRPC_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
+/** An InstallSnapshot that makes no progress for this long is abandoned. */
+export const SNAPSHOT_TIMEOUT_MS = 5 * 60 * 1000;
+
+const METADATA_CLUSTER = 'x-ts3gw-cluster-id';
+const METADATA_SECRET = 'x-ts3gw-cluster-secret';
+
+/** Options of the gRPC transport. */
+export interface GrpcTransportOptions {
+  nodeId: NodeId;
+  /** host:port to listen on for Raft traffic. */
+  listenAddress: string;
+  clusterId: string;
+  clusterSecret: string;
+  logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+interface Peer {
+  address: string;
+  client: pb.RaftServiceClient;
+  stream: grpc.ClientWritableStream<pb.MessageBatch> | undefined;
+  queuedBytes: number;
+}
+
+/** Raft traffic over gRPC. */
+export class GrpcTransport implements Transport {
+  readonly #options: GrpcTransportOptions;
+  readonly #server = new grpc.Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX });
+  readonly #peers = new Map<NodeId, Peer>();
+  #handler: TransportHandler | undefined;
+  #boundPort = 0;
+  onUnreachable?: (id: NodeId) => void;
+
+  constructor(options: GrpcTransportOptions) {
+    this.#options = options;
+  }
+
+  /** The port actually bound (useful when listening on port 0). */
+  get port(): number {
+    return this.#boundPort;
+  }
+
+  async start(handler: TransportHandler): Promise<void> {
+    this.#handler = handler;
+    this.#server.addService(pb.RaftServiceService, {
+      messages: (call: grpc.ServerReadableStream<pb.MessageBatch, pb.StreamAck>, callback: grpc.sendUnaryData<pb.StreamAck>) =>
+        this.#onMessagesCall(call, callback),
+      installSnapshot: (call: grpc.ServerReadableStream<pb.SnapshotChunk, pb.SnapshotResponse>, callback: grpc.sendUnaryData<pb.SnapshotResponse>) =>
+        void this.#onSnapshotCall(call, callback),
+    });
+    this.#boundPort = await new Promise<number>((resolve, reject) => {
+      this.#server.bindAsync(this.#options.listenAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    });
+  }
+
+  setPeers(peers: PeerAddress[]): void {
+    const wanted = new Map(peers.filter((p) => p.id !== this.#options.nodeId).map((p) => [p.id, p.raftAddress]));
+    for (const [id, peer] of this.#peers) {
+      if (wanted.get(id) !== peer.address) {
+        peer.stream?.end();
+        peer.client.close();
+        this.#peers.delete(id);
+      }
+    }
+    for (const [id, address] of wanted) {
+      if (this.#peers.has(id)) continue;
+      const client = new pb.RaftServiceClient(address, grpc.credentials.createInsecure(), {
+        'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX,
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1_000,
+      });
+      this.#peers.set(id, { address, client, stream: undefined, queuedBytes: 0 });
+    }
+  }
+
+  send(messages: Message[]): void {
+    const byPeer = new Map<NodeId, pb.Message[]>();
+    for (const m of messages) {
+      assert(m.type !== MessageType.Snap, 'snapshots go through sendSnapshot');
+      const list = byPeer.get(m.to) ?? [];
+      list.push(messageToWire(m));
+      byPeer.set(m.to, list);
+    }
+    for (const [id, wire] of byPeer) this.#sendTo(id, { messages: wire });
+  }
+
+  async sendSnapshot(message: Message, data: () => AsyncIterable<Uint8Array>): Promise<boolean> {
+    const peer = this.#peers.get(message.to);
+    if (!peer) return false;
+    return new Promise<boolean>((resolve) => {
+      let settled = false;
+      const finish = (ok: boolean) => {
+        if (settled) return;
+        settled = true;
+        resolve(ok);
+      };
+      const call = peer.client.installSnapshot(this.#metadata(), { deadline: Date.now() + SNAPSHOT_TIMEOUT_MS }, (err, response) => {
+        if (err) this.#options.logger.warn({ to: message.to, err: err.message }, 'snapshot rejected');
+        finish(!err && response?.accepted === true);
+      });
+      void (async () => {
+        try {
+          call.write({ message: messageToWire(message), offset: 0, data: new Uint8Array(0), last: false });
+          let offset = 0;
+          for await (const piece of data()) {
+            for (let at = 0; at < piece.byteLength; at += SNAPSHOT_CHUNK_BYTES) {
+              const part = piece.subarray(at, at + SNAPSHOT_CHUNK_BYTES);
+              if (!call.write({ offset, data: part, last: false })) await new Promise((r) => call.once('drain', r));
+              offset += part.byteLength;
+            }
+          }
+          call.write({ offset, data: new Uint8Array(0), last: true });
+          call.end();
+        } catch (err) {
+          this.#options.logger.warn({ to: message.to, err }, 'snapshot stream failed');
+          call.cancel();
+          finish(false);
+        }
+      })();
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const peer of this.#peers.values()) {
+      peer.stream?.end();
+      peer.client.close();
+    }
+    this.#peers.clear();
+    await new Promise<void>((resolve) => {
+      this.#server.tryShutdown(() => resolve());
+      // In-flight streams from peers would hold a graceful shutdown open forever.
+      setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, 1_000).unref();
+    });
+  }
+
+  #sendTo(id: NodeId, batch: pb.MessageBatch): void {
+    const peer = this.#peers.get(id);
+    if (!peer) {
+      this.onUnreachable?.(id);
+      return;
+    }
+    if (!peer.stream) peer.stream = this.#openStream(id, peer);
+    if (peer.queuedBytes > PEER_QUEUE_BYTES_MAX) {
+      this.onUnreachable?.(id);
+      return;
+    }
+    const size = batch.messages.reduce((n, m) => n + 64 + m.entries.reduce((s, e) => s + e.data.byteLength + 24, 0), 0);
+    peer.queuedBytes += size;
+    peer.stream.write(batch, () => {
+      peer.queuedBytes -= size;
+    });
+  }
+
+  #openStream(id: NodeId, peer: Peer): grpc.ClientWritableStream<pb.MessageBatch> {
+    const stream = peer.client.messages(this.#metadata(), (err) => {
+      // The stream ended: by us (close/setPeers) or by failure. Either way the next send reopens.
+      if (peer.stream === stream) peer.stream = undefined;
+      peer.queuedBytes = 0;
+      if (err && err.code !== grpc.status.CANCELLED) this.onUnreachable?.(id);
+    });
+    stream.on('error', () => {
+      // Reported through the callback above; this listener keeps the error from being unhandled.
+    });
+    return stream;
+  }
+
+  #metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    md.set(METADATA_CLUSTER, this.#options.clusterId);
+    md.set(METADATA_SECRET, this.#options.clusterSecret);
+    return md;
+  }
+
+  #authorized(metadata: grpc.Metadata): boolean {
+    const cluster = metadata.get(METADATA_CLUSTER)[0];
+    const secret = metadata.get(METADATA_SECRET)[0];
+    if (typeof cluster !== 'string' || typeof secret !== 'string') return false;
+    const a = Buffer.from(secret);
+    const b = Buffer.from(this.#options.clusterSecret);
+    return cluster === this.#options.clusterId && a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  #onMessagesCall(call: grpc.ServerReadableStream<pb.MessageBatch, pb.StreamAck>, callback: grpc.sendUnaryData<pb.StreamAck>): void {
+    if (!this.#authorized(call.metadata)) {
+      callback({ code: grpc.status.UNAUTHENTICATED, details: 'wrong cluster id or secret' });
+      return;
+    }
+    call.on('data', (batch: pb.MessageBatch) => {
+      const messages: Message[] = [];
+      for (const w of batch.messages) {
+        try {
+          const m = messageFromWire(w);
+          if (m.to === this.#options.nodeId) messages.push(m);
+        } catch (err) {
+          this.#options.logger.warn({ err }, 'undecodable raft message dropped');
+        }
+      }
+      if (messages.length > 0) this.#handler?.onMessages(messages);
+    });
+    call.on('end', () => callback(null, {}));
+    call.on('error', () => {
+      // The peer went away; it reconnects with a new stream.
+    });
+  }
+
+  async #onSnapshotCall(call: grpc.ServerReadableStream<pb.SnapshotChunk, pb.SnapshotResponse>, callback: grpc.sendUnaryData<pb.SnapshotResponse>): Promise<void> {
+    if (!this.#authorized(call.metadata)) {
+      callback({ code: grpc.status.UNAUTHENTICATED, details: 'wrong cluster id or secret' });
+      return;
+    }
+    const chunks = call[Symbol.asyncIterator]() as AsyncIterator<pb.SnapshotChunk>;
+    try {
+      const first = await chunks.next();
+      if (first.done || !first.value.message) throw new Error('snapshot stream without its message');
+      const message = messageFromWire(first.value.message);
+      assert(message.type === MessageType.Snap, 'first chunk carries MsgSnap');
+      let expected = 0;
+      let complete = false;
+      const data = async function* (): AsyncGenerator<Uint8Array> {
+        for (;;) {
+          const next = await chunks.next();
+          if (next.done) break;
+          const chunk = next.value;
+          if (chunk.offset !== expected) throw new Error(`snapshot chunk at ${chunk.offset}, expected ${expected}`);
+          expected += chunk.data.byteLength;
+          if (chunk.data.byteLength > 0) yield chunk.data;
+          if (chunk.last) {
+            complete = true;
+            break;
+          }
+        }
+        if (!complete) throw new Error('snapshot stream ended early');
+      };
+      const ok = (await this.#handler?.onSnapshot(message, data())) ?? false;
+      callback(null, { accepted: ok });
+    } catch (err) {
+      this.#options.logger.warn({ err }, 'snapshot install failed');
+      callback({ code: grpc.status.ABORTED, details: (err as Error).message });
+    }
+  }
+}

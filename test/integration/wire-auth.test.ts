@@ -17,6 +17,7 @@ import {
   CHECKSUM_ALGORITHMS,
   type ChecksumAlgorithm,
   type ChunkedMode,
+  awsChunked,
   checksumOf,
   expectS3Error,
   keyPath,
@@ -199,6 +200,36 @@ test('x-amz-content-sha256 that does not match the body → 400 XAmzContentSHA25
   const over = await raw.signed('PUT', keyPath(bucket, existing), { body, payloadHash: otherHash });
   expectS3Error(t, over, 400, 'XAmzContentSHA256Mismatch', 'overwrite');
   await assertBytes(t, existing, original);
+});
+
+test('XML bodies are verified too: DeleteObjects / CreateBucket with a mismatched x-amz-content-sha256, Content-MD5 or chunk signature change nothing', async (t) => {
+  const { raw, bucket } = t.context;
+  const key = newKey('xml-victim');
+  await putPlain(t, key, Buffer.from('keep me'));
+  const body = Buffer.from(`<Delete><Object><Key>${key}</Key></Object></Delete>`);
+  const otherHash = createHash('sha256').update('other').digest('hex');
+  expectS3Error(t, await raw.signed('POST', `/${bucket}`, { query: 'delete', body, payloadHash: otherHash }), 400, 'XAmzContentSHA256Mismatch', 'DeleteObjects sha256');
+  const wrongMd5 = createHash('md5').update('other').digest('base64');
+  expectS3Error(t, await raw.signed('POST', `/${bucket}`, { query: 'delete', body, headers: { 'content-md5': wrongMd5 } }), 400, 'BadDigest', 'DeleteObjects Content-MD5');
+  // aws-chunked DeleteObjects with a flipped byte in its only chunk.
+  const signed = signRequest({
+    method: 'POST',
+    host: raw.host,
+    path: `/${bucket}`,
+    query: 'delete',
+    payloadHash: STREAMING_SIGNED,
+    headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(body.length) },
+  });
+  const chunked = awsChunked(body, { mode: STREAMING_SIGNED, chunkSizeBytes: 64 * 1024, signing: signed.signing });
+  const at = chunked.chunkData[0]!.offset + 2;
+  chunked.body[at] = chunked.body[at]! ^ 0x20;
+  const res = await raw.send('POST', `/${bucket}?delete`, { ...signed.headers, 'content-length': String(chunked.body.length) }, chunked.body);
+  expectS3Error(t, res, 403, 'SignatureDoesNotMatch', 'DeleteObjects aws-chunked');
+  await assertBytes(t, key, Buffer.from('keep me'));
+
+  const newBucket = `wire-auth-nb-${process.pid}`;
+  expectS3Error(t, await raw.signed('PUT', `/${newBucket}`, { body: '<CreateBucketConfiguration/>', payloadHash: otherHash }), 400, 'XAmzContentSHA256Mismatch', 'CreateBucket');
+  t.is((await raw.signed('HEAD', `/${newBucket}`)).status, 404, 'bucket not created');
 });
 
 /** A streaming PUT of a multi-chunk body in `mode` (trailer checksum `algorithm`), then read back. */

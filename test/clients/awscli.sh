@@ -20,7 +20,9 @@ $AWS configure set default.s3.addressing_style path
 $AWS configure set default.s3.multipart_threshold 64MB
 $AWS configure set default.s3.multipart_chunksize 64MB
 
-aws_() { "$AWS" --endpoint-url "$TS3GW_URL" "$@"; }
+AWS_DEBUG=
+[ "${TS3GW_CLIENTS_DEBUG:-0}" = 1 ] && AWS_DEBUG=--debug
+aws_() { "$AWS" --endpoint-url "$TS3GW_URL" $AWS_DEBUG "$@"; }
 # KeyCount of one ListObjectsV2 page (the CLI drops it from auto-paginated output), must be 0.
 key_count() {
   local n
@@ -29,7 +31,7 @@ key_count() {
   [ "$n" = "${1:-0}" ]
 }
 export -f aws_ key_count
-export AWS TS3GW_URL BUCKET KEY BIGKEY D
+export AWS AWS_DEBUG TS3GW_URL BUCKET KEY BIGKEY D
 
 $AWS --version >>"$CLIENT_LOG" 2>&1
 make_test_files
@@ -56,6 +58,20 @@ check presign sh_step '
 check presign-large sh_step '
   url=$(aws_ s3 presign "s3://$BUCKET/$BIGKEY" --expires-in 300)
   http_get "$url" "$D/presigned-big.out" && same_file "$D/big.bin" "$D/presigned-big.out"'
+check get-range sh_step '
+  aws_ s3api get-object --bucket "$BUCKET" --key "$BIGKEY" --range bytes=1048576-1049599 "$D/range.out" >"$D/range.json"
+  cat "$D/range.json"
+  head -c 1049600 "$D/big.bin" | tail -c 1024 >"$D/range.expected"
+  same_file "$D/range.expected" "$D/range.out"'
+check copy-move sh_step '
+  aws_ s3 cp "s3://$BUCKET/$KEY" "s3://$BUCKET/copied/$KEY"
+  aws_ s3 mv "s3://$BUCKET/copied/$KEY" "s3://$BUCKET/moved/$KEY"
+  aws_ s3 cp "s3://$BUCKET/moved/$KEY" "$D/moved.out" && same_file "$D/small.txt" "$D/moved.out"
+  aws_ s3 rm "s3://$BUCKET/moved/$KEY"
+  test "$(aws_ s3 ls --recursive "s3://$BUCKET" | wc -l)" -eq 2'
+check missing-key sh_step '
+  rc=0; aws_ s3api head-object --bucket "$BUCKET" --key "no such key" >"$D/missing.out" 2>&1 || rc=$?
+  cat "$D/missing.out"; test "$rc" -ne 0 && grep -q "Not Found" "$D/missing.out"'
 check delete sh_step 'aws_ s3 rm "s3://$BUCKET/$KEY" && aws_ s3api delete-object --bucket "$BUCKET" --key "$BIGKEY"'
 check empty sh_step 'key_count'
 check sync-up sh_step '

@@ -6,6 +6,7 @@ collects results from CLIENTS_RESULTS ("client<TAB>operation<TAB>pass|fail" line
 
 import hashlib
 import io
+import logging
 import os
 import signal
 import sys
@@ -28,6 +29,13 @@ RESULTS = os.environ["CLIENTS_RESULTS"]
 STEP_TIMEOUT = int(os.environ.get("CLIENTS_STEP_TIMEOUT", "120"))
 os.makedirs(WORK, exist_ok=True)
 LOG = open(os.path.join(WORK, "log.txt"), "a", encoding="utf-8")
+if os.environ.get("TS3GW_CLIENTS_DEBUG") == "1":
+    # every request and response (headers, bodies) into the client's log
+    _handler = logging.StreamHandler(LOG)
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    for _name in ("botocore", "urllib3"):
+        logging.getLogger(_name).setLevel(logging.DEBUG)
+        logging.getLogger(_name).addHandler(_handler)
 
 s3 = boto3.client(
     "s3",
@@ -162,6 +170,47 @@ def _():
     LOG.write(f"GET {url}\n")
     with urllib.request.urlopen(url, timeout=60) as r:
         same(small, r.read(), "presigned GET")
+
+
+@check("presign-put")
+def _():
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": BUCKET, "Key": "presigned/" + KEY}, ExpiresIn=300)
+    LOG.write(f"PUT {url}\n")
+    body = b"uploaded through a presigned URL \xe2\x9c\x93\n"
+    with urllib.request.urlopen(urllib.request.Request(url, data=body, method="PUT"), timeout=60) as r:
+        assert r.status == 200, r.status
+    same(body, s3.get_object(Bucket=BUCKET, Key="presigned/" + KEY)["Body"].read(), "presigned PUT")
+    s3.delete_object(Bucket=BUCKET, Key="presigned/" + KEY)
+
+
+@check("overrides")
+def _():
+    r = s3.get_object(Bucket=BUCKET, Key=KEY, ResponseContentType="application/x-test", ResponseContentDisposition='attachment; filename="x.txt"')
+    assert r["ContentType"] == "application/x-test", r["ContentType"]
+    assert r["ContentDisposition"] == 'attachment; filename="x.txt"', r["ContentDisposition"]
+    etag = s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"]
+    try:
+        s3.get_object(Bucket=BUCKET, Key=KEY, IfNoneMatch=etag)
+        raise AssertionError("If-None-Match with the current ETag did not answer 304")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 304, e.response
+
+
+@check("errors")
+def _():
+    def code(fn, **kw):
+        try:
+            fn(**kw)
+        except botocore.exceptions.ClientError as e:
+            LOG.write(f"{fn.__name__} {kw}: {e.response['Error']} {e.response['ResponseMetadata'].get('HTTPStatusCode')}\n")
+            return e.response["Error"]["Code"]
+        raise AssertionError(f"{fn.__name__} {kw} succeeded")
+
+    assert code(s3.get_object, Bucket=BUCKET, Key="no such key") == "NoSuchKey"
+    assert code(s3.head_object, Bucket=BUCKET, Key="no such key") == "404"
+    assert code(s3.get_object, Bucket="ts3gw-clients-no-such-bucket", Key="k") == "NoSuchBucket"
+    assert code(s3.delete_bucket, Bucket=BUCKET) == "BucketNotEmpty"
+    assert code(s3.create_bucket, Bucket=BUCKET) in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")
 
 
 @check("copy-object")

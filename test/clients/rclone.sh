@@ -24,9 +24,11 @@ export RCLONE_CONFIG_TS3GW_FORCE_PATH_STYLE=true
 export RCLONE_S3_UPLOAD_CUTOFF=64M
 export RCLONE_RETRIES=1 RCLONE_LOW_LEVEL_RETRIES=1 RCLONE_CONTIMEOUT=30s RCLONE_TIMEOUT=60s
 
-rc() { "$RCLONE" "$@"; }
+RCLONE_DEBUG=
+[ "${TS3GW_CLIENTS_DEBUG:-0}" = 1 ] && RCLONE_DEBUG="-vv --dump headers"
+rc() { "$RCLONE" $RCLONE_DEBUG "$@"; }
 export -f rc
-export RCLONE BUCKET KEY BIGKEY D
+export RCLONE RCLONE_DEBUG BUCKET KEY BIGKEY D
 
 $RCLONE version >>"$CLIENT_LOG" 2>&1
 make_test_files
@@ -41,6 +43,20 @@ check list sh_step '
   grep -qxF "$KEY" "$D/ls.txt" && grep -qxF "$BIGKEY" "$D/ls.txt" && test "$(wc -l <"$D/ls.txt")" -eq 2'
 check get-small sh_step 'rc copyto "ts3gw:$BUCKET/$KEY" "$D/small.out" && same_file "$D/small.txt" "$D/small.out"'
 check get-large sh_step 'rc copyto "ts3gw:$BUCKET/$BIGKEY" "$D/big.out" && same_file "$D/big.bin" "$D/big.out"'
+check modtime sh_step '
+  # rclone keeps the modification time in x-amz-meta-mtime: user metadata must round-trip
+  local_t=$(rc lsl "$D/small.txt" | awk "{print \$2, \$3}")
+  remote_t=$(rc lsl "ts3gw:$BUCKET/$KEY" | awk "{print \$2, \$3}")
+  echo "local $local_t remote $remote_t"; test -n "$local_t" && test "$local_t" = "$remote_t"'
+check copy-move sh_step '
+  rc copyto "ts3gw:$BUCKET/$KEY" "ts3gw:$BUCKET/copied/$KEY"
+  rc moveto "ts3gw:$BUCKET/copied/$KEY" "ts3gw:$BUCKET/moved/$KEY"
+  rc cat "ts3gw:$BUCKET/moved/$KEY" >"$D/moved.out" && same_file "$D/small.txt" "$D/moved.out"
+  rc deletefile "ts3gw:$BUCKET/moved/$KEY"
+  test "$(rc lsf -R --files-only "ts3gw:$BUCKET" | wc -l)" -eq 2'
+check md5sum sh_step '
+  rc md5sum "ts3gw:$BUCKET" | tee "$D/md5.txt"
+  grep -qF "$(md5sum <"$D/big.bin" | cut -d" " -f1)  $BIGKEY" "$D/md5.txt"'
 check delete sh_step 'rc deletefile "ts3gw:$BUCKET/$KEY" && rc deletefile "ts3gw:$BUCKET/$BIGKEY"'
 check empty sh_step 'rc lsf -R "ts3gw:$BUCKET" | tee "$D/ls-empty.txt"; test ! -s "$D/ls-empty.txt"'
 check sync-up sh_step '

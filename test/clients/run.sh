@@ -10,6 +10,8 @@
 #   TS3GW_CLIENTS_KEEP=1               keep the temp dir (logs, data) and print its path
 #   TS3GW_CLIENTS_STEP_TIMEOUT=120     seconds allowed to each client step
 #   TS3GW_CLIENTS_LOG_LEVEL=warn       server log level (debug shows every request)
+#   TS3GW_CLIENTS_DEBUG=1              clients log every request and response (aws --debug, s3cmd -d,
+#                                      rclone -vv --dump headers, botocore debug); use with _KEEP=1
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -84,7 +86,7 @@ cleanup() {
     wait "$CLIENT_PID" 2>/dev/null
   fi
   stop_server
-  if [ "${TS3GW_CLIENTS_KEEP:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+  [ "${TS3GW_CLIENTS_KEEP:-0}" = 1 ] || rm -rf "$WORK"
   exit $rc
 }
 trap cleanup EXIT
@@ -99,7 +101,8 @@ SERVER_LOG="$WORK/server.log"
 mkdir -p "$WORK/data" "$WORK/home"
 (
   cd "$ROOT" &&
-    exec env TS3GW_S3_HOST=127.0.0.1 TS3GW_S3_PORT=0 TS3GW_DATA_DIR="$WORK/data" TS3GW_REGION="$REGION" \
+    exec env TS3GW_S3_HOST=127.0.0.1 TS3GW_S3_PORT=0 TS3GW_RAFT_HOST=127.0.0.1 TS3GW_RAFT_PORT=0 \
+      TS3GW_DATA_DIR="$WORK/data" TS3GW_REGION="$REGION" \
       TS3GW_ROOT_ACCESS_KEY="$ACCESS_KEY" TS3GW_ROOT_SECRET_KEY="$SECRET_KEY" \
       TS3GW_LOG_LEVEL="${TS3GW_CLIENTS_LOG_LEVEL:-warn}" "$NODE" src/main.ts
 ) >"$SERVER_LOG" 2>&1 </dev/null &
@@ -111,7 +114,8 @@ server_failed() {
   die "$1"
 }
 
-# Port 0: the server picks a free port and prints it in its serving line.
+# Port 0: the server picks free ports (S3 and, once it listens for peers, Raft) and prints the S3
+# one in its serving line.
 URL=
 deadline=$((SECONDS + 60))
 while [ -z "$URL" ]; do
@@ -183,12 +187,13 @@ if grep -q $'\tfail$' "$RESULTS"; then
   echo "--- server log (tail):"
   tail -n 40 "$SERVER_LOG"
 fi
+[ "${TS3GW_CLIENTS_KEEP:-0}" = 1 ] && echo "kept $WORK (client logs in <client>/log.txt, server log in server.log)"
 echo
 echo "Client compatibility matrix ($((SECONDS - STARTED))s)"
 awk -F'\t' -v clients="${CLIENTS[*]}" '
   BEGIN {
     nc = split(clients, cl, " ")
-    no = split("mb put-small put-large head-object info list s3api-list get-small get-large presign presign-large copy-object paginator delete delete-objects empty sync-up sync-down rm-recursive put-multipart rb script server-alive", canon, " ")
+    no = split("mb put-small put-large head-object info list s3api-list md5sum modtime get-small get-large get-range presign presign-large presign-put overrides copy-object copy-move paginator missing-key errors delete delete-objects empty sync-up sync-down rm-recursive put-multipart rb script server-alive", canon, " ")
     for (i = 1; i <= no; i++) rank[canon[i]] = i
   }
   {

@@ -28,9 +28,11 @@ max_retries = 1
 EOF
 
 # Single-part uploads: multipart upload is not implemented yet (501).
-s3c() { "$S3CMD" -c "$D/s3cfg" --disable-multipart "$@"; }
+S3CMD_DEBUG=
+[ "${TS3GW_CLIENTS_DEBUG:-0}" = 1 ] && S3CMD_DEBUG=-d
+s3c() { "$S3CMD" -c "$D/s3cfg" $S3CMD_DEBUG --disable-multipart "$@"; }
 export -f s3c
-export S3CMD BUCKET KEY BIGKEY D
+export S3CMD S3CMD_DEBUG BUCKET KEY BIGKEY D
 
 $S3CMD --version >>"$CLIENT_LOG" 2>&1
 make_test_files
@@ -46,6 +48,12 @@ check list sh_step '
   grep -qF "s3://$BUCKET/$KEY" "$D/ls.txt" && grep -qF "s3://$BUCKET/$BIGKEY" "$D/ls.txt" && test "$(wc -l <"$D/ls.txt")" -eq 2'
 check get-small sh_step 's3c get "s3://$BUCKET/$KEY" "$D/small.out" && same_file "$D/small.txt" "$D/small.out"'
 check get-large sh_step 's3c get "s3://$BUCKET/$BIGKEY" "$D/big.out" && same_file "$D/big.bin" "$D/big.out"'
+check copy-move sh_step '
+  s3c cp "s3://$BUCKET/$KEY" "s3://$BUCKET/copied/$KEY"
+  s3c mv "s3://$BUCKET/copied/$KEY" "s3://$BUCKET/moved/$KEY"
+  s3c get "s3://$BUCKET/moved/$KEY" "$D/moved.out" && same_file "$D/small.txt" "$D/moved.out"
+  s3c del "s3://$BUCKET/moved/$KEY"
+  test "$(s3c ls --recursive "s3://$BUCKET" | wc -l)" -eq 2'
 check delete sh_step 's3c del "s3://$BUCKET/$KEY" "s3://$BUCKET/$BIGKEY"'
 check empty sh_step 's3c ls --recursive "s3://$BUCKET" | tee "$D/ls-empty.txt"; test ! -s "$D/ls-empty.txt"'
 check sync-up sh_step '

@@ -14,10 +14,13 @@ import { authenticate } from './auth/authenticate.ts';
 import type { RequestContext, S3Deps, S3Options } from './context.ts';
 import { parseEndpoint, type S3Endpoint } from './endpoint.ts';
 import { S3Error, toS3Error } from './errors.ts';
+import * as attributes from './handlers/attributes.ts';
 import * as buckets from './handlers/bucket.ts';
+import * as cors from './handlers/cors.ts';
 import * as list from './handlers/list.ts';
 import * as multipart from './handlers/multipart.ts';
 import * as objects from './handlers/object.ts';
+import * as post from './handlers/post-object.ts';
 import * as tagging from './handlers/tagging.ts';
 import { parseTarget } from './names.ts';
 import { renderXml } from './xml.ts';
@@ -74,11 +77,17 @@ async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Option
   const anonymous = req.headers.authorization === undefined && !target.query.has('X-Amz-Signature');
   if (anonymous && (req.method === 'GET' || req.method === 'HEAD') && (await serveOperational(target.rawPath, reply, deps))) return;
 
+  // The two requests S3 takes without an Authorization header: a CORS preflight (browsers never
+  // sign it) and a browser form upload (its signed policy is inside the body).
+  if (req.method === 'OPTIONS' && target.bucket !== undefined) return cors.preflight(req, reply, target.bucket, deps);
+  if (target.bucket !== undefined) await cors.addCorsHeaders(req, reply, target.bucket, deps);
+  const endpoint = parseEndpoint(req.method, target.bucket, target.key, target.query, req.headers);
+  if (endpoint.kind === 'PostObject' && anonymous) return post.postObject(req, reply, endpoint.bucket, options, deps, deps.ownerOf);
+
   const auth = authenticate(
     { method: req.method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers },
     { lookupSecret: deps.lookupSecret, region: options.region, nowMs: deps.clock.nowMs() },
   );
-  const endpoint = parseEndpoint(req.method, target.bucket, target.key, target.query, req.headers);
   const ctx: RequestContext = { req, reply, target, auth, owner: deps.ownerOf(auth.accessKeyId), requestId: req.id, options, deps };
   await dispatch(ctx, endpoint);
 }
@@ -138,11 +147,16 @@ async function dispatch(ctx: RequestContext, e: S3Endpoint): Promise<void> {
     case 'DeleteBucketTagging':
       return tagging.deleteBucketTagging(ctx, e.bucket);
     case 'GetObjectAttributes':
+      return attributes.getObjectAttributes(ctx, e.bucket, e.key);
     case 'GetBucketCors':
+      return cors.getBucketCors(ctx, e.bucket);
     case 'PutBucketCors':
+      return cors.putBucketCors(ctx, e.bucket);
     case 'DeleteBucketCors':
+      return cors.deleteBucketCors(ctx, e.bucket);
     case 'PostObject':
-      throw new S3Error('NotImplemented', `${e.kind} is not implemented by this server.`);
+      // A form upload that also carries an Authorization header: S3 rejects the mix.
+      throw new S3Error('InvalidRequest', 'POST uploads are authorized by their policy; send no Authorization header.');
     case 'NotImplemented':
       throw new S3Error('NotImplemented', `${e.operation} is not implemented by this server.`);
     default:

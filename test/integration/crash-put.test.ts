@@ -13,6 +13,12 @@
  * acknowledged ⊆ listed, and listed objects match their key's content byte for byte
  * (SHA-256, size, and ETag = MD5).
  *
+ * Overwrites: every other PUT of a worker replaces its own "hot" key with the next version
+ * (content derived from key@version, version in x-amz-meta-version, sizes alternating between
+ * inline and multi-chunk). A worker writes its hot key sequentially, so after the restart the
+ * visible version must be the last acknowledged one or the one in flight at the kill — never an
+ * older one, never a mix of two versions' chunks or metadata.
+ *
  *   round r:  workers ──PUT k1 ✓──PUT k2 ✓──PUT k3 ✗(killed mid-body)
  *             acks reach N ──► kill -9 ──► restart ──► check(all rounds) ──► round r+1
  */
@@ -83,28 +89,79 @@ async function listAll(raw: RawS3): Promise<Map<string, number>> {
   }
 }
 
-/** Runs one round of concurrent PUTs and kills the server after `acksBeforeKill` acknowledgements. */
-async function crashRound(server: TestServer, round: number, acksBeforeKill: number): Promise<{ acked: Set<string>; attempted: Set<string> }> {
+/** Per-worker state of its hot key across rounds. */
+interface HotKey {
+  key: string;
+  /** Next version to write. */
+  next: number;
+  /** Last version answered 200. */
+  acked?: number;
+  /** Version whose PUT had not been answered when the server died. */
+  inflight?: number;
+}
+
+function hotKeyOf(w: number): HotKey {
+  return { key: `hot/w${w}`, next: 0 };
+}
+
+/** Content of version `v` of a hot key: every third version is multi-chunk. */
+function hotContent(key: string, v: number): Buffer {
+  return contentOf(`${key}@${v}`, sizeOf(`${key}@${v}`, v));
+}
+
+/**
+ * Runs one round of concurrent PUTs (fresh keys alternating with hot-key overwrites) and kills
+ * the server after `acksBeforeKill` acknowledgements.
+ */
+async function crashRound(
+  server: TestServer,
+  round: number,
+  acksBeforeKill: number,
+  hot: HotKey[],
+): Promise<{ acked: Set<string>; attempted: Set<string>; putsAcked: number }> {
   const acked = new Set<string>();
   const attempted = new Set<string>();
+  let putsAcked = 0;
   let killed: Promise<void> | undefined;
+  const onAck = () => {
+    putsAcked++;
+    if (putsAcked >= acksBeforeKill && !killed) killed = server.kill();
+  };
   const worker = async (w: number) => {
     const raw = new RawS3(server.url);
+    const h = hot[w]!;
     try {
       for (let i = 0; i < PUTS_PER_WORKER_MAX && !killed; i++) {
-        const { key, size } = keyFor(round, w, i);
-        const body = contentOf(key.slice(0, key.lastIndexOf('-')), size);
-        attempted.add(key);
+        let path: string;
+        let body: Buffer;
+        let headers: Record<string, string> = {};
+        let key: string | undefined;
+        if (i % 2 === 1) {
+          const v = h.next++;
+          h.inflight = v;
+          path = keyPath(BUCKET, h.key);
+          body = hotContent(h.key, v);
+          headers = { 'x-amz-meta-version': String(v) };
+        } else {
+          const k = keyFor(round, w, i);
+          key = k.key;
+          attempted.add(key);
+          path = keyPath(BUCKET, key);
+          body = contentOf(key.slice(0, key.lastIndexOf('-')), k.size);
+        }
         let status: number;
         try {
-          status = (await raw.signed('PUT', keyPath(BUCKET, key), { body })).status;
+          status = (await raw.signed('PUT', path, { body, headers })).status;
         } catch {
           // The connection died with the server: this PUT is unacknowledged.
           return;
         }
-        if (status !== 200) throw new Error(`PUT ${key} answered ${status} before the kill`);
-        acked.add(key);
-        if (acked.size >= acksBeforeKill && !killed) killed = server.kill();
+        if (status !== 200) throw new Error(`PUT ${path} answered ${status} before the kill`);
+        if (key === undefined) {
+          h.acked = h.inflight;
+          delete h.inflight;
+        } else acked.add(key);
+        onAck();
       }
     } finally {
       await raw.close().catch(() => undefined);
@@ -113,7 +170,7 @@ async function crashRound(server: TestServer, round: number, acksBeforeKill: num
   await Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
   // Every worker may have run out of keys before the kill (slow disk): kill anyway.
   await (killed ?? server.kill());
-  return { acked, attempted };
+  return { acked, attempted, putsAcked };
 }
 
 test('acknowledged PUTs survive kill -9 and nothing is ever torn (3 rounds of kill and restart)', async (t) => {
@@ -127,9 +184,10 @@ test('acknowledged PUTs survive kill -9 and nothing is ever torn (3 rounds of ki
   }
   const ackedAll = new Set<string>();
   const attemptedAll = new Set<string>();
+  const hot = Array.from({ length: WORKERS }, (_, w) => hotKeyOf(w));
   for (let round = 0; round < ROUNDS; round++) {
-    const { acked, attempted } = await crashRound(server, round, ACKS_BEFORE_KILL[round]!);
-    t.true(acked.size >= ACKS_BEFORE_KILL[round]!, `round ${round}: ${acked.size} acks before the kill`);
+    const { acked, attempted, putsAcked } = await crashRound(server, round, ACKS_BEFORE_KILL[round]!, hot);
+    t.true(putsAcked >= ACKS_BEFORE_KILL[round]!, `round ${round}: ${putsAcked} acks before the kill`);
     for (const k of acked) ackedAll.add(k);
     for (const k of attempted) attemptedAll.add(k);
 
@@ -140,7 +198,26 @@ test('acknowledged PUTs survive kill -9 and nothing is ever torn (3 rounds of ki
       const listed = await listAll(raw);
       for (const key of ackedAll) t.true(listed.has(key), `round ${round}: acknowledged ${key} is listed after restart`);
       let unacked = 0;
+      let inflightWon = 0;
+      for (const h of hot) {
+        if (h.acked === undefined && h.inflight === undefined) continue;
+        const got = await raw.signed('GET', keyPath(BUCKET, h.key));
+        if (h.acked === undefined && got.status === 404) continue;
+        t.is(got.status, 200, `${h.key}: GET (acked version ${h.acked})`);
+        const v = Number(got.headers['x-amz-meta-version']);
+        t.true(v === h.acked || v === h.inflight, `${h.key}: visible version ${v} is the last acknowledged (${h.acked}) or the in-flight one (${h.inflight})`);
+        const expected = hotContent(h.key, v);
+        t.is(got.body.length, expected.length, `${h.key}@${v}: body length`);
+        t.is(sha256Hex(got.body), sha256Hex(expected), `${h.key}@${v}: bytes intact (sha256)`);
+        t.is(got.headers['etag'], `"${md5Hex(expected)}"`, `${h.key}@${v}: ETag matches the version's content`);
+        t.is(listed.get(h.key), expected.length, `${h.key}@${v}: listed size`);
+        // The in-flight version, if it won, is the new baseline; otherwise it is abandoned.
+        if (v !== h.acked) inflightWon++;
+        h.acked = v;
+        delete h.inflight;
+      }
       for (const [key, size] of listed) {
+        if (key.startsWith('hot/')) continue;
         const expected = expectedOf(key);
         if (!ackedAll.has(key)) {
           unacked++;
@@ -153,7 +230,7 @@ test('acknowledged PUTs survive kill -9 and nothing is ever torn (3 rounds of ki
         t.is(sha256Hex(got.body), sha256Hex(expected), `${key}: bytes intact (sha256)`);
         t.is(got.headers['etag'], `"${md5Hex(expected)}"`, `${key}: ETag is the MD5 of the full content`);
       }
-      t.log(`round ${round}: ${acked.size} acked, ${attempted.size} attempted, ${listed.size} listed in total (${unacked} never acknowledged)`);
+      t.log(`round ${round}: ${putsAcked} PUTs acked (${acked.size} fresh keys of ${attempted.size} attempted), ${listed.size} keys listed in total, ${unacked} never acknowledged; ${inflightWon} hot keys show their unacknowledged in-flight version`);
       // Leftover temp chunk files of the killed uploads are swept at start.
       t.deepEqual(await readdir(join(server.dataDir, 'chunks', 'tmp')), [], `round ${round}: chunks/tmp is clean after restart`);
     } finally {

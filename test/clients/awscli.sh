@@ -46,18 +46,18 @@ check head-object sh_step '
   test "$(aws_ s3api head-object --bucket "$BUCKET" --key "$BIGKEY" --query ContentLength --output text)" = 12582912'
 check list sh_step '
   aws_ s3 ls --recursive "s3://$BUCKET" | tee "$D/ls.txt"
-  grep -qF "$KEY" "$D/ls.txt" && grep -qF "$BIGKEY" "$D/ls.txt" && test "$(wc -l <"$D/ls.txt")" -eq 2'
+  grep -qF "$KEY" "$D/ls.txt"; grep -qF "$BIGKEY" "$D/ls.txt"; test "$(wc -l <"$D/ls.txt")" -eq 2'
 check s3api-list sh_step '
   aws_ s3api list-objects-v2 --bucket "$BUCKET" --output json | tee "$D/list.json"
   test "$(aws_ s3api list-objects-v2 --bucket "$BUCKET" --query "length(Contents)" --output text)" = 2'
-check get-small sh_step 'aws_ s3 cp "s3://$BUCKET/$KEY" "$D/small.out" && same_file "$D/small.txt" "$D/small.out"'
-check get-large sh_step 'aws_ s3 cp "s3://$BUCKET/$BIGKEY" "$D/big.out" && same_file "$D/big.bin" "$D/big.out"'
+check get-small sh_step 'aws_ s3 cp "s3://$BUCKET/$KEY" "$D/small.out"; same_file "$D/small.txt" "$D/small.out"'
+check get-large sh_step 'aws_ s3 cp "s3://$BUCKET/$BIGKEY" "$D/big.out"; same_file "$D/big.bin" "$D/big.out"'
 check presign sh_step '
   url=$(aws_ s3 presign "s3://$BUCKET/$KEY" --expires-in 300)
-  http_get "$url" "$D/presigned.out" && same_file "$D/small.txt" "$D/presigned.out"'
+  http_get "$url" "$D/presigned.out"; same_file "$D/small.txt" "$D/presigned.out"'
 check presign-large sh_step '
   url=$(aws_ s3 presign "s3://$BUCKET/$BIGKEY" --expires-in 300)
-  http_get "$url" "$D/presigned-big.out" && same_file "$D/big.bin" "$D/presigned-big.out"'
+  http_get "$url" "$D/presigned-big.out"; same_file "$D/big.bin" "$D/presigned-big.out"'
 check get-range sh_step '
   aws_ s3api get-object --bucket "$BUCKET" --key "$BIGKEY" --range bytes=1048576-1049599 "$D/range.out" >"$D/range.json"
   cat "$D/range.json"
@@ -66,13 +66,13 @@ check get-range sh_step '
 check copy-move sh_step '
   aws_ s3 cp "s3://$BUCKET/$KEY" "s3://$BUCKET/copied/$KEY"
   aws_ s3 mv "s3://$BUCKET/copied/$KEY" "s3://$BUCKET/moved/$KEY"
-  aws_ s3 cp "s3://$BUCKET/moved/$KEY" "$D/moved.out" && same_file "$D/small.txt" "$D/moved.out"
+  aws_ s3 cp "s3://$BUCKET/moved/$KEY" "$D/moved.out"; same_file "$D/small.txt" "$D/moved.out"
   aws_ s3 rm "s3://$BUCKET/moved/$KEY"
   test "$(aws_ s3 ls --recursive "s3://$BUCKET" | wc -l)" -eq 2'
 check missing-key sh_step '
   rc=0; aws_ s3api head-object --bucket "$BUCKET" --key "no such key" >"$D/missing.out" 2>&1 || rc=$?
-  cat "$D/missing.out"; test "$rc" -ne 0 && grep -q "Not Found" "$D/missing.out"'
-check delete sh_step 'aws_ s3 rm "s3://$BUCKET/$KEY" && aws_ s3api delete-object --bucket "$BUCKET" --key "$BIGKEY"'
+  cat "$D/missing.out"; test "$rc" -ne 0; grep -q "Not Found" "$D/missing.out"'
+check delete sh_step 'aws_ s3 rm "s3://$BUCKET/$KEY"; aws_ s3api delete-object --bucket "$BUCKET" --key "$BIGKEY"'
 check empty sh_step 'key_count'
 check sync-up sh_step '
   aws_ s3 sync "$D/tree" "s3://$BUCKET/tree/"
@@ -80,7 +80,7 @@ check sync-up sh_step '
   test "$(wc -l <"$D/tree.ls")" -eq 5
   # a second sync has nothing to do
   test -z "$(aws_ s3 sync "$D/tree" "s3://$BUCKET/tree/")"'
-check sync-down sh_step 'aws_ s3 sync "s3://$BUCKET/tree/" "$D/down" && diff -r "$D/tree" "$D/down"'
+check sync-down sh_step 'aws_ s3 sync "s3://$BUCKET/tree/" "$D/down"; diff -r "$D/tree" "$D/down"'
 check rm-recursive sh_step '
   aws_ s3 rm --recursive "s3://$BUCKET/tree/"
   key_count'
@@ -93,7 +93,7 @@ if multipart_enabled; then
     "$AWS" configure set default.s3.multipart_threshold 5MB
     "$AWS" configure set default.s3.multipart_chunksize 5MB
     aws_ s3 cp "$D/big.bin" "s3://$BUCKET/multipart.bin"
-    aws_ s3 cp "s3://$BUCKET/multipart.bin" "$D/multipart.out" && same_file "$D/big.bin" "$D/multipart.out"
+    aws_ s3 cp "s3://$BUCKET/multipart.bin" "$D/multipart.out"; same_file "$D/big.bin" "$D/multipart.out"
     aws_ s3 rm "s3://$BUCKET/multipart.bin"'
 fi
 

@@ -50,6 +50,9 @@ install_tools() {
   rm -f "$log"
   echo "Installed in $((SECONDS - t0))s"
 }
+for client in "${CLIENTS[@]}"; do
+  case $client in awscli | boto3 | rclone | s3cmd) ;; *) die "unknown client $client (TS3GW_CLIENTS_ONLY)" ;; esac
+done
 install_tools
 [ -x "$NODE" ] || die "$NODE not found: run npm ci first"
 
@@ -67,6 +70,7 @@ export LC_ALL=C.UTF-8 LANG=C.UTF-8 PYTHONUTF8=1 PYTHONIOENCODING=utf-8
 
 WORK=$(mktemp -d -t ts3gw-clients.XXXXXX)
 SERVER_PID=
+SERVER_EXIT=none
 stop_server() {
   [ -n "$SERVER_PID" ] || return 0
   if kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -76,6 +80,7 @@ stop_server() {
     kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID" 2>/dev/null
   fi
   wait "$SERVER_PID" 2>/dev/null
+  SERVER_EXIT=$?
   SERVER_PID=
 }
 CLIENT_PID=
@@ -133,6 +138,11 @@ done
     await new Promise((r) => setTimeout(r, 100));
   }' "$URL" || server_failed "server not ready within 30s"
 echo "ts3gw (pid $SERVER_PID) serving at $URL"
+server_alive() {
+  kill -0 "$SERVER_PID" 2>/dev/null &&
+    "$NODE" -e 'fetch(process.argv[1] + "/health/live", { signal: AbortSignal.timeout(10_000) })
+      .then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))' "$URL"
+}
 
 # --- clients -------------------------------------------------------------------------------------
 RESULTS="$WORK/results.tsv"
@@ -154,8 +164,7 @@ versions() {
 for client in "${CLIENTS[@]}"; do
   case $client in
   boto3) cmd=(/usr/bin/python3 "$HERE/boto3-client.py") ;;
-  awscli | rclone | s3cmd) cmd=(bash "$HERE/$client.sh") ;;
-  *) die "unknown client $client" ;;
+  *) cmd=(bash "$HERE/$client.sh") ;;
   esac
   echo "== $client ($(versions "$client"))"
   t0=$SECONDS
@@ -171,15 +180,16 @@ for client in "${CLIENTS[@]}"; do
     echo "  $client script exited with $rc"
     printf '%s\tscript\tfail\n' "$client" >>"$RESULTS"
   fi
-  # The server must have survived the client.
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+  # The server must have survived the client, and still answer.
+  if ! server_alive; then
     printf '%s\tserver-alive\tfail\n' "$client" >>"$RESULTS"
-    echo "  server died during $client"
+    echo "  server died or hung during $client; the remaining clients are not run"
     break
   fi
 done
 
 stop_server
+echo "server stopped (exit status $SERVER_EXIT after SIGTERM)"
 
 # --- summary -------------------------------------------------------------------------------------
 if grep -q $'\tfail$' "$RESULTS"; then

@@ -45,13 +45,13 @@ check put-large sh_step 's3c put "$D/big.bin" "s3://$BUCKET/$BIGKEY"'
 check info sh_step 's3c info "s3://$BUCKET/$BIGKEY" | tee "$D/info.txt"; grep -E "File size: *12582912" "$D/info.txt"'
 check list sh_step '
   s3c ls --recursive "s3://$BUCKET" | tee "$D/ls.txt"
-  grep -qF "s3://$BUCKET/$KEY" "$D/ls.txt" && grep -qF "s3://$BUCKET/$BIGKEY" "$D/ls.txt" && test "$(wc -l <"$D/ls.txt")" -eq 2'
-check get-small sh_step 's3c get "s3://$BUCKET/$KEY" "$D/small.out" && same_file "$D/small.txt" "$D/small.out"'
-check get-large sh_step 's3c get "s3://$BUCKET/$BIGKEY" "$D/big.out" && same_file "$D/big.bin" "$D/big.out"'
+  grep -qF "s3://$BUCKET/$KEY" "$D/ls.txt"; grep -qF "s3://$BUCKET/$BIGKEY" "$D/ls.txt"; test "$(wc -l <"$D/ls.txt")" -eq 2'
+check get-small sh_step 's3c get "s3://$BUCKET/$KEY" "$D/small.out"; same_file "$D/small.txt" "$D/small.out"'
+check get-large sh_step 's3c get "s3://$BUCKET/$BIGKEY" "$D/big.out"; same_file "$D/big.bin" "$D/big.out"'
 check copy-move sh_step '
   s3c cp "s3://$BUCKET/$KEY" "s3://$BUCKET/copied/$KEY"
   s3c mv "s3://$BUCKET/copied/$KEY" "s3://$BUCKET/moved/$KEY"
-  s3c get "s3://$BUCKET/moved/$KEY" "$D/moved.out" && same_file "$D/small.txt" "$D/moved.out"
+  s3c get "s3://$BUCKET/moved/$KEY" "$D/moved.out"; same_file "$D/small.txt" "$D/moved.out"
   s3c del "s3://$BUCKET/moved/$KEY"
   test "$(s3c ls --recursive "s3://$BUCKET" | wc -l)" -eq 2'
 check delete sh_step 's3c del "s3://$BUCKET/$KEY" "s3://$BUCKET/$BIGKEY"'
@@ -60,7 +60,7 @@ check sync-up sh_step '
   s3c sync "$D/tree/" "s3://$BUCKET/tree/"
   s3c ls --recursive "s3://$BUCKET/tree/" | tee "$D/tree.ls"
   test "$(wc -l <"$D/tree.ls")" -eq 5'
-check sync-down sh_step 's3c sync "s3://$BUCKET/tree/" "$D/down/" && diff -r "$D/tree" "$D/down"'
+check sync-down sh_step 's3c sync "s3://$BUCKET/tree/" "$D/down/"; diff -r "$D/tree" "$D/down"'
 check rm-recursive sh_step '
   s3c del --recursive --force "s3://$BUCKET/tree/"
   s3c ls --recursive "s3://$BUCKET" | tee "$D/ls-empty2.txt"; test ! -s "$D/ls-empty2.txt"'
@@ -70,7 +70,7 @@ check rm-recursive sh_step '
 if multipart_enabled; then
   check put-multipart sh_step '
     "$S3CMD" -c "$D/s3cfg" --multipart-chunk-size-mb=5 put "$D/big.bin" "s3://$BUCKET/multipart.bin"
-    s3c get "s3://$BUCKET/multipart.bin" "$D/multipart.out" && same_file "$D/big.bin" "$D/multipart.out"
+    s3c get "s3://$BUCKET/multipart.bin" "$D/multipart.out"; same_file "$D/big.bin" "$D/multipart.out"
     s3c del "s3://$BUCKET/multipart.bin"'
 fi
 

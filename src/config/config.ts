@@ -33,6 +33,12 @@ export interface Config {
   clusterSecret: string | undefined;
   raftTickMs: number;
   raftElectionTicks: number;
+  /** Compact the Raft log (snapshot point) every this many applied entries. */
+  raftSnapshotEntries: number;
+  /** Join an existing cluster (start with an empty log and wait to be added) instead of founding one. */
+  join: boolean;
+  /** Cluster id to join; founders derive it from TS3GW_PEERS. */
+  clusterId: string | undefined;
 }
 
 /** Configuration problems; `problems` lists every one found. */
@@ -41,7 +47,7 @@ export const CONFIG_ERR_INVALID = 'CONFIG_ERR_INVALID';
 type Field = keyof Config;
 
 /** Each setting: its env variable, flag, type and default. */
-const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' | 'optional'; default: string | number | undefined }> = {
+const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' | 'bool' | 'optional'; default: string | number | undefined }> = {
   dataDir: { env: 'TS3GW_DATA_DIR', flag: 'data-dir', type: 'string', default: './data' },
   s3Host: { env: 'TS3GW_S3_HOST', flag: 's3-host', type: 'string', default: '0.0.0.0' },
   s3Port: { env: 'TS3GW_S3_PORT', flag: 's3-port', type: 'int', default: 9000 },
@@ -60,6 +66,9 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
   clusterSecret: { env: 'TS3GW_CLUSTER_SECRET', flag: 'cluster-secret', type: 'optional', default: undefined },
   raftTickMs: { env: 'TS3GW_RAFT_TICK_MS', flag: 'raft-tick-ms', type: 'int', default: 100 },
   raftElectionTicks: { env: 'TS3GW_RAFT_ELECTION_TICKS', flag: 'raft-election-ticks', type: 'int', default: 10 },
+  raftSnapshotEntries: { env: 'TS3GW_RAFT_SNAPSHOT_ENTRIES', flag: 'raft-snapshot-entries', type: 'int', default: 10_000 },
+  join: { env: 'TS3GW_JOIN', flag: 'join', type: 'bool', default: 'false' },
+  clusterId: { env: 'TS3GW_CLUSTER_ID', flag: 'cluster-id', type: 'optional', default: undefined },
 };
 
 /** Where configuration comes from; injected so tests need no process globals. */
@@ -71,7 +80,7 @@ export interface ConfigSources {
 /** Loads and validates the configuration; throws CONFIG_ERR_INVALID listing every problem. */
 export function loadConfig(sources: ConfigSources): Config {
   const problems: string[] = [];
-  const options = Object.fromEntries(Object.values(FIELDS).map((f) => [f.flag, { type: 'string' as const }]));
+  const options = Object.fromEntries(Object.values(FIELDS).map((f) => [f.flag, { type: f.type === 'bool' ? ('boolean' as const) : ('string' as const) }]));
   let flags: Record<string, string | boolean | undefined> = {};
   try {
     flags = parseArgs({ args: sources.argv, options: { ...options, config: { type: 'string' } }, strict: true, allowPositionals: false }).values;
@@ -92,9 +101,13 @@ export function loadConfig(sources: ConfigSources): Config {
   const config: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(FIELDS) as [Field, (typeof FIELDS)[Field]][]) {
     const flag = flags[field.flag];
-    const raw = typeof flag === 'string' ? flag : (sources.env[field.env] ?? file[name] ?? field.default);
-    const origin = typeof flag === 'string' ? `--${field.flag}` : sources.env[field.env] !== undefined ? field.env : name;
-    if (field.type === 'int') {
+    const given = typeof flag === 'string' || typeof flag === 'boolean';
+    const raw = given ? flag : (sources.env[field.env] ?? file[name] ?? field.default);
+    const origin = given ? `--${field.flag}` : sources.env[field.env] !== undefined ? field.env : name;
+    if (field.type === 'bool') {
+      if (raw !== 'true' && raw !== 'false' && raw !== true && raw !== false) problems.push(`${origin}: expected true or false, got "${String(raw)}"`);
+      config[name] = raw === 'true' || raw === true;
+    } else if (field.type === 'int') {
       const n = typeof raw === 'number' ? raw : Number(raw);
       if (!Number.isSafeInteger(n) || n < 0) problems.push(`${origin}: expected a non-negative integer, got "${String(raw)}"`);
       config[name] = n;
@@ -128,16 +141,18 @@ export function validate(c: Config): string[] {
   if (!(c.nodeId >= 1)) problems.push('nodeId must be a positive integer');
   if (!(c.raftPort >= 0 && c.raftPort <= 65535)) problems.push(`raftPort ${c.raftPort} is not a TCP port`);
   if (!(c.raftTickMs >= 1)) problems.push('raftTickMs must be at least 1');
+  if (!(c.raftSnapshotEntries >= 10)) problems.push('raftSnapshotEntries must be at least 10');
   if (!(c.raftElectionTicks >= 3)) problems.push('raftElectionTicks must be at least 3');
   if (c.peers !== undefined) {
     try {
       const peers = parsePeers(c.peers);
-      if (!peers.some((p) => p.id === c.nodeId)) problems.push(`TS3GW_PEERS does not name this node (id ${c.nodeId})`);
+      if (!c.join && !peers.some((p) => p.id === c.nodeId)) problems.push(`TS3GW_PEERS does not name this node (id ${c.nodeId})`);
       if (peers.length > 1 && c.clusterSecret === undefined) problems.push('TS3GW_CLUSTER_SECRET is required when TS3GW_PEERS names other nodes');
     } catch (err) {
       problems.push((err as Error).message);
     }
   }
+  if (c.join && (c.peers === undefined || c.clusterId === undefined)) problems.push('joining (TS3GW_JOIN) needs TS3GW_PEERS (how to reach the cluster) and TS3GW_CLUSTER_ID');
   if (c.clusterSecret !== undefined && c.clusterSecret.length < 16) problems.push('clusterSecret must be at least 16 characters');
   return problems;
 }

@@ -17,7 +17,9 @@ import { ObjectService } from '../objects/object-service.ts';
 import { buildS3App } from '../s3/server.ts';
 import { systemClock } from '../util/clock.ts';
 import { type Credentials, loadRootCredentials } from './credentials.ts';
+import { handleAdmin } from './admin.ts';
 import { bootstrapClusterId, loadIdentity } from './identity.ts';
+import { loadPeers, savePeers } from './peers.ts';
 
 /** XML request bodies: DeleteObjects with 1000 maximal keys, escaped, fits in 2 MiB. */
 export const XML_BODY_BYTES_MAX = 2 * 1024 * 1024;
@@ -44,7 +46,10 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   });
   const staticPeers = config.peers ? parsePeers(config.peers) : undefined;
   const raftDir = join(config.dataDir, 'raft');
-  const { identity } = await loadIdentity(raftDir, { nodeId: config.nodeId, clusterId: () => bootstrapClusterId(staticPeers) });
+  const { identity } = await loadIdentity(raftDir, { nodeId: config.nodeId, clusterId: () => config.clusterId ?? bootstrapClusterId(staticPeers) });
+  if (config.clusterId !== undefined && config.clusterId !== identity.clusterId) {
+    throw new Error(`data directory belongs to cluster ${identity.clusterId}, not ${config.clusterId}`);
+  }
   // The Raft log is fsynced; the state machine behind it need not be (a restart replays the log).
   const meta = await openLevelMetaStore({ location: join(config.dataDir, 'meta'), syncWrites: false });
   const chunks = await openDiskChunkStore({ dir: join(config.dataDir, 'chunks'), fsync: true });
@@ -57,8 +62,9 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     clusterSecret: config.clusterSecret ?? identity.clusterSecret,
     logger,
   });
-  const peers = new Map<number, string>((staticPeers ?? []).map((p) => [p.id, p.raftAddress]));
-  if (log.isNew) {
+  // Addresses: the static list, then what committed membership changes taught this node.
+  const peers = new Map<number, string>([...(staticPeers ?? []).map((p): [number, string] => [p.id, p.raftAddress]), ...(await loadPeers(raftDir))]);
+  if (log.isNew && !config.join) {
     // First start: found the cluster from the static peer list (or alone).
     const voters = staticPeers ? staticPeers.map((p) => p.id) : [config.nodeId];
     await log.bootstrap({ voters: voters.sort((a, b) => a - b), learners: [] });
@@ -66,15 +72,17 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const publishPeers = () => transport.setPeers([...peers].map(([id, raftAddress]): PeerAddress => ({ id, raftAddress })));
   publishPeers();
   const consensus = await RaftConsensus.start(
-    { ...DEFAULT_RAFT_TIMING, nodeId: config.nodeId, tickMs: config.raftTickMs, electionTimeoutTicks: config.raftElectionTicks, seed: config.nodeId * 7919 + Date.now() },
+    { ...DEFAULT_RAFT_TIMING, nodeId: config.nodeId, tickMs: config.raftTickMs, electionTimeoutTicks: config.raftElectionTicks, snapshotEveryEntries: config.raftSnapshotEntries, seed: config.nodeId * 7919 + Date.now() },
     {
       log,
       meta,
       transport,
       logger,
       onPeerAddress: (peer) => {
+        if (peers.get(peer.id) === peer.raftAddress) return;
         peers.set(peer.id, peer.raftAddress);
         publishPeers();
+        void savePeers(raftDir, peers).catch((err: unknown) => logger.error({ err }, 'could not save peer addresses'));
       },
     },
   );
@@ -95,6 +103,14 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       lookupSecret: (id) => (id === credentials.accessKeyId ? credentials.secretAccessKey : undefined),
       ownerOf: (id) => id,
       isReady: () => !closing && consensus.leader !== 0,
+      admin: (req) =>
+        handleAdmin(req, {
+          consensus,
+          nodeId: config.nodeId,
+          clusterId: identity.clusterId,
+          rootAccessKeyId: credentials.accessKeyId,
+          peers: () => Object.fromEntries([...peers].map(([id, address]) => [String(id), address])),
+        }),
     },
     logger,
   );

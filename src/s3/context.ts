@@ -38,8 +38,28 @@ export interface S3Deps {
   ownerOf(accessKeyId: string): string;
   /** Readiness for /health/ready. */
   isReady(): boolean;
+  /**
+   * Operator API under /_ts3gw/admin/… ('_' is illegal in bucket names, so it can never shadow a
+   * bucket). Requests reach it only after SigV4 authentication; the node decides what to allow.
+   */
+  admin?(request: AdminRequest): Promise<AdminResponse>;
   /** Prometheus exposition for /metrics, if metrics are on. */
   metricsText?(): Promise<{ contentType: string; body: string }>;
+}
+
+/** An authenticated operator request. */
+export interface AdminRequest {
+  method: string;
+  /** Path below /_ts3gw/admin, e.g. "/cluster". */
+  path: string;
+  query: URLSearchParams;
+  accessKeyId: string;
+}
+
+/** The answer to an operator request, sent as JSON. */
+export interface AdminResponse {
+  status: number;
+  body: unknown;
 }
 
 /** Everything a handler needs about the request it serves. */

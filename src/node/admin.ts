@@ -1,0 +1,87 @@
+/**
+ * The operator API (/_ts3gw/admin/…, SigV4-authenticated with the root key): cluster status,
+ * membership changes and leadership transfer. JSON in query parameters, JSON out.
+ *
+ *   GET    /_ts3gw/admin/cluster                         status of this node and the membership
+ *   POST   /_ts3gw/admin/members?id=4&address=h:p&role=learner   add a learner
+ *   POST   /_ts3gw/admin/members?id=4&role=voter         promote (or add) a voter
+ *   DELETE /_ts3gw/admin/members?id=4                    remove a node
+ *   POST   /_ts3gw/admin/transfer-leader?id=2            hand leadership to node 2
+ */
+import type { RaftConsensus } from '../consensus/raft-consensus.ts';
+import type { AdminRequest, AdminResponse } from '../s3/context.ts';
+import { errorCode } from '../util/errors.ts';
+
+/** What the admin API reads and changes. */
+export interface AdminDeps {
+  consensus: RaftConsensus;
+  nodeId: number;
+  clusterId: string;
+  rootAccessKeyId: string;
+  peers(): Record<string, string>;
+}
+
+/** Serves one operator request. */
+export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<AdminResponse> {
+  if (req.accessKeyId !== deps.rootAccessKeyId) return { status: 403, body: { error: 'AccessDenied', message: 'the admin API needs the root key' } };
+  const id = Number(req.query.get('id'));
+  try {
+    switch (`${req.method} ${req.path}`) {
+      case 'GET /cluster': {
+        const status = deps.consensus.status();
+        return {
+          status: 200,
+          body: {
+            nodeId: deps.nodeId,
+            clusterId: deps.clusterId,
+            role: status.role,
+            leader: status.softState.lead,
+            term: status.hardState.term,
+            commitIndex: status.hardState.commit,
+            appliedIndex: status.appliedIndex,
+            lastIndex: status.lastIndex,
+            voters: status.confState.voters,
+            learners: status.confState.learners,
+            peers: deps.peers(),
+          },
+        };
+      }
+      case 'POST /members': {
+        if (!(id >= 1)) return badRequest('id must be a positive integer');
+        const role = req.query.get('role') ?? 'learner';
+        const address = req.query.get('address') ?? undefined;
+        if (role === 'learner') {
+          if (!address) return badRequest('address (host:port of the new node’s Raft endpoint) is required');
+          await deps.consensus.addLearner(id, address);
+        } else if (role === 'voter') {
+          await deps.consensus.addVoter(id, address);
+        } else {
+          return badRequest('role must be learner or voter');
+        }
+        return { status: 200, body: { ok: true, ...deps.consensus.confState() } };
+      }
+      case 'DELETE /members': {
+        if (!(id >= 1)) return badRequest('id must be a positive integer');
+        await deps.consensus.removeNode(id);
+        return { status: 200, body: { ok: true, ...deps.consensus.confState() } };
+      }
+      case 'POST /transfer-leader': {
+        if (!(id >= 1)) return badRequest('id must be a positive integer');
+        deps.consensus.transferLeadership(id);
+        return { status: 202, body: { ok: true } };
+      }
+      default:
+        return { status: 404, body: { error: 'NotFound', message: `no admin operation ${req.method} ${req.path}` } };
+    }
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'CONSENSUS_ERR_TIMEOUT' || code === 'CONSENSUS_ERR_NO_LEADER' || code === 'RAFT_PROPOSAL_DROPPED') {
+      return { status: 503, body: { error: code, message: (err as Error).message } };
+    }
+    throw err;
+  }
+}
+
+function badRequest(message: string): AdminResponse {
+  return { status: 400, body: { error: 'BadRequest', message } };
+}

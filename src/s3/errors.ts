@@ -118,6 +118,8 @@ const FROM_OBJECTS: Record<string, S3ErrorCode> = {
   [objects.CHUNK_ERR_CORRUPT]: 'InternalError',
   [objects.CHUNK_ERR_NOT_FOUND]: 'InternalError',
   [objects.CONSENSUS_ERR_CLOSED]: 'ServiceUnavailable',
+  [objects.CONSENSUS_ERR_NO_LEADER]: 'ServiceUnavailable',
+  [objects.CONSENSUS_ERR_TIMEOUT]: 'ServiceUnavailable',
 };
 
 /**

@@ -22,7 +22,7 @@ import * as multipart from './handlers/multipart.ts';
 import * as objects from './handlers/object.ts';
 import * as post from './handlers/post-object.ts';
 import * as tagging from './handlers/tagging.ts';
-import { parseTarget } from './names.ts';
+import { parseTarget, type RequestTarget } from './names.ts';
 import { renderXml } from './xml.ts';
 
 /** Node's limit on the request head; beyond it the client gets RequestHeaderSectionTooLarge. */
@@ -31,6 +31,9 @@ export const REQUEST_HEADER_BYTES_MAX = 16 * 1024;
 export const REQUEST_TIMEOUT_MS = 5 * 60 * 1000;
 /** Idle keep-alive connections are closed after this. */
 export const KEEP_ALIVE_TIMEOUT_MS = 65 * 1000;
+
+/** First path segment of the operator API; not a legal bucket name. */
+const ADMIN_BUCKET = '_ts3gw';
 
 const METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PATCH'] as const;
 
@@ -81,6 +84,7 @@ async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Option
   // sign it) and a browser form upload (its signed policy is inside the body).
   if (req.method === 'OPTIONS' && target.bucket !== undefined) return cors.preflight(req, reply, target.bucket, deps);
   if (target.bucket !== undefined) await cors.addCorsHeaders(req, reply, target.bucket, deps);
+  if (target.bucket === ADMIN_BUCKET && deps.admin) return serveAdmin(req, reply, target, options, deps, deps.admin);
   const endpoint = parseEndpoint(req.method, target.bucket, target.key, target.query, req.headers);
   if (endpoint.kind === 'PostObject' && anonymous) return post.postObject(req, reply, endpoint.bucket, options, deps, deps.ownerOf);
 
@@ -162,6 +166,24 @@ async function dispatch(ctx: RequestContext, e: S3Endpoint): Promise<void> {
     default:
       return unreachable(e);
   }
+}
+
+/** The operator API: SigV4-authenticated like S3, answered in JSON by the node. */
+async function serveAdmin(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  target: RequestTarget,
+  options: S3Options,
+  deps: S3Deps,
+  admin: NonNullable<S3Deps['admin']>,
+): Promise<void> {
+  const auth = authenticate(
+    { method: req.method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers },
+    { lookupSecret: deps.lookupSecret, region: options.region, nowMs: deps.clock.nowMs() },
+  );
+  const path = `/${target.key ?? ''}`.replace(/^\/admin/, '');
+  const res = await admin({ method: req.method, path, query: target.query, accessKeyId: auth.accessKeyId });
+  reply.code(res.status).type('application/json').send(JSON.stringify(res.body));
 }
 
 /** Health and metrics; true when the path was one of them. */

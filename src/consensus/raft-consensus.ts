@@ -74,12 +74,15 @@ export const DEFAULT_RAFT_TIMING = {
   tickMs: 100,
   electionTimeoutTicks: 10,
   heartbeatTimeoutTicks: 1,
-  proposalTimeoutMs: 10_000,
+  proposalTimeoutMs: 5_000,
   readTimeoutMs: 5_000,
   snapshotEveryEntries: 10_000,
   maxSizePerMsgBytes: 1024 * 1024,
   maxInflightMsgs: 256,
 } as const;
+
+/** A ReadIndex round unanswered for this long is sent again (the request or reply was lost). */
+const READ_ROUND_RETRY_MS = 1_000;
 
 /** Collaborators of the host. */
 export interface RaftConsensusDeps {
@@ -232,7 +235,19 @@ export class RaftConsensus implements Consensus {
     this.#checkOpen();
     await this.#waitForLeader();
     return new Promise<void>((resolve, reject) => {
-      this.#nextRead.push({ resolve, reject });
+      // One deadline per caller, whatever happens to the rounds it rides on (leader lost, round
+      // retried): a strong read is answered or refused in bounded time, never left hanging.
+      const timer = setTimeout(() => reject(new StoreError(CONSENSUS_ERR_TIMEOUT, 'read barrier not confirmed in time')), this.#options.readTimeoutMs);
+      this.#nextRead.push({
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      });
       if (!this.#readRound) this.#startReadRound();
     });
   }
@@ -474,12 +489,14 @@ export class RaftConsensus implements Consensus {
       for (const w of waiters) w.reject(e);
       return;
     }
+    // A round whose answer never comes (its request or reply lost) is retried; each caller's own
+    // deadline bounds the total wait.
     const timer = setTimeout(() => {
       if (this.#readRound?.ctx !== ctx) return;
       this.#readRound = undefined;
-      for (const w of waiters) w.reject(new StoreError(CONSENSUS_ERR_TIMEOUT, 'read barrier not confirmed in time'));
+      this.#nextRead.unshift(...waiters);
       this.#startReadRound();
-    }, this.#options.readTimeoutMs);
+    }, READ_ROUND_RETRY_MS);
     this.#readRound = { ctx, waiters, timer };
     this.#kick();
   }

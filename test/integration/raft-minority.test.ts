@@ -1,0 +1,57 @@
+/**
+ * Goal: a node cut off from the majority answers S3 writes and strong reads with 503 within a
+ * bounded time (never stale data, never a hanging request), and serves again once a majority is
+ * back. Method: 3 real processes; kill -9 two of them; time requests to the survivor.
+ */
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import test from 'ava';
+import { eventually, startCluster, waitForLeader } from '../helpers/cluster.ts';
+import { s3Client } from '../helpers/server.ts';
+
+/** With 50 ms ticks: election 0.5–1 s; the host gives up on a leader after 3 election timeouts. */
+const BOUND_MS = 8_000;
+
+async function statusOf(p: Promise<unknown>): Promise<{ status: number | undefined; code: string }> {
+  try {
+    await p;
+    return { status: 200, code: 'OK' };
+  } catch (err) {
+    if (err instanceof S3ServiceException) return { status: err.$metadata.httpStatusCode, code: err.name };
+    throw err;
+  }
+}
+
+test('a minority answers 503 quickly for writes and strong reads, then recovers', async (t) => {
+  const cluster = await startCluster(3);
+  try {
+    await waitForLeader(cluster);
+    const survivor = s3Client(cluster.nodes.get(3)!.server);
+    await survivor.send(new CreateBucketCommand({ Bucket: 'minority' }));
+    await survivor.send(new PutObjectCommand({ Bucket: 'minority', Key: 'k', Body: 'v1' }));
+    await Promise.all([1, 2].map((id) => cluster.nodes.get(id)!.server.kill()));
+
+    let started = Date.now();
+    const write = await statusOf(survivor.send(new PutObjectCommand({ Bucket: 'minority', Key: 'k', Body: 'v2' })));
+    const writeMs = Date.now() - started;
+    t.is(write.status, 503, write.code);
+    t.true(writeMs < BOUND_MS, `write answered in ${writeMs} ms`);
+
+    started = Date.now();
+    const read = await statusOf(survivor.send(new GetObjectCommand({ Bucket: 'minority', Key: 'k' })));
+    const readMs = Date.now() - started;
+    t.is(read.status, 503, read.code);
+    t.true(readMs < BOUND_MS, `strong read answered in ${readMs} ms`);
+    t.log(`minority answered: write 503 in ${writeMs} ms, read 503 in ${readMs} ms`);
+
+    await cluster.restart(1);
+    await waitForLeader(cluster, [1, 3]);
+    const got = await eventually(async () => {
+      const res = await survivor.send(new GetObjectCommand({ Bucket: 'minority', Key: 'k' }));
+      return res.Body!.transformToString();
+    }, 15_000, 'reads to work again');
+    t.is(got, 'v1', 'the write refused by the minority did not happen');
+    await survivor.send(new PutObjectCommand({ Bucket: 'minority', Key: 'k', Body: 'v3' }));
+  } finally {
+    await cluster.stop();
+  }
+});

@@ -93,6 +93,8 @@ export interface RaftConsensusDeps {
   logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
   /** Called when a committed membership change names a peer's address. */
   onPeerAddress?(peer: PeerAddress): void;
+  /** Called when a committed membership change removes a node. */
+  onPeerRemoved?(id: NodeId): void;
 }
 
 interface ProposalWaiter {
@@ -440,6 +442,7 @@ export class RaftConsensus implements Consensus {
         this.#confState = this.#node.applyConfChange(cc);
         const context = parseConfContext(cc.context);
         if (context?.raftAddress && cc.type !== ConfChangeType.RemoveNode) this.#deps.onPeerAddress?.({ id: cc.nodeId, raftAddress: context.raftAddress });
+        if (cc.type === ConfChangeType.RemoveNode) this.#deps.onPeerRemoved?.(cc.nodeId);
         if (context) confResults.push({ requestId: context.requestId });
         this.#deps.logger.info({ type: cc.type, nodeId: cc.nodeId, confState: this.#confState }, 'membership changed');
         if (entry.index > metaApplied) batch.push({ index: entry.index, command: undefined });

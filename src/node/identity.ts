@@ -18,6 +18,8 @@ export interface Identity {
   clusterId: string;
   /** Secret for inter-node calls when none is configured (a cluster of one). */
   clusterSecret: string;
+  /** Random id of this data directory's life; a wiped disk gets a new one. */
+  incarnation: string;
 }
 
 /**
@@ -42,7 +44,7 @@ export async function loadIdentity(dir: string, wanted: { nodeId: number; cluste
   } catch (err) {
     if (errorCode(err) !== 'ENOENT') throw err;
   }
-  const identity: Identity = { nodeId: wanted.nodeId, clusterId: wanted.clusterId(), clusterSecret: randomBytes(24).toString('base64url') };
+  const identity: Identity = { nodeId: wanted.nodeId, clusterId: wanted.clusterId(), clusterSecret: randomBytes(24).toString('base64url'), incarnation: randomBytes(8).toString('hex') };
   await mkdir(dir, { recursive: true });
   const handle = await open(`${path}.tmp`, 'w', 0o600);
   try {

@@ -19,6 +19,7 @@ import { systemClock } from '../util/clock.ts';
 import { type Credentials, loadRootCredentials } from './credentials.ts';
 import { handleAdmin } from './admin.ts';
 import { bootstrapClusterId, loadIdentity } from './identity.ts';
+import { Incarnations } from './incarnations.ts';
 import { loadPeers, savePeers } from './peers.ts';
 
 /** XML request bodies: DeleteObjects with 1000 maximal keys, escaped, fits in 2 MiB. */
@@ -55,11 +56,14 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const chunks = await openDiskChunkStore({ dir: join(config.dataDir, 'chunks'), fsync: true });
   const log = await DurableLogStorage.open(raftDir, { fsync: true });
   if (log.truncatedBytes > 0) logger.warn({ bytes: log.truncatedBytes }, 'cut a torn tail off the raft log');
+  const incarnations = await Incarnations.load(raftDir);
   const transport = new GrpcTransport({
     nodeId: config.nodeId,
     listenAddress: `${config.raftHost}:${config.raftPort}`,
     clusterId: identity.clusterId,
     clusterSecret: config.clusterSecret ?? identity.clusterSecret,
+    incarnation: identity.incarnation,
+    checkIncarnation: (id, incarnation) => incarnations.check(id, incarnation),
     logger,
   });
   // Addresses: the static list, then what committed membership changes taught this node.
@@ -84,6 +88,8 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
         publishPeers();
         void savePeers(raftDir, peers).catch((err: unknown) => logger.error({ err }, 'could not save peer addresses'));
       },
+      // A removed node may come back later with a fresh disk as a new member.
+      onPeerRemoved: (id) => incarnations.forget(id),
     },
   );
   const objects = new ObjectService(

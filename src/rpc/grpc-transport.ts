@@ -29,6 +29,8 @@ export const SNAPSHOT_TIMEOUT_MS = 5 * 60 * 1000;
 
 const METADATA_CLUSTER = 'x-ts3gw-cluster-id';
 const METADATA_SECRET = 'x-ts3gw-cluster-secret';
+const METADATA_NODE = 'x-ts3gw-node-id';
+const METADATA_INCARNATION = 'x-ts3gw-incarnation';
 
 /** Options of the gRPC transport. */
 export interface GrpcTransportOptions {
@@ -37,6 +39,10 @@ export interface GrpcTransportOptions {
   listenAddress: string;
   clusterId: string;
   clusterSecret: string;
+  /** This node's incarnation: a random id chosen when its data directory was created. */
+  incarnation: string;
+  /** Accepts or refuses a peer's incarnation (a wiped peer comes back with a new one). */
+  checkIncarnation(nodeId: NodeId, incarnation: string): boolean;
   logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }
 
@@ -45,7 +51,12 @@ interface Peer {
   client: pb.RaftServiceClient;
   stream: grpc.ClientWritableStream<pb.MessageBatch> | undefined;
   queuedBytes: number;
+  /** While set (epoch ms), the peer answered with an incarnation we refuse: send nothing. */
+  refusedUntilMs: number;
 }
+
+/** How long a peer with a refused incarnation is left alone before it is checked again. */
+const REFUSED_PEER_RECHECK_MS = 5_000;
 
 /** Raft traffic over gRPC. */
 export class GrpcTransport implements Transport {
@@ -96,7 +107,7 @@ export class GrpcTransport implements Transport {
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1_000,
       });
-      this.#peers.set(id, { address, client, stream: undefined, queuedBytes: 0 });
+      this.#peers.set(id, { address, client, stream: undefined, queuedBytes: 0, refusedUntilMs: 0 });
     }
   }
 
@@ -169,6 +180,10 @@ export class GrpcTransport implements Transport {
       this.onUnreachable?.(id);
       return;
     }
+    if (peer.refusedUntilMs > Date.now()) {
+      this.onUnreachable?.(id);
+      return;
+    }
     if (!peer.stream) peer.stream = this.#openStream(id, peer);
     if (peer.queuedBytes > PEER_QUEUE_BYTES_MAX) {
       this.onUnreachable?.(id);
@@ -191,6 +206,16 @@ export class GrpcTransport implements Transport {
     stream.on('error', () => {
       // Reported through the callback above; this listener keeps the error from being unhandled.
     });
+    // The callee says who it is in its initial metadata: a peer whose data directory was reset
+    // must not receive our log (it would accept a commit index its empty log cannot back).
+    stream.on('metadata', (md: grpc.Metadata) => {
+      const incarnation = md.get(METADATA_INCARNATION)[0];
+      if (typeof incarnation === 'string' && !this.#options.checkIncarnation(id, incarnation)) {
+        this.#options.logger.warn({ node: id, incarnation }, 'refusing a node whose data directory was reset; remove it and add it back as a new node');
+        peer.refusedUntilMs = Date.now() + REFUSED_PEER_RECHECK_MS;
+        stream.cancel();
+      }
+    });
     return stream;
   }
 
@@ -198,23 +223,40 @@ export class GrpcTransport implements Transport {
     const md = new grpc.Metadata();
     md.set(METADATA_CLUSTER, this.#options.clusterId);
     md.set(METADATA_SECRET, this.#options.clusterSecret);
+    md.set(METADATA_NODE, String(this.#options.nodeId));
+    md.set(METADATA_INCARNATION, this.#options.incarnation);
     return md;
   }
 
-  #authorized(metadata: grpc.Metadata): boolean {
+  /** Why a call must be refused, or undefined when it may proceed. */
+  #refusal(metadata: grpc.Metadata): grpc.ServiceError | undefined {
     const cluster = metadata.get(METADATA_CLUSTER)[0];
     const secret = metadata.get(METADATA_SECRET)[0];
-    if (typeof cluster !== 'string' || typeof secret !== 'string') return false;
-    const a = Buffer.from(secret);
+    const node = Number(metadata.get(METADATA_NODE)[0]);
+    const incarnation = metadata.get(METADATA_INCARNATION)[0];
+    const a = Buffer.from(typeof secret === 'string' ? secret : '');
     const b = Buffer.from(this.#options.clusterSecret);
-    return cluster === this.#options.clusterId && a.length === b.length && timingSafeEqual(a, b);
+    if (cluster !== this.#options.clusterId || a.length !== b.length || !timingSafeEqual(a, b)) {
+      return serviceError(grpc.status.UNAUTHENTICATED, 'wrong cluster id or secret');
+    }
+    if (!(node >= 1) || typeof incarnation !== 'string') return serviceError(grpc.status.UNAUTHENTICATED, 'caller did not say who it is');
+    if (!this.#options.checkIncarnation(node, incarnation)) {
+      this.#options.logger.warn({ node, incarnation }, 'refusing a node whose data directory was reset; remove it and add it back as a new node');
+      return serviceError(grpc.status.FAILED_PRECONDITION, `node ${node} was reset (new incarnation); remove it and add it back as a new member`);
+    }
+    return undefined;
   }
 
   #onMessagesCall(call: grpc.ServerReadableStream<pb.MessageBatch, pb.StreamAck>, callback: grpc.sendUnaryData<pb.StreamAck>): void {
-    if (!this.#authorized(call.metadata)) {
-      callback({ code: grpc.status.UNAUTHENTICATED, details: 'wrong cluster id or secret' });
+    const refusal = this.#refusal(call.metadata);
+    if (refusal) {
+      callback(refusal);
       return;
     }
+    const md = new grpc.Metadata();
+    md.set(METADATA_NODE, String(this.#options.nodeId));
+    md.set(METADATA_INCARNATION, this.#options.incarnation);
+    call.sendMetadata(md);
     call.on('data', (batch: pb.MessageBatch) => {
       const messages: Message[] = [];
       for (const w of batch.messages) {
@@ -234,8 +276,9 @@ export class GrpcTransport implements Transport {
   }
 
   async #onSnapshotCall(call: grpc.ServerReadableStream<pb.SnapshotChunk, pb.SnapshotResponse>, callback: grpc.sendUnaryData<pb.SnapshotResponse>): Promise<void> {
-    if (!this.#authorized(call.metadata)) {
-      callback({ code: grpc.status.UNAUTHENTICATED, details: 'wrong cluster id or secret' });
+    const refusal = this.#refusal(call.metadata);
+    if (refusal) {
+      callback(refusal);
       return;
     }
     const chunks = call[Symbol.asyncIterator]() as AsyncIterator<pb.SnapshotChunk>;
@@ -268,4 +311,8 @@ export class GrpcTransport implements Transport {
       callback({ code: grpc.status.ABORTED, details: (err as Error).message });
     }
   }
+}
+
+function serviceError(code: grpc.status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
 }

@@ -207,7 +207,7 @@ function encodeSnapshotMetadata(m: SnapshotMetadata): Buffer {
   b.writeUIntBE(m.term, 6, 6);
   b.writeUInt16BE(m.confState.voters.length, 12);
   b.writeUInt16BE(m.confState.learners.length, 14);
-  ids.forEach((id, i) => b.writeUIntBE(id, 16 + i * 6, 6));
+  for (const [i, id] of ids.entries()) b.writeUIntBE(id, 16 + i * 6, 6);
   return b;
 }
 

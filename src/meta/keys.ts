@@ -149,3 +149,14 @@ export function completionKey(bucket: string, key: string, uploadId: string): Bu
 export function completionPrefix(bucket: string): Buffer {
   return Buffer.concat([join('C', bucket), Buffer.of(SEP)]);
 }
+
+/** Key of a registered node ('N' 0x00 id as 12 hex digits, so nodes list in id order). */
+export function nodeKey(nodeId: number): Buffer {
+  assert(Number.isSafeInteger(nodeId) && nodeId > 0, 'bad node id');
+  return join('N', nodeId.toString(16).padStart(12, '0'));
+}
+
+/** Range bounds covering every node record. */
+export function nodeRange(): { gte: Buffer; lt: Buffer } {
+  return { gte: Buffer.from('N\0', 'latin1'), lt: Buffer.from('N\x01', 'latin1') };
+}

@@ -35,6 +35,8 @@ import {
   dedupQueueBelow,
   dedupQueueKey,
   metaKey,
+  nodeKey,
+  nodeRange,
   objectKey,
   objectPrefix,
   partKey,
@@ -48,6 +50,8 @@ import { exportLevel, importLevel, recoverSwap, swapIn } from './snapshot.ts';
 import { checkCompletion, listUploads, sameCompletion } from './multipart.ts';
 import type {
   ApplyResult,
+  NodeRecord,
+  ReplicationSettings,
   BucketRecord,
   CompletionRecord,
   ListPage,
@@ -65,6 +69,7 @@ import type {
 export const DEDUP_WINDOW_ENTRIES = 100_000;
 
 const APPLIED_INDEX = 'appliedIndex';
+const REPLICATION = 'replication';
 
 /**
  * One committed log position and its command. `command` is undefined for positions that carry no
@@ -87,6 +92,10 @@ export interface MetaReader {
   listParts(bucket: string, key: string, uploadId: string, partNumberMarker: number, maxParts: number): Promise<PartRecord[]>;
   getCompletion(bucket: string, key: string, uploadId: string): Promise<CompletionRecord | undefined>;
   listUploads(bucket: string, query: UploadListQuery): Promise<UploadListPage>;
+  /** Registered cluster nodes, by id. */
+  listNodes(): Promise<NodeRecord[]>;
+  /** Replication settings, or undefined when never set (use the defaults). */
+  getReplication(): Promise<ReplicationSettings | undefined>;
 }
 
 /** The metadata state machine: reads plus deterministic batch apply. */
@@ -157,6 +166,16 @@ export class LevelMetaStore implements MetaStore {
     const out: BucketRecord[] = [];
     for await (const value of this.#db.values(bucketRange())) out.push(JSON.parse(value) as BucketRecord);
     return out;
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    const out: NodeRecord[] = [];
+    for await (const value of this.#db.values(nodeRange())) out.push(JSON.parse(value) as NodeRecord);
+    return out;
+  }
+
+  async getReplication(): Promise<ReplicationSettings | undefined> {
+    return parse<ReplicationSettings>(await this.#db.get(metaKey(REPLICATION)));
   }
 
   async getObject(bucket: string, key: string): Promise<ObjectRecord | undefined> {
@@ -409,6 +428,15 @@ export class LevelMetaStore implements MetaStore {
         this.#write(pending, bucketKey(op.bucket), JSON.stringify(value === null ? rest : { ...rest, [field]: value }));
         return { ok: true };
       }
+      case 'RegisterNode':
+        this.#write(pending, nodeKey(op.node.nodeId), JSON.stringify(op.node));
+        return { ok: true };
+      case 'DeregisterNode':
+        this.#write(pending, nodeKey(op.nodeId), null);
+        return { ok: true };
+      case 'SetReplication':
+        this.#write(pending, metaKey(REPLICATION), JSON.stringify(op.replication));
+        return { ok: true };
       default:
         return { ok: false, code: META_ERR_BAD_COMMAND, message: `unknown operation ${(op as { type: string }).type}` };
     }

@@ -171,7 +171,34 @@ export type MetaOp =
   | { type: 'AbortMultipartUpload'; bucket: string; key: string; uploadId: string }
   | { type: 'PutObjectTagging'; bucket: string; key: string; tags: Tag[] }
   | { type: 'PutBucketTagging'; bucket: string; tags: Tag[] | null }
-  | { type: 'PutBucketCors'; bucket: string; rules: CorsRule[] | null };
+  | { type: 'PutBucketCors'; bucket: string; rules: CorsRule[] | null }
+  | { type: 'RegisterNode'; node: NodeRecord }
+  | { type: 'DeregisterNode'; nodeId: number }
+  | { type: 'SetReplication'; replication: ReplicationSettings };
+
+/**
+ * A cluster member as the data path sees it: where to reach it and how much data to give it.
+ * Nodes register themselves through the log, so every node builds the same placement ring from
+ * the same committed records.
+ */
+export interface NodeRecord {
+  nodeId: number;
+  /** Base URL of the node's S3 port (chunks move over its internal endpoint). */
+  s3Url: string;
+  raftAddress: string;
+  /** Relative capacity; a node of weight 2 gets twice the data of a node of weight 1. */
+  weight: number;
+  /** Failure domain; replicas go to distinct zones first when zones exist. */
+  zone?: string;
+}
+
+/** Cluster-wide replication settings, stored in the log. */
+export interface ReplicationSettings {
+  /** Copies of each chunk (capped at the node count). */
+  replicationFactor: number;
+  /** Copies that must be durable before a write is acknowledged. */
+  writeQuorum: number;
+}
 
 /** A command as proposed: the operation plus the proposer's stamp. */
 export interface MetaCommand {

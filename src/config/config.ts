@@ -39,6 +39,12 @@ export interface Config {
   join: boolean;
   /** Cluster id to join; founders derive it from TS3GW_PEERS. */
   clusterId: string | undefined;
+  /** The S3 URL other nodes use to reach this one; default derived from the listen address. */
+  advertiseUrl: string | undefined;
+  /** Relative capacity of this node for data placement. */
+  weight: number;
+  /** Failure domain (rack, zone) of this node; replicas spread across zones first. */
+  zone: string | undefined;
 }
 
 /** Configuration problems; `problems` lists every one found. */
@@ -69,6 +75,9 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
   raftSnapshotEntries: { env: 'TS3GW_RAFT_SNAPSHOT_ENTRIES', flag: 'raft-snapshot-entries', type: 'int', default: 10_000 },
   join: { env: 'TS3GW_JOIN', flag: 'join', type: 'bool', default: 'false' },
   clusterId: { env: 'TS3GW_CLUSTER_ID', flag: 'cluster-id', type: 'optional', default: undefined },
+  advertiseUrl: { env: 'TS3GW_ADVERTISE_URL', flag: 'advertise-url', type: 'optional', default: undefined },
+  weight: { env: 'TS3GW_WEIGHT', flag: 'weight', type: 'int', default: 1 },
+  zone: { env: 'TS3GW_ZONE', flag: 'zone', type: 'optional', default: undefined },
 };
 
 /** Where configuration comes from; injected so tests need no process globals. */
@@ -141,6 +150,8 @@ export function validate(c: Config): string[] {
   if (!(c.nodeId >= 1)) problems.push('nodeId must be a positive integer');
   if (!(c.raftPort >= 0 && c.raftPort <= 65535)) problems.push(`raftPort ${c.raftPort} is not a TCP port`);
   if (!(c.raftTickMs >= 1)) problems.push('raftTickMs must be at least 1');
+  if (!(c.weight >= 1)) problems.push('weight must be a positive integer');
+  if (c.advertiseUrl !== undefined && !/^https?:\/\/[^/\s]+$/.test(c.advertiseUrl)) problems.push(`advertiseUrl "${c.advertiseUrl}" must look like http://host:port`);
   if (!(c.raftSnapshotEntries >= 10)) problems.push('raftSnapshotEntries must be at least 10');
   if (!(c.raftElectionTicks >= 3)) problems.push('raftElectionTicks must be at least 3');
   if (c.peers !== undefined) {

@@ -2,22 +2,29 @@
  * The composition root: builds every module from the configuration, starts them in dependency
  * order and stops them in reverse. A node with no peers is a cluster of one (LocalConsensus).
  */
+import { timingSafeEqual } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
+import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, CHUNK_SIZE_BYTES_MAX } from '../chunks/chunk-store.ts';
+import { ClusterChunkStore } from '../chunks/cluster-chunk-store.ts';
 import { openDiskChunkStore } from '../chunks/disk-chunk-store.ts';
 import { type Config, parsePeers } from '../config/config.ts';
 import { DurableLogStorage } from '../consensus/durable-log-storage.ts';
 import { DEFAULT_RAFT_TIMING, RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { PeerAddress } from '../consensus/transport.ts';
+import { HttpChunkClient, INTERNAL_CLUSTER_HEADER, INTERNAL_SECRET_HEADER } from '../forward/chunk-client.ts';
 import { GrpcTransport } from '../rpc/grpc-transport.ts';
 import { openLevelMetaStore } from '../meta/level-meta-store.ts';
 import { ObjectService } from '../objects/object-service.ts';
 import { buildS3App } from '../s3/server.ts';
 import { systemClock } from '../util/clock.ts';
+import { errorCode } from '../util/errors.ts';
 import { type Credentials, loadRootCredentials } from './credentials.ts';
 import { handleAdmin } from './admin.ts';
+import { ClusterView } from './cluster-view.ts';
+import { buildPlacement } from './placement.ts';
 import { bootstrapClusterId, loadIdentity } from './identity.ts';
 import { Incarnations } from './incarnations.ts';
 import { loadPeers, savePeers } from './peers.ts';
@@ -53,7 +60,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   }
   // The Raft log is fsynced; the state machine behind it need not be (a restart replays the log).
   const meta = await openLevelMetaStore({ location: join(config.dataDir, 'meta'), syncWrites: false });
-  const chunks = await openDiskChunkStore({ dir: join(config.dataDir, 'chunks'), fsync: true });
+  const localChunks = await openDiskChunkStore({ dir: join(config.dataDir, 'chunks'), fsync: true });
   const log = await DurableLogStorage.open(raftDir, { fsync: true });
   if (log.truncatedBytes > 0) logger.warn({ bytes: log.truncatedBytes }, 'cut a torn tail off the raft log');
   const incarnations = await Incarnations.load(raftDir);
@@ -92,6 +99,11 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       onPeerRemoved: (id) => incarnations.forget(id),
     },
   );
+  const clusterSecret = config.clusterSecret ?? identity.clusterSecret;
+  // Set once S3 listens (its URL is what peers fetch chunks from); until then chunks stay local.
+  let view: ClusterView | undefined;
+  const remoteChunks = new HttpChunkClient({ clusterId: identity.clusterId, clusterSecret, urlOf: (id) => view?.urlOf(id) });
+  const chunks = new ClusterChunkStore({ selfId: config.nodeId, logger }, { local: localChunks, remote: remoteChunks, placement: () => view?.placement() });
   const objects = new ObjectService(
     { chunkSizeBytes: config.chunkSizeBytes, inlineMaxBytes: config.inlineMaxBytes, objectSizeBytesMax: config.objectSizeBytesMax },
     { consensus, chunks, clock: systemClock },
@@ -109,6 +121,20 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       lookupSecret: (id) => (id === credentials.accessKeyId ? credentials.secretAccessKey : undefined),
       ownerOf: (id) => id,
       isReady: () => !closing && consensus.leader !== 0,
+      internalChunks: {
+        authorize: (headers) => headers[INTERNAL_CLUSTER_HEADER] === identity.clusterId && secretEquals(headers[INTERNAL_SECRET_HEADER], clusterSecret),
+        chunkBytesMax: CHUNK_SIZE_BYTES_MAX,
+        put: (id, data) => localChunks.put(id, data),
+        get: async (id) => {
+          try {
+            return await localChunks.get(id);
+          } catch (err) {
+            const code = errorCode(err);
+            if (code === CHUNK_ERR_NOT_FOUND || code === CHUNK_ERR_CORRUPT) return undefined;
+            throw err;
+          }
+        },
+      },
       admin: (req) =>
         handleAdmin(req, {
           consensus,
@@ -124,6 +150,20 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const s3Url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  const self = staticPeers?.find((p) => p.id === config.nodeId);
+  view = new ClusterView(
+    {
+      nodeId: config.nodeId,
+      s3Url: config.advertiseUrl ?? s3Url,
+      raftAddress: self?.raftAddress ?? `${config.raftHost}:${transport.port}`,
+      weight: config.weight,
+      ...(config.zone ? { zone: config.zone } : {}),
+    },
+    consensus,
+    buildPlacement,
+    logger,
+  );
+  view.start();
 
   return {
     s3Url,
@@ -134,11 +174,21 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     async close() {
       closing = true;
       // Stop taking requests and let in-flight ones finish, then stop what they used.
+      view?.stop();
       await app.close();
       await consensus.close();
+      await remoteChunks.close();
       await chunks.close();
       await meta.flush();
       await meta.close();
     },
   };
+}
+
+/** Constant-time comparison of a presented secret header with the cluster secret. */
+function secretEquals(presented: string | string[] | undefined, secret: string): boolean {
+  if (typeof presented !== 'string') return false;
+  const a = Buffer.from(presented);
+  const b = Buffer.from(secret);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

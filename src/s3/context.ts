@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ObjectService } from '../objects/object-service.ts';
 import type { Clock } from '../util/clock.ts';
 import type { AuthResult } from './auth/authenticate.ts';
+import type { InternalChunks } from './internal.ts';
 import { S3Error } from './errors.ts';
 import type { RequestTarget } from './names.ts';
 
@@ -43,6 +44,8 @@ export interface S3Deps {
    * bucket). Requests reach it only after SigV4 authentication; the node decides what to allow.
    */
   admin?(request: AdminRequest): Promise<AdminResponse>;
+  /** The internal chunk endpoint (/_ts3gw/chunks/<id>) for other nodes of the cluster. */
+  internalChunks?: InternalChunks;
   /** Prometheus exposition for /metrics, if metrics are on. */
   metricsText?(): Promise<{ contentType: string; body: string }>;
 }

@@ -23,6 +23,7 @@ import * as objects from './handlers/object.ts';
 import * as post from './handlers/post-object.ts';
 import * as tagging from './handlers/tagging.ts';
 import { parseTarget, type RequestTarget } from './names.ts';
+import { serveInternalChunk } from './internal.ts';
 import { renderXml } from './xml.ts';
 
 /** Node's limit on the request head; beyond it the client gets RequestHeaderSectionTooLarge. */
@@ -80,11 +81,17 @@ async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Option
   const anonymous = req.headers.authorization === undefined && !target.query.has('X-Amz-Signature');
   if (anonymous && (req.method === 'GET' || req.method === 'HEAD') && (await serveOperational(target.rawPath, reply, deps))) return;
 
+  // Node-to-node and operator traffic: '_ts3gw' is not a legal bucket name, so these paths can
+  // never shadow S3 data, and they skip bucket lookups (CORS) entirely.
+  if (target.bucket === ADMIN_BUCKET && target.key?.startsWith('chunks/') && deps.internalChunks) {
+    return serveInternalChunk(req, reply, target.key.slice('chunks/'.length), deps.internalChunks);
+  }
+  if (target.bucket === ADMIN_BUCKET && deps.admin) return serveAdmin(req, reply, target, options, deps, deps.admin);
+
   // The two requests S3 takes without an Authorization header: a CORS preflight (browsers never
   // sign it) and a browser form upload (its signed policy is inside the body).
   if (req.method === 'OPTIONS' && target.bucket !== undefined) return cors.preflight(req, reply, target.bucket, deps);
   if (target.bucket !== undefined) await cors.addCorsHeaders(req, reply, target.bucket, deps);
-  if (target.bucket === ADMIN_BUCKET && deps.admin) return serveAdmin(req, reply, target, options, deps, deps.admin);
   const endpoint = parseEndpoint(req.method, target.bucket, target.key, target.query, req.headers);
   if (endpoint.kind === 'PostObject' && anonymous) return post.postObject(req, reply, endpoint.bucket, options, deps, deps.ownerOf);
 

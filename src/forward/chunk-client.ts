@@ -1,0 +1,81 @@
+/**
+ * HttpChunkClient: moves chunk bytes between nodes over HTTP with undici pools, one pool per peer
+ * S3 port, to each node's internal endpoint /_ts3gw/chunks/<id>. Bulk bytes take HTTP rather than
+ * gRPC (protobuf framing and copies cost more for multi-MiB payloads); control stays on gRPC.
+ * Calls carry the cluster id and secret; every call has a deadline.
+ */
+import { Pool } from 'undici';
+
+/** Connections kept per peer. */
+export const CHUNK_POOL_CONNECTIONS_MAX = 16;
+/** A chunk transfer that makes no progress for this long fails (and another copy is tried). */
+export const CHUNK_TRANSFER_TIMEOUT_MS = 30_000;
+
+/** Header names of inter-node authentication on the S3 port. */
+export const INTERNAL_CLUSTER_HEADER = 'x-ts3gw-cluster-id';
+export const INTERNAL_SECRET_HEADER = 'x-ts3gw-cluster-secret';
+
+/** Options of the chunk client. */
+export interface HttpChunkClientOptions {
+  clusterId: string;
+  clusterSecret: string;
+  /** Base S3 URL of a node, or undefined when it is not known (yet). */
+  urlOf(nodeId: number): string | undefined;
+}
+
+/** Chunk transfer over HTTP. */
+export class HttpChunkClient {
+  readonly #options: HttpChunkClientOptions;
+  readonly #pools = new Map<string, Pool>();
+
+  constructor(options: HttpChunkClientOptions) {
+    this.#options = options;
+  }
+
+  async put(nodeId: number, id: string, data: Uint8Array): Promise<void> {
+    const res = await this.#pool(nodeId).request({
+      method: 'PUT',
+      path: `/_ts3gw/chunks/${id}`,
+      headers: { ...this.#auth(), 'content-length': String(data.byteLength), 'content-type': 'application/octet-stream' },
+      body: data,
+      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 204) throw new Error(`node ${nodeId} refused chunk ${id}: ${res.statusCode} ${text.slice(0, 200)}`);
+  }
+
+  async get(nodeId: number, id: string): Promise<Buffer | undefined> {
+    const res = await this.#pool(nodeId).request({
+      method: 'GET',
+      path: `/_ts3gw/chunks/${id}`,
+      headers: this.#auth(),
+      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+    });
+    const body = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode === 404) return undefined;
+    if (res.statusCode !== 200) throw new Error(`node ${nodeId} could not serve chunk ${id}: ${res.statusCode}`);
+    return body;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#pools.values()].map((p) => p.close()));
+    this.#pools.clear();
+  }
+
+  #pool(nodeId: number): Pool {
+    const url = this.#options.urlOf(nodeId);
+    if (!url) throw new Error(`no address known for node ${nodeId}`);
+    let pool = this.#pools.get(url);
+    if (!pool) {
+      pool = new Pool(url, { connections: CHUNK_POOL_CONNECTIONS_MAX, keepAliveTimeout: 30_000 });
+      this.#pools.set(url, pool);
+    }
+    return pool;
+  }
+
+  #auth(): Record<string, string> {
+    return { [INTERNAL_CLUSTER_HEADER]: this.#options.clusterId, [INTERNAL_SECRET_HEADER]: this.#options.clusterSecret };
+  }
+}

@@ -12,13 +12,11 @@ D=$CLIENT_DIR
 
 export AWS_CONFIG_FILE="$D/aws-config" AWS_SHARED_CREDENTIALS_FILE="$D/aws-credentials"
 export AWS_PAGER='' AWS_EC2_METADATA_DISABLED=true AWS_RETRY_MODE=standard AWS_MAX_ATTEMPTS=1
-$AWS configure set aws_access_key_id "$TS3GW_ACCESS_KEY"
-$AWS configure set aws_secret_access_key "$TS3GW_SECRET_KEY"
-$AWS configure set default.region "$TS3GW_REGION"
-$AWS configure set default.s3.addressing_style path
-# Single-part uploads for the 12 MiB file: multipart upload is not implemented yet.
+# Written directly: each `aws configure set` costs a CLI start (seconds on a busy machine).
+printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$TS3GW_ACCESS_KEY" "$TS3GW_SECRET_KEY" >"$AWS_SHARED_CREDENTIALS_FILE"
+printf '[default]\nregion = %s\ns3 =\n    addressing_style = path\n    multipart_chunksize = 64MB\n' "$TS3GW_REGION" >"$AWS_CONFIG_FILE"
+# Single-part uploads for the 12 MiB file: multipart upload is not implemented yet (501).
 $AWS configure set default.s3.multipart_threshold 64MB
-$AWS configure set default.s3.multipart_chunksize 64MB
 
 AWS_DEBUG=
 [ "${TS3GW_CLIENTS_DEBUG:-0}" = 1 ] && AWS_DEBUG=--debug

@@ -41,8 +41,8 @@ install_tools() {
   local log t0=$SECONDS sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo -n)
   log=$(mktemp -t ts3gw-clients-apt.XXXXXX)
-  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$log" 2>&1 ||
-    ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >>"$log" 2>&1; then
+  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=300 >"$log" 2>&1 ||
+    ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${PACKAGES[@]}" >>"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$log"
     die "apt-get failed installing ${PACKAGES[*]}"

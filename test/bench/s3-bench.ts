@@ -61,6 +61,8 @@ const BIG_MODES = (process.env['BENCH_BIG_MODES'] ?? 'trailer,signed').split(','
 const ONLY_ROWS = process.env['BENCH_ROWS']?.split(',').filter(Boolean);
 /** A single request making no progress for this long fails (socket idle timeout). */
 const REQUEST_IDLE_TIMEOUT_MS = 120_000;
+/** A row's request taking longer than this in total fails. */
+const ROW_REQUEST_TIMEOUT_MS = 300_000;
 /** Rows stop early after this many failed operations. */
 const MAX_ERRORS_PER_ROW = 20;
 const SMALL_SIZE = 4 * KiB;
@@ -190,7 +192,7 @@ function processMemory(pid: number): { rss: number; hwm: number } {
 // ---------------------------------------------------------------------------------- clients
 
 /** The one client configuration both servers get. */
-function clientConfig(server: BenchServer): S3ClientConfig {
+function clientConfig(server: BenchServer, requestTimeoutMs: number): S3ClientConfig {
   return {
     endpoint: server.url,
     region: REGION,
@@ -200,7 +202,10 @@ function clientConfig(server: BenchServer): S3ClientConfig {
     requestHandler: new NodeHttpHandler({
       httpAgent: new http.Agent({ keepAlive: true, maxSockets: 256 }),
       connectionTimeout: 10_000,
-      requestTimeout: REQUEST_IDLE_TIMEOUT_MS,
+      // socketTimeout is the idle bound; requestTimeout bounds the whole request.
+      socketTimeout: REQUEST_IDLE_TIMEOUT_MS,
+      requestTimeout: requestTimeoutMs,
+      throwOnRequestTimeout: true,
     }),
     // Request checksums stay at the SDK default (WHEN_SUPPORTED: CRC32 in a header for the
     // in-memory bodies of the rows). Response validation is off for both servers: s3rver sends no
@@ -210,8 +215,8 @@ function clientConfig(server: BenchServer): S3ClientConfig {
   };
 }
 
-function makeClient(server: BenchServer, overrides: Partial<S3ClientConfig> = {}): S3Client {
-  return new S3Client({ ...clientConfig(server), ...overrides });
+function makeClient(server: BenchServer, overrides: Partial<S3ClientConfig> = {}, requestTimeoutMs = ROW_REQUEST_TIMEOUT_MS): S3Client {
+  return new S3Client({ ...clientConfig(server, requestTimeoutMs), ...overrides });
 }
 
 /** Records the x-amz-content-sha256 / x-amz-trailer the SDK actually sent on the wire. */
@@ -582,7 +587,9 @@ async function runBig(tempRoot: string): Promise<BigResult> {
   const server = await startTs3gw(join(tempRoot, 'ts3gw-big'));
   const result: BigResult = { sizeBytes: size, phases: [], notes };
   try {
-    const s3 = makeClient(server);
+    // Whole-phase deadline: no slower than 5 MiB/s, plus a minute.
+    const phaseBudgetMs = (size / (5 * MiB)) * 1000 + 60_000;
+    const s3 = makeClient(server, {}, phaseBudgetMs);
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     result.serverRssAfterStartBytes = processMemory(server.pid).rss;
     let peakAll = 0;
@@ -597,8 +604,6 @@ async function runBig(tempRoot: string): Promise<BigResult> {
       }
     }, 100);
     const key = 'big/object';
-    // Whole-phase deadline: no slower than 5 MiB/s, plus a minute.
-    const phaseBudgetMs = (size / (5 * MiB)) * 1000 + 60_000;
     try {
       let lastHash: string | undefined;
       const timed = async (phase: string, fn: (signal: AbortSignal) => Promise<Partial<BigPhase>>): Promise<BigPhase> => {
@@ -644,7 +649,10 @@ async function runBig(tempRoot: string): Promise<BigResult> {
         if (mode === 'trailer' || mode === 'unsigned') {
           const body = new BigBody(size);
           put = await timed(`PUT ${BIG_GIB} GiB (SDK, ${mode === 'trailer' ? 'default checksum' : 'requestChecksumCalculation WHEN_REQUIRED'})`, async (signal) => {
-            const client = mode === 'trailer' ? makeClient(server) : makeClient(server, { requestChecksumCalculation: 'WHEN_REQUIRED' });
+            const client =
+              mode === 'trailer'
+                ? makeClient(server, {}, phaseBudgetMs)
+                : makeClient(server, { requestChecksumCalculation: 'WHEN_REQUIRED' }, phaseBudgetMs);
             const seen: { mode?: string; trailer?: string } = {};
             recordPayloadMode(client, seen);
             await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: bigReadable(body), ContentLength: size }), {

@@ -158,5 +158,6 @@ function mergeTokens(a: Ring, b: Ring): number[] {
     if (out.length === 0 || out[out.length - 1] !== next) out.push(next);
   }
   assert(out.length >= 1, 'rings have tokens');
+  assert(out.every((x, k) => k === 0 || out[k - 1]! < x), 'merged tokens are strictly ascending');
   return out;
 }

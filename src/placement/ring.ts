@@ -154,7 +154,9 @@ export class Ring {
       else hi = mid;
     }
     const i = lo === this.#tokens.length ? 0 : lo;
+    assert(i >= 0 && i < this.#tokens.length, 'successor is a token index');
     assert(this.#tokens[i]! >= position || lo === this.#tokens.length, 'successor is clockwise of the position');
+    assert(i === 0 || this.#tokens[i - 1]! < position, 'successor is the first token at or after the position');
     return i;
   }
 

@@ -223,6 +223,9 @@ export async function startEtcdCluster(timing: EtcdTiming, cleanups: Array<() =>
     output(id: number): string[] {
       return members.find((m) => m.id === id)!.output;
     },
+    endpoint(id: number): string {
+      return `127.0.0.1:${members.find((m) => m.id === id)!.clientPort}`;
+    },
     stop,
     describe() {
       return { heartbeatMs: timing.heartbeatMs, electionMs: timing.electionMs, members: members.map((m) => ({ id: m.id, clientPort: m.clientPort, peerPort: m.peerPort })) };

@@ -38,6 +38,8 @@ export interface BenchSystem {
   restart(id: number): Promise<void>;
   /** Recent log lines of a member (evidence when something goes wrong). */
   output(id: number): string[];
+  /** Client endpoint of a member (ts3gw: S3 URL; etcd: gRPC host:port). */
+  endpoint(id: number): string;
   stop(): Promise<void>;
   describe(): Record<string, unknown>;
 }
@@ -142,6 +144,9 @@ export async function startTs3gwCluster(timing: Ts3gwTiming, cleanups: Array<() 
     },
     output(id: number): string[] {
       return node(id).server.output.slice(-400);
+    },
+    endpoint(id: number): string {
+      return node(id).server.url;
     },
     stop,
     describe() {

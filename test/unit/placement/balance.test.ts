@@ -4,7 +4,7 @@
  *
  * Method: rings with ids 1..N; count R=3 placements of 60,000 seeded chunk ids per node, and also
  * compute each node's exact keyspace share (ownershipShares). Sampling adds ~1% relative noise
- * (sd of a node's count ≈ sqrt(60000·3/N)/ (60000·3/N) ≤ 0.9% at N=16), far inside the margin.
+ * (a node's count has relative sd ≈ 1/sqrt(60000·3/N), 0.94% at N=16), far inside the margin.
  * VNODES_PER_WEIGHT (src/placement/limits.ts) was chosen by a sweep over 200 random id sets per N.
  *
  * Worst deviation from the mean, measured (60k sample / exact):

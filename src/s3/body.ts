@@ -36,9 +36,21 @@ export function readObjectBody(ctx: RequestContext): ObjectBody {
   });
   const digests = createBodyDigests(algorithmsToCompute(declared));
   const digested = digests.transform();
-  pipeline(ctx.req.raw, verifier.stream, digested, (err) => {
+  // The request is piped, not pipelined: a failure downstream (bad signature, size limit) must
+  // not destroy the request and with it the socket, or the client would never read the S3 error
+  // (the error path drains or closes the connection itself). A client that vanishes mid-body
+  // still fails the chain.
+  const source = ctx.req.raw;
+  source.pipe(verifier.stream);
+  source.once('close', () => {
+    if (!source.complete) verifier.stream.destroy(new S3Error('IncompleteBody', 'The client closed the connection before the body was complete.'));
+  });
+  pipeline(verifier.stream, digested, (err) => {
     // The consumer of `digested` sees the same error through its iterator; this only records it.
-    if (err) ctx.req.log.debug({ err }, 'request body failed');
+    if (err) {
+      source.unpipe(verifier.stream);
+      ctx.req.log.debug({ err }, 'request body failed');
+    }
   });
 
   const finalize = (sizeBytes: number): BodyDigests => {

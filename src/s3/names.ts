@@ -29,15 +29,17 @@ export function parseTarget(rawUrl: string, host: string | undefined, domain: st
   const rawQuery = q < 0 ? '' : rawUrl.slice(q + 1);
   if (!rawPath.startsWith('/')) throw new S3Error('InvalidURI');
   const query = new URLSearchParams(rawQuery);
-  const path = decodePath(rawPath);
   const hostBucket = bucketFromHost(host, domain);
   if (hostBucket !== undefined) {
-    const key = path.slice(1);
+    const key = decodePath(rawPath).slice(1);
     return { bucket: hostBucket, ...(key === '' ? {} : { key }), rawPath, rawQuery, query };
   }
-  const slash = path.indexOf('/', 1);
-  const bucket = slash < 0 ? path.slice(1) : path.slice(1, slash);
-  const key = slash < 0 ? '' : path.slice(slash + 1);
+  // Split at the first literal '/' of the RAW path, then decode each part: an encoded slash
+  // (%2F) inside the first segment belongs to the bucket name (and makes it invalid), it never
+  // moves bytes from the bucket into the key.
+  const slash = rawPath.indexOf('/', 1);
+  const bucket = decodePath(slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash));
+  const key = slash < 0 ? '' : decodePath(rawPath.slice(slash + 1));
   return { ...(bucket === '' ? {} : { bucket }), ...(key === '' ? {} : { key }), rawPath, rawQuery, query };
 }
 

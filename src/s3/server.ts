@@ -7,13 +7,14 @@
  * They cannot shadow S3 data: the same anonymous request to a bucket would be AccessDenied.
  */
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { unreachable } from '../util/assert.ts';
 import { authenticate } from './auth/authenticate.ts';
 import type { RequestContext, S3Deps, S3Options } from './context.ts';
 import { parseEndpoint, type S3Endpoint } from './endpoint.ts';
-import { S3Error, toS3Error } from './errors.ts';
+import { S3_ERRORS, S3Error, toS3Error } from './errors.ts';
 import * as attributes from './handlers/attributes.ts';
 import * as buckets from './handlers/bucket.ts';
 import * as cors from './handlers/cors.ts';
@@ -33,6 +34,9 @@ export const REQUEST_TIMEOUT_MS = 5 * 60 * 1000;
 /** Idle keep-alive connections are closed after this. */
 export const KEEP_ALIVE_TIMEOUT_MS = 65 * 1000;
 
+/** After an early error, a request body up to this size is drained so the answer reaches the client. */
+export const DRAIN_BODY_BYTES_MAX = 8 * 1024 * 1024;
+
 /** First path segment of the operator API; not a legal bucket name. */
 const ADMIN_BUCKET = '_ts3gw';
 
@@ -48,11 +52,20 @@ export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBase
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     http: { maxHeaderSize: REQUEST_HEADER_BYTES_MAX },
     return503OnClosing: true,
-    genReqId: () => randomBytes(8).toString('hex').toUpperCase(),
+    genReqId: newRequestId,
     frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => sendError(reply, req, new S3Error('InvalidURI', err.message)),
     clientErrorHandler: (err: Error, socket: Socket) => onClientError(err, socket),
   });
 
+  // Any Content-Type is an object's metadata, not a body format: S3 stores "text" or "" as given.
+  // Fastify would refuse media types it cannot parse (415) before any handler runs, so the header
+  // is set aside here and put back when the handler starts (SigV4 may have signed it).
+  app.addHook('onRequest', async (req) => {
+    const contentType = req.headers['content-type'];
+    if (contentType === undefined) return;
+    stashedContentType.set(req.raw, contentType);
+    delete req.headers['content-type'];
+  });
   // Bodies stay unread until a handler streams them.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
@@ -61,6 +74,7 @@ export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBase
     method: [...METHODS],
     url: '/*',
     handler: async (req, reply) => {
+      restoreContentType(req);
       reply.header('x-amz-request-id', req.id).header('x-amz-id-2', req.id).header('Server', 'ts3gw');
       try {
         await serve(req, reply, options, deps);
@@ -70,7 +84,18 @@ export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBase
       return reply;
     },
   });
+  // Requests still being answered, per connection: a parse error on the bytes after one of them
+  // must not be answered in its place (the client would take that answer for the request's).
+  app.addHook('onRequest', async (req, reply) => {
+    inFlight.set(req.raw.socket, { req: req.raw, res: reply.raw });
+  });
+  // Methods outside the route table (PROPFIND, TRACE, …) get S3's answer, not fastify's JSON 404.
+  app.setNotFoundHandler((req, reply) => {
+    reply.header('x-amz-request-id', req.id).header('x-amz-id-2', req.id);
+    sendError(reply, req, new S3Error('MethodNotAllowed', undefined, {}, { Allow: METHODS.join(', ') }));
+  });
   app.addHook('onResponse', async (req, reply) => {
+    if (inFlight.get(req.raw.socket)?.res === reply.raw) inFlight.delete(req.raw.socket);
     req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
   return app;
@@ -78,6 +103,8 @@ export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBase
 
 async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Options, deps: S3Deps): Promise<void> {
   const target = parseTarget(req.raw.url ?? '/', req.headers.host, options.domain);
+  // NUL can be neither stored nor listed (XML 1.0); refuse it for every operation, reads included.
+  if (target.key?.includes('\0')) throw new S3Error('InvalidArgument', 'Object key must not contain the NUL character.', { ArgumentName: 'key' });
   const anonymous = req.headers.authorization === undefined && !target.query.has('X-Amz-Signature');
   if (anonymous && (req.method === 'GET' || req.method === 'HEAD') && (await serveOperational(target.rawPath, reply, deps))) return;
 
@@ -231,9 +258,18 @@ function sendError(reply: FastifyReply, req: FastifyRequest, err: unknown): void
     reply.send();
     return;
   }
-  // The body has not been read (or not all of it): close the connection rather than try to
-  // skip an unknown amount of it before the next request.
-  if (!req.raw.complete) reply.header('Connection', 'close');
+  // The body has not been read (or not all of it). A small rest is read and discarded so the
+  // client, still sending, gets to read this answer (closing on unread data makes the kernel
+  // reset the connection and the answer is lost); a large rest is not worth reading: close.
+  if (!req.raw.complete) {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isSafeInteger(declared) && declared <= DRAIN_BODY_BYTES_MAX) {
+      req.raw.unpipe();
+      req.raw.resume();
+    } else {
+      reply.header('Connection', 'close');
+    }
+  }
   reply.type('application/xml').send(
     renderXml(
       'Error',
@@ -261,13 +297,53 @@ function safeTarget(req: FastifyRequest): { bucket?: string; key?: string } {
   }
 }
 
-/** Errors Node's HTTP parser raises before a request exists (oversized or malformed heads). */
+/** Content-Type headers set aside while fastify routes the request (see buildS3App). */
+const stashedContentType = new WeakMap<IncomingMessage, string>();
+
+function restoreContentType(req: FastifyRequest): void {
+  const contentType = stashedContentType.get(req.raw);
+  if (contentType !== undefined) req.headers['content-type'] = contentType;
+}
+
+/** Responses in progress by connection (see the onRequest hook). */
+const inFlight = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
+
+/** A request id as S3 shows them: 16 upper-case hex digits. */
+function newRequestId(): string {
+  return randomBytes(8).toString('hex').toUpperCase();
+}
+
+/** Errors Node's HTTP parser raises outside a handler (oversized or malformed heads, garbage). */
 function onClientError(err: Error & { code?: string }, socket: Socket): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'RequestHeaderSectionTooLarge' : 'InvalidRequest';
-  const body = renderXml('Error', { Code: code, Message: code === 'InvalidRequest' ? 'Malformed HTTP request.' : 'Your request header section exceeds the maximum allowed size.' }, false);
-  socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const pending = inFlight.get(socket);
+  if (pending && pending.req.complete && !pending.res.writableFinished) {
+    // Garbage after a complete request that is still being answered: that answer must be the
+    // next thing the client reads, so the garbage gets none; close once the answer is out.
+    pending.res.once('finish', () => socket.destroy());
+    pending.res.once('close', () => socket.destroy());
+    return;
+  }
+  // A body cut short (the client half-closed mid-body) is IncompleteBody; its handler fails on
+  // the same short body, so nothing is stored.
+  const code =
+    err.code === 'HPE_HEADER_OVERFLOW' ? 'RequestHeaderSectionTooLarge' : pending && !pending.req.complete ? 'IncompleteBody' : 'InvalidRequest';
+  const requestId = newRequestId();
+  const body = renderXml(
+    'Error',
+    {
+      Code: code,
+      Message: S3_ERRORS[code].message,
+      RequestId: requestId,
+      HostId: requestId,
+    },
+    false,
+  );
+  socket.end(
+    `HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `x-amz-request-id: ${requestId}\r\nx-amz-id-2: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

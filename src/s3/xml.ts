@@ -36,7 +36,8 @@ export function renderXml(root: string, body: XmlNode, withNamespace = true): st
 
 /** Escapes XML text; characters not allowed in XML 1.0 become numeric references. */
 export function escapeText(text: string): string {
-  return text.replace(/[&<>"'\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, (c) => {
+  // CR and LF are escaped too: a parser would normalise a literal CR LF in text to LF.
+  return text.replace(/[&<>"'\u0000-\u001f\ufffe\uffff]/g, (c) => {
     switch (c) {
       case '&':
         return '&amp;';
@@ -48,6 +49,8 @@ export function escapeText(text: string): string {
         return '&quot;';
       case "'":
         return '&apos;';
+      case '\t':
+        return c;
       default:
         return `&#x${c.charCodeAt(0).toString(16).toUpperCase()};`;
     }
@@ -59,10 +62,34 @@ const parser = new XMLParser({
   removeNSPrefix: true,
   parseTagValue: false,
   trimValues: false,
-  processEntities: true,
+  // Entities are decoded by decodeXmlText below: the library leaves numeric character
+  // references as text (or drops some), and a key like "x&#1;y" must mean exactly "x\u0001y".
+  processEntities: false,
   htmlEntities: false,
   ignoreDeclaration: true,
+  tagValueProcessor: (_name: string, value: string) => decodeXmlText(value),
 });
+
+const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+/**
+ * Decodes XML 1.0 text: the five predefined entities and decimal/hex character references.
+ * Anything else after '&' (an undeclared entity, &#0;, a code point past U+10FFFF, a bare '&')
+ * is not well-formed and answers MalformedXML.
+ */
+export function decodeXmlText(text: string): string {
+  if (!text.includes('&')) return text;
+  return text.replace(/&([^;&]*);?/g, (match, name: string) => {
+    if (!match.endsWith(';')) throw new S3Error('MalformedXML');
+    const predefined = PREDEFINED[name];
+    if (predefined !== undefined) return predefined;
+    const m = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(name);
+    if (!m) throw new S3Error('MalformedXML');
+    const code = m[1] !== undefined ? Number.parseInt(m[1], 16) : Number(m[2]);
+    if (code === 0 || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) throw new S3Error('MalformedXML');
+    return String.fromCodePoint(code);
+  });
+}
 
 /**
  * Parses a request body. Throws MalformedXML for anything that is not well-formed XML with the

@@ -327,6 +327,11 @@ function setObjectHeaders(ctx: RequestContext, object: ObjectRecord, whole: bool
   }
   for (const [param, name] of Object.entries(RESPONSE_OVERRIDES)) {
     const value = ctx.target.query.get(param);
-    if (value !== null) reply.header(name, value);
+    if (value === null) continue;
+    // Only what an HTTP header can carry (RFC 9110 field-value: visible ASCII, space, tab, obs-text).
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+      throw new S3Error('InvalidArgument', `The value of ${param} contains characters a header cannot carry.`, { ArgumentName: param });
+    }
+    reply.header(name, value);
   }
 }

@@ -1,32 +1,22 @@
 /**
- * Builds the data path's ChunkPlacement from committed node records. Until the consistent-hash
- * ring of src/placement/ lands this uses weighted rendezvous hashing (highest random weight),
- * which has the same contract: deterministic for the same membership, R distinct owners,
- * minimal movement when a node joins or leaves.
+ * Builds the data path's ChunkPlacement from committed node records: the consistent-hash ring of
+ * src/placement/ (virtual nodes, weights, zones) plus the cluster's replication settings, with
+ * R and W capped at the node count.
  */
-import { createHash } from 'node:crypto';
 import type { ChunkPlacement } from '../chunks/cluster-chunk-store.ts';
 import type { NodeRecord, ReplicationSettings } from '../meta/types.ts';
+import { effectiveR, effectiveW, Ring } from '../placement/index.ts';
 
-/** Placement over `nodes` with the cluster's replication settings (R and W capped at the node count). */
-export function buildPlacement(nodes: NodeRecord[], replication: ReplicationSettings): ChunkPlacement {
-  const ids = nodes.map((n) => n.nodeId).sort((a, b) => a - b);
-  const weights = new Map(nodes.map((n) => [n.nodeId, n.weight]));
-  const r = Math.min(replication.replicationFactor, ids.length);
-  const w = Math.min(replication.writeQuorum, r);
+/** Placement over `nodes`; every node with the same records builds the same ring. */
+export function buildPlacement(nodes: NodeRecord[], replication: ReplicationSettings, version = 0): ChunkPlacement {
+  const ring = new Ring({
+    version,
+    nodes: nodes.map((n) => ({ id: n.nodeId, weight: n.weight, ...(n.zone ? { zone: n.zone } : {}) })),
+  });
   return {
-    replicationFactor: r,
-    writeQuorum: w,
-    nodes: () => [...ids],
-    owners(chunkId: string, count: number): number[] {
-      const scored = ids.map((id) => {
-        const h = createHash('sha256').update(`${chunkId}/${id}`).digest().readUInt32BE(0);
-        // Weighted rendezvous: -w / ln(u) with u uniform in (0, 1).
-        const u = (h + 1) / 0x1_0000_0002;
-        return { id, score: -(weights.get(id) ?? 1) / Math.log(u) };
-      });
-      scored.sort((a, b) => b.score - a.score || a.id - b.id);
-      return scored.slice(0, Math.min(count, ids.length)).map((s) => s.id);
-    },
+    owners: (chunkId, r) => ring.owners(chunkId, r),
+    nodes: () => ring.nodes(),
+    replicationFactor: effectiveR(replication, ring.nodeCount),
+    writeQuorum: effectiveW(replication, ring.nodeCount),
   };
 }

@@ -46,6 +46,8 @@ const test = anyTest as TestFn<Ctx>;
 /** How long a test waits for the server to settle (temp files removed) before failing. */
 const SETTLE_DEADLINE_MS = 5000;
 const KEY_BYTES_MAX = 1024;
+/** Attempts of the lingering-close check; on the buggy server each loses its answer with p ≈ 0.3. */
+const RST_ATTEMPTS = 30;
 
 test.before(async (t) => {
   const server = await startServer();
@@ -166,7 +168,7 @@ test('a key with control characters round-trips and lists with encoding-type=url
   t.deepEqual(await listKeys(t, 'ctl'), [key]);
 });
 
-test('NUL in a key (%00) → 400 InvalidArgument, for PUT, GET, DELETE and copy; nothing stored', async (t) => {
+test('NUL in a key (%00) → 400 InvalidArgument, for PUT, DELETE and copy; nothing stored', async (t) => {
   const { raw, bucket } = t.context;
   const path = `/${bucket}/nul%00key-${++keySeq}`;
   expectS3Error(t, await raw.signed('PUT', path, { body: 'x' }), 400, 'InvalidArgument', 'PUT');
@@ -177,6 +179,20 @@ test('NUL in a key (%00) → 400 InvalidArgument, for PUT, GET, DELETE and copy;
   expectS3Error(t, copy, 400, 'InvalidArgument', 'copy to a NUL key');
   t.deepEqual((await listKeys(t, 'nul')).filter((k) => k.includes('\0')), []);
   await assertHealthy(t, 'NUL keys');
+});
+
+// BUG (server): GET and HEAD of a key containing NUL answer 500 InternalError instead of 400
+// InvalidArgument. getObject in src/s3/handlers/object.ts does not call validateKey (PUT, DELETE
+// and copy do), so the key reaches the meta layer, whose key encoding asserts ("object key
+// contains NUL"). Request: `GET /wire-input/nul%00get` → 500 <Code>InternalError</Code>; the
+// server log shows the assertion. Fix: validateKey(key) at the top of getObject.
+test.failing('NUL in a key (%00) → 400 InvalidArgument for GET and HEAD too, not 500 [server bug]', async (t) => {
+  const { raw, bucket } = t.context;
+  const path = `/${bucket}/nul%00get-${++keySeq}`;
+  expectS3Error(t, await raw.signed('GET', path), 400, 'InvalidArgument', 'GET');
+  const head = await raw.signed('HEAD', path);
+  t.is(head.status, 400, 'HEAD');
+  await assertHealthy(t, 'NUL GET');
 });
 
 test('NFC and NFD spellings of a key are two distinct objects', async (t) => {
@@ -294,12 +310,20 @@ test.failing('DeleteObjects decodes numeric character references exactly and nev
 });
 
 test('an XML body over 2 MiB → 400 MaxMessageLengthExceeded, by Content-Length and when streamed (aws-chunked)', async (t) => {
-  const { raw, bucket } = t.context;
+  const { raw, bucket, server } = t.context;
   const key = newKey('big-xml-victim');
   t.is((await raw.signed('PUT', keyPath(bucket, key), { body: 'keep me' })).status, 200);
   const body = Buffer.from(`<Delete>${`<Object><Key>${key}</Key></Object>`.repeat(80_000)}</Delete>`);
   t.true(body.length > 2 * 1024 * 1024);
-  expectS3Error(t, await raw.signed('POST', `/${bucket}`, { query: 'delete', body }), 400, 'MaxMessageLengthExceeded', 'Content-Length');
+  // Raw sockets, and the Content-Length case sends only the head: the server answers from the
+  // header alone and closes, and a client still writing then gets a TCP reset that can destroy
+  // the answer (the lingering-close bug pinned by its own test.failing below).
+  const byLength = signRequest({ method: 'POST', host: raw.host, path: `/${bucket}`, query: 'delete', body, headers: { 'content-length': String(body.length) } });
+  const ex1 = await rawExchange(server.port, (socket) => {
+    socket.write(httpHead('POST', `/${bucket}?delete`, byLength.headers));
+  });
+  t.is(rawStatuses(ex1.response)[0], 400, ex1.response.slice(0, 300));
+  t.is(parseS3Error(ex1.response).code, 'MaxMessageLengthExceeded', 'Content-Length');
   // aws-chunked: the decoded length is only known while reading, so the limit must hold mid-stream.
   const signed = signRequest({
     method: 'POST',
@@ -310,10 +334,50 @@ test('an XML body over 2 MiB → 400 MaxMessageLengthExceeded, by Content-Length
     headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(body.length) },
   });
   const streamed = awsChunked(body, { mode: STREAMING_SIGNED, chunkSizeBytes: 256 * 1024, signing: signed.signing });
-  const res = await raw.send('POST', `/${bucket}?delete`, { ...signed.headers, 'content-length': String(streamed.body.length) }, streamed.body);
-  expectS3Error(t, res, 400, 'MaxMessageLengthExceeded', 'aws-chunked');
+  const ex2 = await rawExchange(server.port, (socket) => {
+    socket.write(httpHead('POST', `/${bucket}?delete`, { ...signed.headers, 'content-length': String(streamed.body.length) }));
+    socket.write(streamed.body);
+  });
+  if (ex2.response === '') t.log('aws-chunked: connection reset before the answer arrived (lingering-close bug)');
+  else t.is(parseS3Error(ex2.response).code, 'MaxMessageLengthExceeded', 'aws-chunked');
   t.is((await raw.signed('GET', keyPath(bucket, key))).text, 'keep me');
   await assertHealthy(t, 'huge XML');
+});
+
+// BUG (server): no lingering close. When the server answers before reading the whole body
+// (auth failure, EntityTooLarge, MaxMessageLengthExceeded, any early error) it sends the error
+// with `Connection: close` and closes the socket while request bytes are still arriving. The
+// kernel then answers those bytes with a TCP RST, and a client that is still writing loses the
+// already-sent response: it sees ECONNRESET/EPIPE instead of the S3 error. Observed with
+// @aws-sdk/client-s3: PutObject of 16 MiB with a wrong secret → 2 of 6 attempts failed with
+// "TimeoutError: EPIPE" instead of 403 SignatureDoesNotMatch (so the SDK cannot tell a bad key
+// from a network fault, and retries). Here: 8 MiB PUTs with a wrong signature over raw sockets;
+// a sizeable fraction lose the 403 (the test stops at the first loss, within RST_ATTEMPTS).
+// Fix (as Apache/nginx lingering close): after an early error, half-close
+// (socket.end) and keep reading and discarding the body for a bounded time/byte budget before
+// destroying the socket, or read and discard a bounded remainder before answering.
+test.failing('an error sent before the body was read reaches a client that is still sending (no RST) [server bug]', async (t) => {
+  const { raw, bucket, server } = t.context;
+  const body = Buffer.alloc(8 * 1024 * 1024, 7);
+  let lost = 0;
+  for (let attempt = 0; attempt < RST_ATTEMPTS; attempt++) {
+    const key = newKey('rst');
+    const { headers } = signRequest({
+      method: 'PUT',
+      host: raw.host,
+      path: keyPath(bucket, key),
+      payloadHash: 'UNSIGNED-PAYLOAD',
+      headers: { 'content-length': String(body.length) },
+      credentials: { accessKeyId: 'TS3TESTACCESSKEY', secretAccessKey: 'wrong-secret' },
+    });
+    const ex = await rawExchange(server.port, (socket) => {
+      socket.write(httpHead('PUT', keyPath(bucket, key), headers));
+      socket.write(body);
+    });
+    if (parseS3Error(ex.response).code !== 'SignatureDoesNotMatch') lost++;
+    if (lost > 0) break;
+  }
+  t.is(lost, 0, `an early 403 answer was lost to a connection reset (within ${RST_ATTEMPTS} attempts)`);
 });
 
 test('Content-Length larger than the bytes sent, then the client half-closes → 400 S3 error, no object', async (t) => {
@@ -530,6 +594,42 @@ test.failing('parser-level errors carry RequestId and x-amz-request-id like ever
   const requestId = /\r\nx-amz-request-id: ([^\r]+)\r\n/i.exec(ex.response)?.[1];
   t.truthy(requestId, 'x-amz-request-id header');
   t.is(parseS3Error(ex.response).requestId, requestId, '<RequestId> matches');
+});
+
+// BUG (server): a PUT whose Content-Type is not a syntactically valid media type ('', 'text',
+// 'text/', ';', '"x"', 'ü/x') is refused by fastify's content-type parsing before the S3 route
+// runs: 415 with a JSON body
+//   {"statusCode":415,"code":"FST_ERR_CTP_INVALID_MEDIA_TYPE","error":"Unsupported Media Type",…}
+// and no x-amz-request-id. S3 stores Content-Type verbatim whatever it is, so such uploads must
+// succeed (and at the very least every refusal must be S3 XML). Fix: bypass fastify's media-type
+// parsing for the catch-all route (e.g. an onRequest hook, or a content-type parser that accepts
+// anything), plus a setErrorHandler that renders S3 XML for any framework error.
+test.failing('PUT with an unusual Content-Type ("", "text") is stored with that Content-Type [server bug: 415 JSON]', async (t) => {
+  const { raw, bucket } = t.context;
+  for (const contentType of ['text', '']) {
+    const key = newKey('ctype');
+    const res = await raw.signed('PUT', keyPath(bucket, key), { body: 'x', headers: { 'content-type': contentType } });
+    t.is(res.status, 200, `Content-Type ${JSON.stringify(contentType)}: ${res.text.slice(0, 200)}`);
+    t.truthy(res.headers['x-amz-request-id'], 'answered by the S3 layer');
+  }
+});
+
+// BUG (server): response-* overrides whose value cannot be an HTTP header value (control
+// characters, characters above U+00FF) crash the reply: `GET /wire-input/k?response-content-type=a%01b`
+// → 500 InternalError (log: TypeError ERR_INVALID_CHAR "Invalid character in header content
+// ["content-type"]"), and `?response-content-disposition=a%0Ab` or `?response-expires=%E2%82%AC`
+// → 500 with fastify's JSON body {"statusCode":500,"code":"ERR_INVALID_CHAR",…}. Expected: 400
+// InvalidArgument as S3 XML (setObjectHeaders in src/s3/handlers/object.ts should validate the
+// values before setting them).
+test.failing('response-* overrides with characters illegal in a header → 400 S3 XML, not 500 [server bug]', async (t) => {
+  const { raw, bucket } = t.context;
+  const key = newKey('override');
+  t.is((await raw.signed('PUT', keyPath(bucket, key), { body: 'x' })).status, 200);
+  for (const query of ['response-content-type=a%01b', 'response-content-disposition=a%0Ab', 'response-expires=%E2%82%AC']) {
+    const res = await raw.signed('GET', keyPath(bucket, key), { query });
+    t.true(res.status >= 400 && res.status < 500, `${query}: status ${res.status}`);
+    t.truthy(parseS3Error(res.text).code, `${query}: S3 XML (${res.text.slice(0, 120)})`);
+  }
 });
 
 test('a request line with an unknown method (FOO) → 400 S3 XML; the node keeps serving', async (t) => {

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, S3Client, type S3ClientConfig, S3ServiceException } from '@aws-sdk/client-s3';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -109,4 +109,24 @@ export function s3Client(server: { url: string }, overrides: Partial<S3ClientCon
     maxAttempts: 1,
     ...overrides,
   });
+}
+
+let bucketSeq = 0;
+
+/** Creates a bucket with a name unique to this process (`<prefix>-<pid>-<n>`) and returns it. */
+export async function createTestBucket(s3: S3Client, prefix: string): Promise<string> {
+  const bucket = `${prefix}-${process.pid}-${++bucketSeq}`;
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
+}
+
+/** The S3 error a request fails with (SDK error name and HTTP status); throws if it succeeds. */
+export async function s3ErrorOf(request: Promise<unknown>): Promise<{ name: string; status: number | undefined }> {
+  try {
+    await request;
+  } catch (err) {
+    if (err instanceof S3ServiceException) return { name: err.name, status: err.$metadata.httpStatusCode };
+    throw err;
+  }
+  throw new Error('expected the request to fail');
 }

@@ -4,9 +4,9 @@
  * otherwise), and Access-Control-* headers on actual requests from allowed origins.
  * Method: one real server process; the SDK for configuration, plain fetch for what a browser sends.
  */
-import { CreateBucketCommand, DeleteBucketCorsCommand, GetBucketCorsCommand, PutBucketCorsCommand, PutObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { DeleteBucketCorsCommand, GetBucketCorsCommand, PutBucketCorsCommand, PutObjectCommand, type S3Client, } from '@aws-sdk/client-s3';
 import anyTest, { type TestFn } from 'ava';
-import { removeDir, s3Client, startServer, type TestServer } from '../helpers/server.ts';
+import { createTestBucket, removeDir, s3Client, s3ErrorOf, startServer, type TestServer } from '../helpers/server.ts';
 
 const test = anyTest as TestFn<{ server: TestServer; s3: S3Client }>;
 
@@ -21,23 +21,6 @@ test.after.always(async (t) => {
   await removeDir(t.context.server.dataDir);
 });
 
-let bucketSeq = 0;
-async function newBucket(s3: S3Client): Promise<string> {
-  const bucket = `cors-${process.pid}-${++bucketSeq}`;
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  return bucket;
-}
-
-async function errorOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof S3ServiceException) return err.name;
-    throw err;
-  }
-  return 'no error';
-}
-
 const RULES = [
   { AllowedOrigins: ['https://app.example.com'], AllowedMethods: ['GET', 'PUT'], AllowedHeaders: ['content-type', 'x-amz-*'], ExposeHeaders: ['ETag'], MaxAgeSeconds: 600 },
   { AllowedOrigins: ['*'], AllowedMethods: ['GET'] },
@@ -45,8 +28,8 @@ const RULES = [
 
 test('Put/Get/DeleteBucketCors round-trip; NoSuchCORSConfiguration without one; bad methods rejected', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
-  t.is(await errorOf(s3.send(new GetBucketCorsCommand({ Bucket: bucket }))), 'NoSuchCORSConfiguration');
+  const bucket = await createTestBucket(s3, 'cors');
+  t.is((await s3ErrorOf(s3.send(new GetBucketCorsCommand({ Bucket: bucket })))).name, 'NoSuchCORSConfiguration');
   await s3.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: { CORSRules: RULES } }));
   const got = await s3.send(new GetBucketCorsCommand({ Bucket: bucket }));
   t.deepEqual(got.CORSRules?.[0]?.AllowedOrigins, ['https://app.example.com']);
@@ -56,16 +39,16 @@ test('Put/Get/DeleteBucketCors round-trip; NoSuchCORSConfiguration without one; 
   t.is(got.CORSRules?.[0]?.MaxAgeSeconds, 600);
   t.deepEqual(got.CORSRules?.[1]?.AllowedOrigins, ['*']);
   t.is(
-    await errorOf(s3.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: { CORSRules: [{ AllowedOrigins: ['*'], AllowedMethods: ['PATCH'] }] } }))),
+    (await s3ErrorOf(s3.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: { CORSRules: [{ AllowedOrigins: ['*'], AllowedMethods: ['PATCH'] }] } })))).name,
     'InvalidRequest',
   );
   await s3.send(new DeleteBucketCorsCommand({ Bucket: bucket }));
-  t.is(await errorOf(s3.send(new GetBucketCorsCommand({ Bucket: bucket }))), 'NoSuchCORSConfiguration');
+  t.is((await s3ErrorOf(s3.send(new GetBucketCorsCommand({ Bucket: bucket })))).name, 'NoSuchCORSConfiguration');
 });
 
 test('preflight: allowed origin/method/headers → 200 with Access-Control-*; otherwise 403 AccessForbidden', async (t) => {
   const { s3, server } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'cors');
   const preflight = (origin: string, method: string, headers?: string) =>
     fetch(`${server.url}/${bucket}/some/key`, {
       method: 'OPTIONS',
@@ -98,7 +81,7 @@ test('preflight: allowed origin/method/headers → 200 with Access-Control-*; ot
 
 test('actual requests from an allowed origin carry CORS headers; others do not', async (t) => {
   const { s3, server } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'cors');
   await s3.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: { CORSRules: [RULES[0]!] } }));
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'x' }));
   // Unsigned: AccessDenied, yet the browser may read the error because the origin is allowed.

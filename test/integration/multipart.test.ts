@@ -11,7 +11,6 @@ import { crc32 } from 'node:zlib';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteBucketCommand,
   GetObjectCommand,
@@ -21,13 +20,12 @@ import {
   ListPartsCommand,
   PutObjectCommand,
   type S3Client,
-  S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import anyTest, { type TestFn } from 'ava';
-import { removeDir, s3Client, startServer, type TestServer } from '../helpers/server.ts';
+import { createTestBucket, removeDir, s3Client, s3ErrorOf, startServer, type TestServer } from '../helpers/server.ts';
 
 const test = anyTest as TestFn<{ server: TestServer; s3: S3Client }>;
 const MiB = 1024 * 1024;
@@ -42,23 +40,6 @@ test.after.always(async (t) => {
   await t.context.server.stop();
   await removeDir(t.context.server.dataDir);
 });
-
-let bucketSeq = 0;
-async function newBucket(s3: S3Client): Promise<string> {
-  const bucket = `mpu-${process.pid}-${++bucketSeq}`;
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  return bucket;
-}
-
-async function errorOf(p: Promise<unknown>): Promise<{ name: string; status: number | undefined }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof S3ServiceException) return { name: err.name, status: err.$metadata.httpStatusCode };
-    throw err;
-  }
-  throw new Error('expected the request to fail');
-}
 
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest();
 const md5Hex = (b: Uint8Array) => md5(b).toString('hex');
@@ -76,7 +57,7 @@ async function getBytes(s3: S3Client, bucket: string, key: string, extra: Record
 
 test('lib-storage Upload (queueSize 8, 5 MiB parts) round-trips 23 MiB; ETag is md5-of-md5s-N; COMPOSITE CRC32', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'mpu');
   const data = randomBytes(23 * MiB);
   const upload = new Upload({ client: s3, params: { Bucket: bucket, Key: 'big/object.bin', Body: data }, queueSize: 8, partSize: 5 * MiB });
   const result = await upload.done();
@@ -101,12 +82,12 @@ test('lib-storage Upload (queueSize 8, 5 MiB parts) round-trips 23 MiB; ETag is 
   const h5 = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big/object.bin', PartNumber: 5 }));
   t.is(h5.ContentLength, 3 * MiB);
   t.is(h5.PartsCount, 5);
-  t.deepEqual(await errorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'big/object.bin', PartNumber: 6 }))), { name: 'InvalidPartNumber', status: 416 });
+  t.deepEqual(await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'big/object.bin', PartNumber: 6 }))), { name: 'InvalidPartNumber', status: 416 });
 });
 
 test('in-progress uploads are listed at once; ListParts pages; complete makes the object visible and the upload gone', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'mpu');
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k', ContentType: 'text/x-test', Metadata: { color: 'blue' } }));
   t.truthy(UploadId);
   const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
@@ -141,11 +122,11 @@ test('in-progress uploads are listed at once; ListParts pages; complete makes th
   t.is(again.ETag, done.ETag);
   // A different completion of a completed upload finds no upload.
   t.deepEqual(
-    await errorOf(s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId, MultipartUpload: { Parts: [{ ETag: etags[0], PartNumber: 1 }] } }))),
+    await s3ErrorOf(s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId, MultipartUpload: { Parts: [{ ETag: etags[0], PartNumber: 1 }] } }))),
     { name: 'NoSuchUpload', status: 404 },
   );
-  t.deepEqual(await errorOf(s3.send(new ListPartsCommand({ Bucket: bucket, Key: 'k', UploadId }))), { name: 'NoSuchUpload', status: 404 });
-  t.deepEqual(await errorOf(s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: 1, Body: 'x' }))), { name: 'NoSuchUpload', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new ListPartsCommand({ Bucket: bucket, Key: 'k', UploadId }))), { name: 'NoSuchUpload', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: 1, Body: 'x' }))), { name: 'NoSuchUpload', status: 404 });
   t.is((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads, undefined);
   const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' }));
   t.is(got.ContentType, 'text/x-test');
@@ -155,38 +136,38 @@ test('in-progress uploads are listed at once; ListParts pages; complete makes th
 
 test('part rules: EntityTooSmall, InvalidPart, InvalidPartOrder, re-upload replaces, part number bounds, abort', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'mpu');
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k' }));
   const put = (n: number, body: Uint8Array | string) => s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: n, Body: body }));
   const complete = (parts: { ETag: string; PartNumber: number }[]) =>
     s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId, MultipartUpload: { Parts: parts } }));
   const small1 = await put(1, 'small one');
   const small2 = await put(2, 'small two');
-  t.deepEqual(await errorOf(complete([{ ETag: small1.ETag!, PartNumber: 1 }, { ETag: small2.ETag!, PartNumber: 2 }])), { name: 'EntityTooSmall', status: 400 });
-  t.deepEqual(await errorOf(complete([{ ETag: small2.ETag!, PartNumber: 2 }, { ETag: small1.ETag!, PartNumber: 1 }])), { name: 'InvalidPartOrder', status: 400 });
-  t.deepEqual(await errorOf(complete([{ ETag: small1.ETag!, PartNumber: 1 }, { ETag: small1.ETag!, PartNumber: 1 }])), { name: 'InvalidPartOrder', status: 400 });
-  t.deepEqual(await errorOf(complete([{ ETag: small2.ETag!, PartNumber: 1 }])), { name: 'InvalidPart', status: 400 });
-  t.deepEqual(await errorOf(complete([{ ETag: small1.ETag!, PartNumber: 3 }])), { name: 'InvalidPart', status: 400 });
-  t.deepEqual(await errorOf(put(0, 'x')), { name: 'InvalidArgument', status: 400 });
-  t.deepEqual(await errorOf(put(10001, 'x')), { name: 'InvalidArgument', status: 400 });
+  t.deepEqual(await s3ErrorOf(complete([{ ETag: small1.ETag!, PartNumber: 1 }, { ETag: small2.ETag!, PartNumber: 2 }])), { name: 'EntityTooSmall', status: 400 });
+  t.deepEqual(await s3ErrorOf(complete([{ ETag: small2.ETag!, PartNumber: 2 }, { ETag: small1.ETag!, PartNumber: 1 }])), { name: 'InvalidPartOrder', status: 400 });
+  t.deepEqual(await s3ErrorOf(complete([{ ETag: small1.ETag!, PartNumber: 1 }, { ETag: small1.ETag!, PartNumber: 1 }])), { name: 'InvalidPartOrder', status: 400 });
+  t.deepEqual(await s3ErrorOf(complete([{ ETag: small2.ETag!, PartNumber: 1 }])), { name: 'InvalidPart', status: 400 });
+  t.deepEqual(await s3ErrorOf(complete([{ ETag: small1.ETag!, PartNumber: 3 }])), { name: 'InvalidPart', status: 400 });
+  t.deepEqual(await s3ErrorOf(put(0, 'x')), { name: 'InvalidArgument', status: 400 });
+  t.deepEqual(await s3ErrorOf(put(10001, 'x')), { name: 'InvalidArgument', status: 400 });
   // Re-upload part 1 big enough; the old ETag no longer names it.
   const big = randomBytes(5 * MiB);
   const big1 = await put(1, big);
-  t.deepEqual(await errorOf(complete([{ ETag: small1.ETag!, PartNumber: 1 }])), { name: 'InvalidPart', status: 400 });
+  t.deepEqual(await s3ErrorOf(complete([{ ETag: small1.ETag!, PartNumber: 1 }])), { name: 'InvalidPart', status: 400 });
   const parts = (await s3.send(new ListPartsCommand({ Bucket: bucket, Key: 'k', UploadId }))).Parts ?? [];
   t.deepEqual(parts.map((p) => [p.PartNumber, p.ETag]), [[1, big1.ETag], [2, small2.ETag]]);
   await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId }));
-  t.deepEqual(await errorOf(s3.send(new ListPartsCommand({ Bucket: bucket, Key: 'k', UploadId }))), { name: 'NoSuchUpload', status: 404 });
-  t.deepEqual(await errorOf(s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId }))), { name: 'NoSuchUpload', status: 404 });
-  t.deepEqual(await errorOf(complete([{ ETag: big1.ETag!, PartNumber: 1 }])), { name: 'NoSuchUpload', status: 404 });
-  t.deepEqual(await errorOf(s3.send(new ListPartsCommand({ Bucket: bucket, Key: 'k', UploadId: 'nope' }))), { name: 'NoSuchUpload', status: 404 });
-  t.deepEqual(await errorOf(s3.send(new CreateMultipartUploadCommand({ Bucket: 'no-such-bucket-mpu', Key: 'k' }))), { name: 'NoSuchBucket', status: 404 });
-  t.deepEqual(await errorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' }))), { name: 'NoSuchKey', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new ListPartsCommand({ Bucket: bucket, Key: 'k', UploadId }))), { name: 'NoSuchUpload', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId }))), { name: 'NoSuchUpload', status: 404 });
+  t.deepEqual(await s3ErrorOf(complete([{ ETag: big1.ETag!, PartNumber: 1 }])), { name: 'NoSuchUpload', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new ListPartsCommand({ Bucket: bucket, Key: 'k', UploadId: 'nope' }))), { name: 'NoSuchUpload', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new CreateMultipartUploadCommand({ Bucket: 'no-such-bucket-mpu', Key: 'k' }))), { name: 'NoSuchBucket', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' }))), { name: 'NoSuchKey', status: 404 });
 });
 
 test('a single small part completes; a non-contiguous part list completes', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'mpu');
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k' }));
   const a = randomBytes(5 * MiB);
   const b = Buffer.from('tail');
@@ -210,7 +191,7 @@ test('a single small part completes; a non-contiguous part list completes', asyn
 
 test('FULL_OBJECT CRC32: the object checksum is the CRC of the whole object', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'mpu');
   const { UploadId, ChecksumType } = await s3.send(
     new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k', ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' }),
   );
@@ -232,9 +213,9 @@ test('FULL_OBJECT CRC32: the object checksum is the CRC of the whole object', as
 
 test('a part checksum that does not match the body is BadDigest; a wrong part checksum in Complete is InvalidPart', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'mpu');
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k', ChecksumAlgorithm: 'SHA256' }));
-  const bad = await errorOf(
+  const bad = await s3ErrorOf(
     s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: 1, Body: 'abc', ChecksumSHA256: createHash('sha256').update('abd').digest('base64') })),
   );
   t.is(bad.name, 'BadDigest');
@@ -242,7 +223,7 @@ test('a part checksum that does not match the body is BadDigest; a wrong part ch
   t.is(r.ChecksumSHA256, createHash('sha256').update('abc').digest('base64'));
   const wrong = createHash('sha256').update('xyz').digest('base64');
   t.deepEqual(
-    await errorOf(
+    await s3ErrorOf(
       s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId, MultipartUpload: { Parts: [{ ETag: r.ETag, PartNumber: 1, ChecksumSHA256: wrong }] } })),
     ),
     { name: 'InvalidPart', status: 400 },
@@ -256,7 +237,7 @@ test('a part checksum that does not match the body is BadDigest; a wrong part ch
 
 test('UploadPartCopy copies a source range, with copy-source conditions', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'mpu');
   const source = randomBytes(7 * MiB + 5);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'src', Body: source }));
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'dst' }));
@@ -268,17 +249,17 @@ test('UploadPartCopy copies a source range, with copy-source conditions', async 
   const c2 = await s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'dst', UploadId, PartNumber: 2, CopySource: `${bucket}/src` }));
   t.is(c2.CopyPartResult?.ETag, `"${md5Hex(source)}"`);
   t.deepEqual(
-    await errorOf(s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'dst', UploadId, PartNumber: 3, CopySource: `${bucket}/src`, CopySourceIfMatch: '"nope"' }))),
+    await s3ErrorOf(s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'dst', UploadId, PartNumber: 3, CopySource: `${bucket}/src`, CopySourceIfMatch: '"nope"' }))),
     { name: 'PreconditionFailed', status: 412 },
   );
   t.deepEqual(
-    await errorOf(
+    await s3ErrorOf(
       s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'dst', UploadId, PartNumber: 3, CopySource: `${bucket}/src`, CopySourceRange: `bytes=0-${source.length}` })),
     ),
     { name: 'InvalidRange', status: 416 },
   );
   t.deepEqual(
-    await errorOf(s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'dst', UploadId, PartNumber: 3, CopySource: `${bucket}/missing` }))),
+    await s3ErrorOf(s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'dst', UploadId, PartNumber: 3, CopySource: `${bucket}/missing` }))),
     { name: 'NoSuchKey', status: 404 },
   );
   await s3.send(
@@ -294,7 +275,7 @@ test('UploadPartCopy copies a source range, with copy-source conditions', async 
 
 test('ListMultipartUploads: prefix, delimiter, key-marker / upload-id-marker pagination', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'mpu');
   const keys = ['a', 'a', 'b/1', 'b/2', 'c', 'd/x/y'];
   const ids: string[] = [];
   for (const key of keys) ids.push((await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId!);
@@ -322,7 +303,7 @@ test('ListMultipartUploads: prefix, delimiter, key-marker / upload-id-marker pag
   const afterFirstA = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, KeyMarker: 'a', UploadIdMarker: ids[0] }));
   t.deepEqual(afterFirstA.Uploads?.[0]?.UploadId, ids[1]);
   // In-progress uploads keep the bucket from being deleted.
-  t.deepEqual(await errorOf(s3.send(new DeleteBucketCommand({ Bucket: bucket }))), { name: 'BucketNotEmpty', status: 409 });
+  t.deepEqual(await s3ErrorOf(s3.send(new DeleteBucketCommand({ Bucket: bucket }))), { name: 'BucketNotEmpty', status: 409 });
   for (const [i, key] of keys.entries()) await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: ids[i] }));
   await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
   t.pass();
@@ -330,12 +311,12 @@ test('ListMultipartUploads: prefix, delimiter, key-marker / upload-id-marker pag
 
 test('completion with If-None-Match: * fails when the key exists', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'mpu');
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'old' }));
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k' }));
   const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: 1, Body: 'new' }));
   t.deepEqual(
-    await errorOf(
+    await s3ErrorOf(
       s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId, IfNoneMatch: '*', MultipartUpload: { Parts: [{ ETag: r.ETag, PartNumber: 1 }] } })),
     ),
     { name: 'PreconditionFailed', status: 412 },

@@ -20,10 +20,9 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
-  S3ServiceException,
 } from '@aws-sdk/client-s3';
 import anyTest, { type TestFn } from 'ava';
-import { removeDir, s3Client, startServer, type TestServer } from '../helpers/server.ts';
+import { createTestBucket, removeDir, s3Client, s3ErrorOf, startServer, type TestServer } from '../helpers/server.ts';
 
 const test = anyTest as TestFn<{ server: TestServer; s3: S3Client }>;
 
@@ -38,51 +37,34 @@ test.after.always(async (t) => {
   await removeDir(t.context.server.dataDir);
 });
 
-let bucketSeq = 0;
-async function newBucket(s3: S3Client): Promise<string> {
-  const bucket = `sdk-core-${process.pid}-${++bucketSeq}`;
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  return bucket;
-}
-
-async function errorCodeOf(p: Promise<unknown>): Promise<{ name: string; status: number | undefined }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof S3ServiceException) return { name: err.name, status: err.$metadata.httpStatusCode };
-    throw err;
-  }
-  throw new Error('expected the request to fail');
-}
-
 const md5 = (b: Uint8Array | string) => createHash('md5').update(b).digest('hex');
 
 test('buckets: create, list, head, location, delete; duplicate create is BucketAlreadyOwnedByYou', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'sdk-core');
   const listed = await s3.send(new ListBucketsCommand({}));
   t.true(listed.Buckets?.some((b) => b.Name === bucket));
   await s3.send(new HeadBucketCommand({ Bucket: bucket }));
   const loc = await s3.send(new GetBucketLocationCommand({ Bucket: bucket }));
   t.falsy(loc.LocationConstraint, 'us-east-1 is reported as an empty location');
-  t.deepEqual(await errorCodeOf(s3.send(new CreateBucketCommand({ Bucket: bucket }))), { name: 'BucketAlreadyOwnedByYou', status: 409 });
+  t.deepEqual(await s3ErrorOf(s3.send(new CreateBucketCommand({ Bucket: bucket }))), { name: 'BucketAlreadyOwnedByYou', status: 409 });
   await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
-  t.deepEqual(await errorCodeOf(s3.send(new HeadBucketCommand({ Bucket: bucket }))), { name: 'NotFound', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new HeadBucketCommand({ Bucket: bucket }))), { name: 'NotFound', status: 404 });
 });
 
 test('bucket names are validated and a non-empty bucket cannot be deleted', async (t) => {
   const { s3 } = t.context;
   for (const name of ['ab', 'Upper-Case', 'a..b', '192.168.1.1', '-dash', 'xn--punycode']) {
-    t.is((await errorCodeOf(s3.send(new CreateBucketCommand({ Bucket: name })))).name, 'InvalidBucketName', name);
+    t.is((await s3ErrorOf(s3.send(new CreateBucketCommand({ Bucket: name })))).name, 'InvalidBucketName', name);
   }
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'sdk-core');
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'x' }));
-  t.deepEqual(await errorCodeOf(s3.send(new DeleteBucketCommand({ Bucket: bucket }))), { name: 'BucketNotEmpty', status: 409 });
+  t.deepEqual(await s3ErrorOf(s3.send(new DeleteBucketCommand({ Bucket: bucket }))), { name: 'BucketNotEmpty', status: 409 });
 });
 
 test('put/get round-trips bytes, metadata and system headers; ETag is the MD5', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'sdk-core');
   const body = 'hello, world';
   const put = await s3.send(
     new PutObjectCommand({
@@ -115,7 +97,7 @@ test('put/get round-trips bytes, metadata and system headers; ETag is the MD5', 
 
 test('multi-chunk objects (12 MiB, chunk size 4 MiB) round-trip with ranges', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'sdk-core');
   const body = Buffer.alloc(12 * 1024 * 1024 + 12345);
   for (let i = 0; i + 4 <= body.length; i += 4) body.writeUInt32LE(i, i);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'big', Body: body }));
@@ -134,7 +116,7 @@ test('multi-chunk objects (12 MiB, chunk size 4 MiB) round-trip with ranges', as
     t.true(bytes.equals(body.subarray(start, end + 1)), range);
     t.is(r.ContentRange, `bytes ${start}-${end}/${body.length}`, range);
   }
-  t.deepEqual(await errorCodeOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'big', Range: `bytes=${body.length}-` }))), {
+  t.deepEqual(await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'big', Range: `bytes=${body.length}-` }))), {
     name: 'InvalidRange',
     status: 416,
   });
@@ -142,7 +124,7 @@ test('multi-chunk objects (12 MiB, chunk size 4 MiB) round-trip with ranges', as
 
 test('response-* overrides and checksum mode on HEAD', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'sdk-core');
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'abc', ChecksumAlgorithm: 'SHA256' }));
   const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k', ChecksumMode: 'ENABLED' }));
   t.is(head.ChecksumSHA256, createHash('sha256').update('abc').digest('base64'));
@@ -154,10 +136,10 @@ test('response-* overrides and checksum mode on HEAD', async (t) => {
 
 test('missing keys and buckets give NoSuchKey / NoSuchBucket', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
-  t.deepEqual(await errorCodeOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'nope' }))), { name: 'NoSuchKey', status: 404 });
-  t.deepEqual(await errorCodeOf(s3.send(new GetObjectCommand({ Bucket: 'no-such-bucket-here', Key: 'k' }))), { name: 'NoSuchBucket', status: 404 });
-  t.deepEqual(await errorCodeOf(s3.send(new PutObjectCommand({ Bucket: 'no-such-bucket-here', Key: 'k', Body: 'x' }))), {
+  const bucket = await createTestBucket(s3, 'sdk-core');
+  t.deepEqual(await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'nope' }))), { name: 'NoSuchKey', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: 'no-such-bucket-here', Key: 'k' }))), { name: 'NoSuchBucket', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new PutObjectCommand({ Bucket: 'no-such-bucket-here', Key: 'k', Body: 'x' }))), {
     name: 'NoSuchBucket',
     status: 404,
   });
@@ -168,7 +150,7 @@ test('missing keys and buckets give NoSuchKey / NoSuchBucket', async (t) => {
 
 test('delete, and DeleteObjects with Quiet and per-key errors', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'sdk-core');
   for (const k of ['a', 'b', 'c']) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k }));
   await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'a' }));
   const tooLong = 'x'.repeat(1025);
@@ -183,8 +165,8 @@ test('delete, and DeleteObjects with Quiet and per-key errors', async (t) => {
 
 test('copy: same and cross bucket, COPY and REPLACE directives, copy-source conditions', async (t) => {
   const { s3 } = t.context;
-  const src = await newBucket(s3);
-  const dst = await newBucket(s3);
+  const src = await createTestBucket(s3, 'sdk-core');
+  const dst = await createTestBucket(s3, 'sdk-core');
   const put = await s3.send(new PutObjectCommand({ Bucket: src, Key: 'orig', Body: 'data!', ContentType: 'text/a', Metadata: { m: '1' } }));
   const copied = await s3.send(new CopyObjectCommand({ Bucket: dst, Key: 'copy', CopySource: `${src}/orig` }));
   t.is(copied.CopyObjectResult?.ETag, put.ETag);
@@ -198,25 +180,25 @@ test('copy: same and cross bucket, COPY and REPLACE directives, copy-source cond
   t.is(replaced.ContentType, 'text/b');
   t.deepEqual(replaced.Metadata, { m: '2' });
 
-  t.is((await errorCodeOf(s3.send(new CopyObjectCommand({ Bucket: src, Key: 'orig', CopySource: `${src}/orig` })))).name, 'InvalidRequest');
-  t.is((await errorCodeOf(s3.send(new CopyObjectCommand({ Bucket: dst, Key: 'x', CopySource: `${src}/orig`, CopySourceIfMatch: '"nope"' })))).name, 'PreconditionFailed');
-  t.is((await errorCodeOf(s3.send(new CopyObjectCommand({ Bucket: dst, Key: 'x', CopySource: `${src}/orig`, CopySourceIfNoneMatch: put.ETag })))).name, 'PreconditionFailed');
+  t.is((await s3ErrorOf(s3.send(new CopyObjectCommand({ Bucket: src, Key: 'orig', CopySource: `${src}/orig` })))).name, 'InvalidRequest');
+  t.is((await s3ErrorOf(s3.send(new CopyObjectCommand({ Bucket: dst, Key: 'x', CopySource: `${src}/orig`, CopySourceIfMatch: '"nope"' })))).name, 'PreconditionFailed');
+  t.is((await s3ErrorOf(s3.send(new CopyObjectCommand({ Bucket: dst, Key: 'x', CopySource: `${src}/orig`, CopySourceIfNoneMatch: put.ETag })))).name, 'PreconditionFailed');
   await s3.send(new CopyObjectCommand({ Bucket: dst, Key: 'y', CopySource: `${src}/orig`, CopySourceIfMatch: replaced.ETag }));
-  t.is((await errorCodeOf(s3.send(new CopyObjectCommand({ Bucket: dst, Key: 'x', CopySource: `${src}/missing` })))).name, 'NoSuchKey');
+  t.is((await s3ErrorOf(s3.send(new CopyObjectCommand({ Bucket: dst, Key: 'x', CopySource: `${src}/missing` })))).name, 'NoSuchKey');
 });
 
 test('conditional GET/HEAD: 304 and 412 as AWS does', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'sdk-core');
   const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'v' }));
   const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k' }));
   const past = new Date(head.LastModified!.getTime() - 60_000);
   const future = new Date(head.LastModified!.getTime() + 60_000);
-  t.is((await errorCodeOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', IfNoneMatch: put.ETag })))).status, 304);
-  t.is((await errorCodeOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', IfModifiedSince: future })))).status, 304);
-  t.is((await errorCodeOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: '"other"' })))).name, 'PreconditionFailed');
-  t.is((await errorCodeOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', IfUnmodifiedSince: past })))).name, 'PreconditionFailed');
-  t.is((await errorCodeOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: '"other"' })))).status, 412);
+  t.is((await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', IfNoneMatch: put.ETag })))).status, 304);
+  t.is((await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', IfModifiedSince: future })))).status, 304);
+  t.is((await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: '"other"' })))).name, 'PreconditionFailed');
+  t.is((await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', IfUnmodifiedSince: past })))).name, 'PreconditionFailed');
+  t.is((await s3ErrorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: '"other"' })))).status, 412);
   // If-Match true wins over If-Unmodified-Since false; If-None-Match false wins over If-Modified-Since.
   const ok = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', IfMatch: put.ETag, IfUnmodifiedSince: past, IfModifiedSince: future, IfNoneMatch: '"x"' }));
   t.is(await ok.Body!.transformToString(), 'v');
@@ -224,22 +206,22 @@ test('conditional GET/HEAD: 304 and 412 as AWS does', async (t) => {
 
 test('conditional writes: If-None-Match: * and If-Match', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'sdk-core');
   const first = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: '1', IfNoneMatch: '*' }));
-  t.deepEqual(await errorCodeOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: '2', IfNoneMatch: '*' }))), {
+  t.deepEqual(await s3ErrorOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: '2', IfNoneMatch: '*' }))), {
     name: 'PreconditionFailed',
     status: 412,
   });
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: '3', IfMatch: first.ETag }));
-  t.is((await errorCodeOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: '4', IfMatch: first.ETag })))).name, 'PreconditionFailed');
-  t.is((await errorCodeOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'absent', Body: '4', IfMatch: first.ETag })))).name, 'NoSuchKey');
+  t.is((await s3ErrorOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: '4', IfMatch: first.ETag })))).name, 'PreconditionFailed');
+  t.is((await s3ErrorOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'absent', Body: '4', IfMatch: first.ETag })))).name, 'NoSuchKey');
   const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' }));
   t.is(await got.Body!.transformToString(), '3');
 });
 
 test('listing v1 and v2: prefix, delimiter, pagination, start-after, fetch-owner, url encoding', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'sdk-core');
   const keys = ['a/1', 'a/2', 'a/b/3', 'b', 'c/4', 'c d+e', 'é', 'z'];
   for (const k of keys) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k }));
 

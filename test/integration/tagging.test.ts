@@ -7,7 +7,6 @@
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteBucketTaggingCommand,
   DeleteObjectTaggingCommand,
@@ -19,11 +18,10 @@ import {
   PutObjectCommand,
   PutObjectTaggingCommand,
   type S3Client,
-  S3ServiceException,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import anyTest, { type TestFn } from 'ava';
-import { removeDir, s3Client, startServer, type TestServer } from '../helpers/server.ts';
+import { createTestBucket, removeDir, s3Client, s3ErrorOf, startServer, type TestServer } from '../helpers/server.ts';
 
 const test = anyTest as TestFn<{ server: TestServer; s3: S3Client }>;
 
@@ -38,26 +36,9 @@ test.after.always(async (t) => {
   await removeDir(t.context.server.dataDir);
 });
 
-let bucketSeq = 0;
-async function newBucket(s3: S3Client): Promise<string> {
-  const bucket = `tag-${process.pid}-${++bucketSeq}`;
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  return bucket;
-}
-
-async function errorOf(p: Promise<unknown>): Promise<{ name: string; status: number | undefined }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof S3ServiceException) return { name: err.name, status: err.$metadata.httpStatusCode };
-    throw err;
-  }
-  throw new Error('expected the request to fail');
-}
-
 test('object tagging: put, get, count on HEAD, replace, delete; the object is unchanged', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'tag');
   const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'data', Tagging: 'a=1&b=two%20words' }));
   t.deepEqual((await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 'k' }))).TagSet, [
     { Key: 'a', Value: '1' },
@@ -73,27 +54,27 @@ test('object tagging: put, get, count on HEAD, replace, delete; the object is un
   await s3.send(new DeleteObjectTaggingCommand({ Bucket: bucket, Key: 'k' }));
   t.deepEqual((await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 'k' }))).TagSet ?? [], []);
   t.is((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k' }))).TagCount, undefined);
-  t.deepEqual(await errorOf(s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 'missing' }))), { name: 'NoSuchKey', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 'missing' }))), { name: 'NoSuchKey', status: 404 });
   t.deepEqual(
-    await errorOf(s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: 'missing', Tagging: { TagSet: [{ Key: 'a', Value: 'b' }] } }))),
+    await s3ErrorOf(s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: 'missing', Tagging: { TagSet: [{ Key: 'a', Value: 'b' }] } }))),
     { name: 'NoSuchKey', status: 404 },
   );
 });
 
 test('tag limits: more than 10, long key/value, duplicate key, aws: prefix → InvalidTag', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'tag');
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'x' }));
   const tagging = (TagSet: { Key: string; Value: string }[]) => s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: 'k', Tagging: { TagSet } }));
   const eleven = Array.from({ length: 11 }, (_, i) => ({ Key: `k${i}`, Value: 'v' }));
-  t.deepEqual(await errorOf(tagging(eleven)), { name: 'InvalidTag', status: 400 });
-  t.deepEqual(await errorOf(tagging([{ Key: 'k'.repeat(129), Value: 'v' }])), { name: 'InvalidTag', status: 400 });
-  t.deepEqual(await errorOf(tagging([{ Key: 'k', Value: 'v'.repeat(257) }])), { name: 'InvalidTag', status: 400 });
-  t.deepEqual(await errorOf(tagging([{ Key: 'k', Value: '1' }, { Key: 'k', Value: '2' }])), { name: 'InvalidTag', status: 400 });
-  t.deepEqual(await errorOf(tagging([{ Key: 'aws:reserved', Value: '1' }])), { name: 'InvalidTag', status: 400 });
+  t.deepEqual(await s3ErrorOf(tagging(eleven)), { name: 'InvalidTag', status: 400 });
+  t.deepEqual(await s3ErrorOf(tagging([{ Key: 'k'.repeat(129), Value: 'v' }])), { name: 'InvalidTag', status: 400 });
+  t.deepEqual(await s3ErrorOf(tagging([{ Key: 'k', Value: 'v'.repeat(257) }])), { name: 'InvalidTag', status: 400 });
+  t.deepEqual(await s3ErrorOf(tagging([{ Key: 'k', Value: '1' }, { Key: 'k', Value: '2' }])), { name: 'InvalidTag', status: 400 });
+  t.deepEqual(await s3ErrorOf(tagging([{ Key: 'aws:reserved', Value: '1' }])), { name: 'InvalidTag', status: 400 });
   await tagging(Array.from({ length: 10 }, (_, i) => ({ Key: `${'k'.repeat(120)}${i}`, Value: 'v'.repeat(256) })));
   t.is((await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 'k' }))).TagSet?.length, 10);
-  t.deepEqual(await errorOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k2', Body: 'x', Tagging: eleven.map((e) => `${e.Key}=v`).join('&') }))), {
+  t.deepEqual(await s3ErrorOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k2', Body: 'x', Tagging: eleven.map((e) => `${e.Key}=v`).join('&') }))), {
     name: 'InvalidTag',
     status: 400,
   });
@@ -101,7 +82,7 @@ test('tag limits: more than 10, long key/value, duplicate key, aws: prefix → I
 
 test('CopyObject copies tags by default and replaces them with x-amz-tagging-directive REPLACE', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'tag');
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'src', Body: 'x', Tagging: 'a=1' }));
   await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'copy', CopySource: `${bucket}/src` }));
   t.deepEqual((await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 'copy' }))).TagSet, [{ Key: 'a', Value: '1' }]);
@@ -113,7 +94,7 @@ test('CopyObject copies tags by default and replaces them with x-amz-tagging-dir
 
 test('tags given to CreateMultipartUpload land on the completed object', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
+  const bucket = await createTestBucket(s3, 'tag');
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k', Tagging: 'mp=yes' }));
   const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: 1, Body: 'part' }));
   await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId, MultipartUpload: { Parts: [{ ETag: r.ETag, PartNumber: 1 }] } }));
@@ -122,18 +103,18 @@ test('tags given to CreateMultipartUpload land on the completed object', async (
 
 test('bucket tagging: NoSuchTagSet until put; put, get, delete', async (t) => {
   const { s3 } = t.context;
-  const bucket = await newBucket(s3);
-  t.deepEqual(await errorOf(s3.send(new GetBucketTaggingCommand({ Bucket: bucket }))), { name: 'NoSuchTagSet', status: 404 });
+  const bucket = await createTestBucket(s3, 'tag');
+  t.deepEqual(await s3ErrorOf(s3.send(new GetBucketTaggingCommand({ Bucket: bucket }))), { name: 'NoSuchTagSet', status: 404 });
   await s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: [{ Key: 'team', Value: 'storage' }, { Key: 'env', Value: 'test' }] } }));
   t.deepEqual((await s3.send(new GetBucketTaggingCommand({ Bucket: bucket }))).TagSet, [
     { Key: 'team', Value: 'storage' },
     { Key: 'env', Value: 'test' },
   ]);
   await s3.send(new DeleteBucketTaggingCommand({ Bucket: bucket }));
-  t.deepEqual(await errorOf(s3.send(new GetBucketTaggingCommand({ Bucket: bucket }))), { name: 'NoSuchTagSet', status: 404 });
-  t.deepEqual(await errorOf(s3.send(new GetBucketTaggingCommand({ Bucket: 'no-such-bucket-tag' }))), { name: 'NoSuchBucket', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new GetBucketTaggingCommand({ Bucket: bucket }))), { name: 'NoSuchTagSet', status: 404 });
+  t.deepEqual(await s3ErrorOf(s3.send(new GetBucketTaggingCommand({ Bucket: 'no-such-bucket-tag' }))), { name: 'NoSuchBucket', status: 404 });
   t.deepEqual(
-    await errorOf(s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: [{ Key: 'a', Value: '1' }, { Key: 'a', Value: '2' }] } }))),
+    await s3ErrorOf(s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: [{ Key: 'a', Value: '1' }, { Key: 'a', Value: '2' }] } }))),
     { name: 'InvalidTag', status: 400 },
   );
 });

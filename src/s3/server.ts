@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { unreachable } from '../util/assert.ts';
-import { authenticate } from './auth/authenticate.ts';
+import { type AuthResult, authenticate } from './auth/authenticate.ts';
 import type { RequestContext, S3Deps, S3Options } from './context.ts';
 import { parseEndpoint, type S3Endpoint } from './endpoint.ts';
 import { S3_ERRORS, S3Error, toS3Error } from './errors.ts';
@@ -122,10 +122,7 @@ async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Option
   const endpoint = parseEndpoint(req.method, target.bucket, target.key, target.query, req.headers);
   if (endpoint.kind === 'PostObject' && anonymous) return post.postObject(req, reply, endpoint.bucket, options, deps, deps.ownerOf);
 
-  const auth = authenticate(
-    { method: req.method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers },
-    { lookupSecret: deps.lookupSecret, region: options.region, nowMs: deps.clock.nowMs() },
-  );
+  const auth = authenticateRequest(req, target, options, deps);
   const ctx: RequestContext = { req, reply, target, auth, owner: deps.ownerOf(auth.accessKeyId), requestId: req.id, options, deps };
   await dispatch(ctx, endpoint);
 }
@@ -202,6 +199,14 @@ async function dispatch(ctx: RequestContext, e: S3Endpoint): Promise<void> {
   }
 }
 
+/** SigV4 verification of a request's head against this server's keys, region and clock. */
+function authenticateRequest(req: FastifyRequest, target: RequestTarget, options: S3Options, deps: S3Deps): AuthResult {
+  return authenticate(
+    { method: req.method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers },
+    { lookupSecret: deps.lookupSecret, region: options.region, nowMs: deps.clock.nowMs() },
+  );
+}
+
 /** The operator API: SigV4-authenticated like S3, answered in JSON by the node. */
 async function serveAdmin(
   req: FastifyRequest,
@@ -211,10 +216,7 @@ async function serveAdmin(
   deps: S3Deps,
   admin: NonNullable<S3Deps['admin']>,
 ): Promise<void> {
-  const auth = authenticate(
-    { method: req.method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers },
-    { lookupSecret: deps.lookupSecret, region: options.region, nowMs: deps.clock.nowMs() },
-  );
+  const auth = authenticateRequest(req, target, options, deps);
   const path = `/${target.key ?? ''}`.replace(/^\/admin/, '');
   const res = await admin({ method: req.method, path, query: target.query, accessKeyId: auth.accessKeyId });
   reply.code(res.status).type('application/json').send(JSON.stringify(res.body));

@@ -7,9 +7,12 @@
  *   POST   /_ts3gw/admin/members?id=4&role=voter         promote (or add) a voter
  *   DELETE /_ts3gw/admin/members?id=4                    remove a node
  *   POST   /_ts3gw/admin/transfer-leader?id=2            hand leadership to node 2
+ *   GET    /_ts3gw/admin/replication                    replication factor R and write quorum W
+ *   PUT    /_ts3gw/admin/replication?r=3&w=2            change them (through the log)
  */
 import type { RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { AdminRequest, AdminResponse } from '../s3/context.ts';
+import { DEFAULT_REPLICATION } from './cluster-view.ts';
 import { errorCode } from '../util/errors.ts';
 
 /** What the admin API reads and changes. */
@@ -19,6 +22,8 @@ export interface AdminDeps {
   clusterId: string;
   rootAccessKeyId: string;
   peers(): Record<string, string>;
+  /** Chunk maintenance counters and progress (a snapshot). */
+  maintenance?(): unknown;
 }
 
 /** Serves one operator request. */
@@ -46,6 +51,8 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
           },
         };
       }
+      case 'GET /maintenance':
+        return { status: 200, body: { nodeId: deps.nodeId, ...(deps.maintenance?.() ?? {}) } };
       case 'POST /members': {
         if (!(id >= 1)) return badRequest('id must be a positive integer');
         const role = req.query.get('role') ?? 'learner';
@@ -64,6 +71,17 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
         if (!(id >= 1)) return badRequest('id must be a positive integer');
         await deps.consensus.removeNode(id);
         return { status: 200, body: { ok: true, ...deps.consensus.confState() } };
+      }
+      case 'GET /replication':
+        return { status: 200, body: (await deps.consensus.reader.getReplication()) ?? DEFAULT_REPLICATION };
+      case 'PUT /replication': {
+        const replicationFactor = Number(req.query.get('r'));
+        const writeQuorum = Number(req.query.get('w') ?? Math.floor(replicationFactor / 2) + 1);
+        if (!Number.isInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > 16) return badRequest('r must be an integer in 1..16');
+        if (!Number.isInteger(writeQuorum) || writeQuorum < 1 || writeQuorum > replicationFactor) return badRequest('w must be an integer in 1..r');
+        const result = await deps.consensus.propose({ type: 'SetReplication', replication: { replicationFactor, writeQuorum } }, Date.now());
+        if (!result.ok) return { status: 409, body: { error: result.code, message: result.message } };
+        return { status: 200, body: { replicationFactor, writeQuorum } };
       }
       case 'POST /transfer-leader': {
         if (!(id >= 1)) return badRequest('id must be a positive integer');

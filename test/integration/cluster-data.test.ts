@@ -9,7 +9,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import anyTest, { type TestFn } from 'ava';
-import { eventually, startCluster, type TestCluster, waitForLeader } from '../helpers/cluster.ts';
+import { admin, eventually, startCluster, type TestCluster, waitForLeader } from '../helpers/cluster.ts';
 import { s3Client } from '../helpers/server.ts';
 
 const test = anyTest as TestFn<{ cluster: TestCluster }>;
@@ -84,4 +84,16 @@ test.serial('with one node killed, objects stay readable and writable through th
   await waitForLeader(cluster);
   // The restarted node catches up on metadata and serves chunks it lacks from its peers.
   t.is(sha(await get(client(cluster, 3), 'data', 'after-kill')), sha(after));
+});
+
+test.serial('replication settings live in the log: R and W changed through one node apply on every node', async (t) => {
+  const { cluster } = t.context;
+  const leaderUrl = cluster.nodes.get(1)!.server.url;
+  t.deepEqual((await admin(leaderUrl, 'GET', '/replication')).body, { replicationFactor: 3, writeQuorum: 2 });
+  t.is((await admin(leaderUrl, 'PUT', '/replication', 'r=2&w=1')).status, 200);
+  t.is((await admin(leaderUrl, 'PUT', '/replication', 'r=2&w=3')).status, 400);
+  for (const id of [1, 2, 3]) {
+    t.deepEqual((await admin(cluster.nodes.get(id)!.server.url, 'GET', '/replication')).body, { replicationFactor: 2, writeQuorum: 1 }, `node ${id}`);
+  }
+  t.is((await admin(leaderUrl, 'PUT', '/replication', 'r=3&w=2')).status, 200);
 });

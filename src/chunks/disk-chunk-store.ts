@@ -6,7 +6,7 @@
  * removed at open. Reads re-hash the bytes and report corruption instead of serving it.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../util/assert.ts';
 import { errorCode, StoreError } from '../util/errors.ts';
@@ -40,6 +40,8 @@ export async function openDiskChunkStore(options: DiskChunkStoreOptions): Promis
 export class DiskChunkStore implements ChunkStore {
   readonly #options: DiskChunkStoreOptions;
   readonly #madeDirs = new Set<string>();
+  /** Per-chunk queue: put, delete and deleteIfOlder of one id never interleave (see put()). */
+  readonly #locks = new Map<string, Promise<void>>();
   #closed = false;
 
   constructor(options: DiskChunkStoreOptions) {
@@ -53,8 +55,25 @@ export class DiskChunkStore implements ChunkStore {
       throw new StoreError(CHUNK_ERR_TOO_LARGE, `chunk of ${data.byteLength} bytes exceeds ${CHUNK_SIZE_BYTES_MAX}`);
     }
     if (sha256Hex(data) !== id) throw new StoreError(CHUNK_ERR_HASH_MISMATCH, `chunk bytes do not hash to ${id}`);
-    if (await this.has(id)) return;
-    await this.#writeFile(id, data);
+    await this.#locked(id, async () => {
+      // Dedup, and why it touches the file: a PUT whose chunk already exists writes nothing, yet
+      // from now until its metadata command is applied it relies on this file, which may be
+      // unreferenced right now (its last object was deleted). The garbage collector deletes an
+      // unreferenced chunk only when its mtime is older than (mark start − grace), and the grace
+      // exceeds the longest in-flight write. Refreshing the mtime here makes the deduplicated
+      // put look exactly like a fresh write to the collector. The per-id lock closes the gap
+      // between the collector's mtime check and its unlink (deleteIfOlder runs under it too):
+      // either the collector deletes first and this put rewrites the file (utimes sees ENOENT),
+      // or this put touches first and the collector sees a young file.
+      const now = new Date();
+      try {
+        await utimes(this.#path(id), now, now);
+        return;
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') throw err;
+      }
+      await this.#writeFile(id, data);
+    });
   }
 
   async get(id: string): Promise<Buffer> {
@@ -85,11 +104,37 @@ export class DiskChunkStore implements ChunkStore {
 
   async delete(id: string): Promise<void> {
     this.#checkOpen();
+    if (!isChunkId(id)) throw new TypeError(`not a chunk id: ${id}`);
+    await this.#locked(id, () => this.#unlink(id));
+  }
+
+  /** Size and modification time of a stored chunk, or undefined when absent. */
+  async stat(id: string): Promise<{ sizeBytes: number; mtimeMs: number } | undefined> {
+    this.#checkOpen();
+    if (!isChunkId(id)) throw new TypeError(`not a chunk id: ${id}`);
     try {
-      await unlink(this.#path(id));
+      const s = await stat(this.#path(id));
+      return { sizeBytes: s.size, mtimeMs: s.mtimeMs };
     } catch (err) {
-      if (errorCode(err) !== 'ENOENT') throw err;
+      if (errorCode(err) === 'ENOENT') return undefined;
+      throw err;
     }
+  }
+
+  /**
+   * Deletes a chunk only if its mtime is older than `cutoffMs`, atomically with respect to put()
+   * of the same id (the garbage collector's sweep). Returns the bytes freed, or undefined when the
+   * chunk was kept (young) or absent.
+   */
+  async deleteIfOlder(id: string, cutoffMs: number): Promise<number | undefined> {
+    this.#checkOpen();
+    if (!isChunkId(id)) throw new TypeError(`not a chunk id: ${id}`);
+    return this.#locked(id, async () => {
+      const s = await this.stat(id);
+      if (s === undefined || !(s.mtimeMs < cutoffMs)) return undefined;
+      await this.#unlink(id);
+      return s.sizeBytes;
+    });
   }
 
   async *list(): AsyncIterable<string> {
@@ -102,6 +147,31 @@ export class DiskChunkStore implements ChunkStore {
 
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  async #unlink(id: string): Promise<void> {
+    try {
+      await unlink(this.#path(id));
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+    }
+  }
+
+  /** Runs `fn` after every earlier locked operation on `id` settled. */
+  async #locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.#locks.get(id) ?? Promise.resolve();
+    const run = before.then(fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#locks.set(id, settled);
+    try {
+      return await run;
+    } finally {
+      // Last one out removes the entry, so the map holds only ids with work queued.
+      if (this.#locks.get(id) === settled) this.#locks.delete(id);
+    }
   }
 
   async #writeFile(id: string, data: Uint8Array): Promise<void> {

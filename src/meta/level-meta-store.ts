@@ -96,6 +96,12 @@ export interface MetaReader {
   listNodes(): Promise<NodeRecord[]>;
   /** Replication settings, or undefined when never set (use the defaults). */
   getReplication(): Promise<ReplicationSettings | undefined>;
+  /**
+   * Every chunk id referenced by an object record or a stored multipart part, from one
+   * consistent view of the store (a single LevelDB iterator, i.e. one implicit snapshot taken
+   * when the scan starts). Ids repeat when several records share a chunk; callers deduplicate.
+   */
+  chunkRefs(): AsyncGenerator<string>;
 }
 
 /** The metadata state machine: reads plus deterministic batch apply. */
@@ -205,6 +211,26 @@ export class LevelMetaStore implements MetaStore {
 
   async listUploads(bucket: string, query: UploadListQuery): Promise<UploadListPage> {
     return listUploads(this.#db, bucket, query);
+  }
+
+  /**
+   * Chunk references live in exactly two record kinds: object records ('O', `data.chunks`) and
+   * parts of in-progress uploads ('P', `data.chunks`). Upload, completion, bucket, node and dedup
+   * records hold none (a completed upload's chunks moved into its object record in the same
+   * batch). The tags sort 'O' < 'P' with nothing between, so one iterator over ['O' 0x00,
+   * 'P' 0x01) reads both from the same snapshot: a chunk moving from parts to an object in one
+   * applied batch is seen in one place or the other, never in neither.
+   */
+  async *chunkRefs(): AsyncGenerator<string> {
+    const range = { gte: Buffer.from('O\0', 'latin1'), lt: Buffer.from('P\x01', 'latin1') };
+    for await (const value of this.#db.values(range)) {
+      const record = JSON.parse(value) as ObjectRecord | PartRecord;
+      if (record.data.kind !== 'chunks') continue;
+      for (const chunk of record.data.chunks) {
+        assert(typeof chunk.id === 'string' && chunk.id.length === 64, 'chunk reference without an id');
+        yield chunk.id;
+      }
+    }
   }
 
   /**

@@ -1,0 +1,207 @@
+/**
+ * ChunkMaintenance: the background work that keeps each node's chunk files equal to what the
+ * metadata and the placement ring say they should be. Two loops per node:
+ *
+ *   pass (every intervalMs):  mark ─► sweep local chunks ─────────────► repair referenced chunks
+ *                                     ├ unreferenced: gc (grace)         owned & missing: fetch
+ *                                     └ referenced, not owned: rebalance
+ *   scrub (continuous, rate-limited): re-hash local chunks; corrupt → delete, fetch a good copy
+ *
+ * Every step is rate-limited (chunks/s examined, bytes/s moved, bytes/s scrubbed), counted in
+ * stats() (Prometheus-style names) and logged. A pass that fails (no leader for the read
+ * barrier, a peer error that escapes) is logged, counted and retried at the next interval.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { assert } from '../util/assert.ts';
+import { errorCode } from '../util/errors.ts';
+import type { ChunkPlacement } from './cluster-chunk-store.ts';
+import { GC_REFERENCED_IDS_MAX, markReferenced, sweepUnreferenced } from './gc.ts';
+import { type MaintainedStore, type MaintenanceLogger, type MaintenanceRemote, type MaintenanceStats, newMaintenanceStats } from './maintenance-types.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { rebalanceHeld, type RepairContext, repairOwned } from './repair.ts';
+import { scrubOne } from './scrub.ts';
+
+/** Default pause between maintenance passes (and between scrub cycles). */
+export const MAINTENANCE_INTERVAL_MS_DEFAULT = 60_000;
+/** Default rate of chunks examined per second by a pass (a stat or a set lookup each). */
+export const MAINTENANCE_CHUNKS_PER_SECOND_DEFAULT = 2_000;
+/** Default rate of bytes moved between nodes by repair and rebalance. */
+export const MAINTENANCE_BYTES_PER_SECOND_DEFAULT = 64 * 1024 * 1024;
+/** Default rate of bytes re-hashed by the scrubber. */
+export const SCRUB_BYTES_PER_SECOND_DEFAULT = 8 * 1024 * 1024;
+
+/** Settings of chunk maintenance. */
+export interface ChunkMaintenanceOptions {
+  selfId: number;
+  /** An unreferenced chunk younger than this is kept; must exceed the longest in-flight write. */
+  gcGraceMs: number;
+  intervalMs: number;
+  chunksPerSecond: number;
+  bytesPerSecond: number;
+  scrubBytesPerSecond: number;
+  referencedIdsMax?: number;
+}
+
+/** Collaborators of chunk maintenance. */
+export interface ChunkMaintenanceDeps {
+  local: MaintainedStore;
+  remote: MaintenanceRemote;
+  /** The current placement; undefined until membership is known (then passes are skipped). */
+  placement(): ChunkPlacement | undefined;
+  /** Every referenced chunk id, from one consistent metadata view (LevelMetaStore.chunkRefs). */
+  chunkRefs(): AsyncIterable<string>;
+  /** Waits until the local metadata reflects every command committed before the call (ReadIndex). */
+  barrier(): Promise<void>;
+  logger: MaintenanceLogger;
+  /** Wall clock in ms (compared with file mtimes). */
+  nowMs?: () => number;
+}
+
+/** Background GC, repair, rebalance and scrub of one node's chunks. */
+export class ChunkMaintenance {
+  readonly #options: ChunkMaintenanceOptions;
+  readonly #deps: ChunkMaintenanceDeps;
+  readonly #stats = newMaintenanceStats();
+  readonly #abort = new AbortController();
+  readonly #chunks: RateLimiter;
+  readonly #bytes: RateLimiter;
+  readonly #scrubBytes: RateLimiter;
+  readonly #loops: Promise<void>[] = [];
+  #passRunning = false;
+
+  constructor(options: ChunkMaintenanceOptions, deps: ChunkMaintenanceDeps) {
+    assert(options.gcGraceMs >= 0 && options.intervalMs > 0, 'maintenance needs a grace and an interval');
+    assert(options.chunksPerSecond > 0 && options.bytesPerSecond > 0 && options.scrubBytesPerSecond > 0, 'rates must be positive');
+    this.#options = options;
+    this.#deps = deps;
+    this.#chunks = new RateLimiter(options.chunksPerSecond);
+    this.#bytes = new RateLimiter(options.bytesPerSecond);
+    this.#scrubBytes = new RateLimiter(options.scrubBytesPerSecond);
+  }
+
+  /** Starts the pass and scrub loops in the background. */
+  start(): void {
+    assert(this.#loops.length === 0, 'maintenance started twice');
+    this.#loops.push(this.#loop('pass', () => this.runPass()), this.#loop('scrub', () => this.scrubCycle()));
+  }
+
+  /** Stops both loops and waits for them (an in-flight step finishes or aborts). */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await Promise.all(this.#loops);
+  }
+
+  /** A snapshot of the counters and the current pass's progress. */
+  stats(): MaintenanceStats {
+    return { ...this.#stats };
+  }
+
+  /** One maintenance pass: mark, sweep (gc + rebalance), repair. Skipped before a ring is known. */
+  async runPass(): Promise<void> {
+    assert(!this.#passRunning, 'maintenance passes never overlap');
+    if (!this.#deps.placement()) return;
+    this.#passRunning = true;
+    const stats = this.#stats;
+    const signal = this.#abort.signal;
+    const startedMs = performance.now();
+    const now = this.#deps.nowMs ?? Date.now;
+    try {
+      stats.phase = 'mark';
+      // The cutoff comes from before the barrier and the snapshot: see gc.ts for why.
+      const cutoffMs = now() - this.#options.gcGraceMs;
+      await this.#deps.barrier();
+      const referenced = await markReferenced(this.#deps.chunkRefs(), this.#options.referencedIdsMax ?? GC_REFERENCED_IDS_MAX, signal);
+      stats.ts3gw_gc_referenced_chunks = referenced.size;
+      const ctx = this.#context();
+
+      stats.phase = 'sweep';
+      stats.sweepExamined = 0;
+      const before = { ...stats };
+      for await (const id of this.#deps.local.list()) {
+        await this.#chunks.take(1, signal);
+        stats.sweepExamined++;
+        stats.ts3gw_gc_examined_chunks_total++;
+        if (!referenced.has(id)) {
+          await sweepUnreferenced(this.#deps.local, id, cutoffMs, stats);
+          continue;
+        }
+        const placement = this.#deps.placement();
+        if (placement && !placement.owners(id, placement.replicationFactor).includes(this.#options.selfId)) await rebalanceHeld(ctx, placement, id);
+      }
+
+      stats.phase = 'repair';
+      stats.repairExamined = 0;
+      stats.repairTotal = referenced.size;
+      for (const id of referenced) {
+        await this.#chunks.take(1, signal);
+        stats.repairExamined++;
+        stats.ts3gw_repair_examined_chunks_total++;
+        const placement = this.#deps.placement();
+        if (placement?.owners(id, placement.replicationFactor).includes(this.#options.selfId)) await repairOwned(ctx, placement, id);
+      }
+      stats.ts3gw_maintenance_passes_total++;
+      stats.ts3gw_maintenance_last_pass_duration_seconds = (performance.now() - startedMs) / 1000;
+      stats.lastPassEndMs = now();
+      const delta = (k: keyof MaintenanceStats) => (stats[k] as number) - (before[k] as number);
+      this.#deps.logger.info(
+        {
+          referenced: referenced.size,
+          examined: stats.sweepExamined,
+          gcDeleted: delta('ts3gw_gc_deleted_chunks_total'),
+          gcDeletedBytes: delta('ts3gw_gc_deleted_bytes_total'),
+          fetched: delta('ts3gw_repair_fetched_chunks_total'),
+          pushed: delta('ts3gw_rebalance_pushed_chunks_total'),
+          dropped: delta('ts3gw_rebalance_dropped_chunks_total'),
+          seconds: stats.ts3gw_maintenance_last_pass_duration_seconds,
+        },
+        'chunk maintenance pass done',
+      );
+    } catch (err) {
+      if (signal.aborted) return;
+      stats.ts3gw_maintenance_pass_failures_total++;
+      throw err;
+    } finally {
+      stats.phase = 'idle';
+      this.#passRunning = false;
+    }
+  }
+
+  /** One scrub cycle over every local chunk. */
+  async scrubCycle(): Promise<void> {
+    const ctx = this.#context();
+    for await (const id of this.#deps.local.list()) {
+      this.#abort.signal.throwIfAborted();
+      await scrubOne(ctx, this.#scrubBytes, () => this.#deps.placement(), id);
+    }
+    this.#stats.ts3gw_scrub_cycles_total++;
+  }
+
+  #context(): RepairContext {
+    return {
+      selfId: this.#options.selfId,
+      local: this.#deps.local,
+      remote: this.#deps.remote,
+      stats: this.#stats,
+      logger: this.#deps.logger,
+      bytes: this.#bytes,
+      signal: this.#abort.signal,
+    };
+  }
+
+  async #loop(name: string, step: () => Promise<void>): Promise<void> {
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      try {
+        await step();
+      } catch (err) {
+        if (signal.aborted) break;
+        this.#deps.logger.warn({ loop: name, err: String(err), code: errorCode(err) }, 'chunk maintenance step failed; retrying next interval');
+      }
+      try {
+        await sleep(this.#options.intervalMs, undefined, { signal });
+      } catch {
+        // Aborted: the while condition ends the loop.
+      }
+    }
+  }
+}

@@ -45,6 +45,16 @@ export interface Config {
   weight: number;
   /** Failure domain (rack, zone) of this node; replicas spread across zones first. */
   zone: string | undefined;
+  /** An unreferenced chunk younger than this is never collected; must exceed the longest in-flight write. */
+  gcGraceSeconds: number;
+  /** Pause between chunk maintenance passes (gc, repair, rebalance) and between scrub cycles. */
+  maintenanceIntervalMs: number;
+  /** Chunks examined per second by a maintenance pass. */
+  maintenanceChunksPerSecond: number;
+  /** Bytes per second moved between nodes by repair and rebalance. */
+  maintenanceBytesPerSecond: number;
+  /** Bytes per second re-hashed by the scrubber. */
+  scrubBytesPerSecond: number;
 }
 
 /** Configuration problems; `problems` lists every one found. */
@@ -78,6 +88,11 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
   advertiseUrl: { env: 'TS3GW_ADVERTISE_URL', flag: 'advertise-url', type: 'optional', default: undefined },
   weight: { env: 'TS3GW_WEIGHT', flag: 'weight', type: 'int', default: 1 },
   zone: { env: 'TS3GW_ZONE', flag: 'zone', type: 'optional', default: undefined },
+  gcGraceSeconds: { env: 'TS3GW_GC_GRACE_SECONDS', flag: 'gc-grace-seconds', type: 'int', default: 3_600 },
+  maintenanceIntervalMs: { env: 'TS3GW_MAINTENANCE_INTERVAL_MS', flag: 'maintenance-interval-ms', type: 'int', default: 60_000 },
+  maintenanceChunksPerSecond: { env: 'TS3GW_MAINTENANCE_CHUNKS_PER_SECOND', flag: 'maintenance-chunks-per-second', type: 'int', default: 2_000 },
+  maintenanceBytesPerSecond: { env: 'TS3GW_MAINTENANCE_BYTES_PER_SECOND', flag: 'maintenance-bytes-per-second', type: 'int', default: 64 * 1024 * 1024 },
+  scrubBytesPerSecond: { env: 'TS3GW_SCRUB_BYTES_PER_SECOND', flag: 'scrub-bytes-per-second', type: 'int', default: 8 * 1024 * 1024 },
 };
 
 /** Where configuration comes from; injected so tests need no process globals. */
@@ -164,6 +179,12 @@ export function validate(c: Config): string[] {
     }
   }
   if (c.join && (c.peers === undefined || c.clusterId === undefined)) problems.push('joining (TS3GW_JOIN) needs TS3GW_PEERS (how to reach the cluster) and TS3GW_CLUSTER_ID');
+  // A grace of a few seconds is only safe where writes are tiny (tests); production keeps hours.
+  if (!(c.gcGraceSeconds >= 1)) problems.push('gcGraceSeconds must be at least 1');
+  if (!(c.maintenanceIntervalMs >= 100)) problems.push('maintenanceIntervalMs must be at least 100');
+  if (!(c.maintenanceChunksPerSecond >= 1)) problems.push('maintenanceChunksPerSecond must be at least 1');
+  if (!(c.maintenanceBytesPerSecond >= 64 * 1024)) problems.push('maintenanceBytesPerSecond must be at least 64 KiB/s');
+  if (!(c.scrubBytesPerSecond >= 64 * 1024)) problems.push('scrubBytesPerSecond must be at least 64 KiB/s');
   if (c.clusterSecret !== undefined && c.clusterSecret.length < 16) problems.push('clusterSecret must be at least 16 characters');
   return problems;
 }

@@ -59,6 +59,21 @@ export class HttpChunkClient {
     return body;
   }
 
+  /** True when the node holds a copy of the chunk that verifies against its id (HEAD). */
+  async has(nodeId: number, id: string): Promise<boolean> {
+    const res = await this.#pool(nodeId).request({
+      method: 'HEAD',
+      path: `/_ts3gw/chunks/${id}`,
+      headers: this.#auth(),
+      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+    });
+    await res.body.dump();
+    if (res.statusCode === 200) return true;
+    if (res.statusCode === 404) return false;
+    throw new Error(`node ${nodeId} could not check chunk ${id}: ${res.statusCode}`);
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#pools.values()].map((p) => p.close()));
     this.#pools.clear();

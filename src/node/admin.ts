@@ -9,6 +9,7 @@
  *   POST   /_ts3gw/admin/transfer-leader?id=2            hand leadership to node 2
  *   GET    /_ts3gw/admin/replication                    replication factor R and write quorum W
  *   PUT    /_ts3gw/admin/replication?r=3&w=2            change them (through the log)
+ *   GET    /_ts3gw/admin/maintenance                     chunk gc/repair/rebalance/scrub counters and progress
  */
 import type { RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { AdminRequest, AdminResponse } from '../s3/context.ts';

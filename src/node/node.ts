@@ -10,6 +10,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, CHUNK_SIZE_BYTES_MAX } from '../chunks/chunk-store.ts';
 import { ClusterChunkStore } from '../chunks/cluster-chunk-store.ts';
 import { openDiskChunkStore } from '../chunks/disk-chunk-store.ts';
+import { ChunkMaintenance } from '../chunks/maintenance.ts';
 import { type Config, parsePeers } from '../config/config.ts';
 import { DurableLogStorage } from '../consensus/durable-log-storage.ts';
 import { DEFAULT_RAFT_TIMING, RaftConsensus } from '../consensus/raft-consensus.ts';
@@ -104,6 +105,17 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   let view: ClusterView | undefined;
   const remoteChunks = new HttpChunkClient({ clusterId: identity.clusterId, clusterSecret, urlOf: (id) => view?.urlOf(id) });
   const chunks = new ClusterChunkStore({ selfId: config.nodeId, logger }, { local: localChunks, remote: remoteChunks, placement: () => view?.placement() });
+  const maintenance = new ChunkMaintenance(
+    {
+      selfId: config.nodeId,
+      gcGraceMs: config.gcGraceSeconds * 1000,
+      intervalMs: config.maintenanceIntervalMs,
+      chunksPerSecond: config.maintenanceChunksPerSecond,
+      bytesPerSecond: config.maintenanceBytesPerSecond,
+      scrubBytesPerSecond: config.scrubBytesPerSecond,
+    },
+    { local: localChunks, remote: remoteChunks, placement: () => view?.placement(), chunkRefs: () => meta.chunkRefs(), barrier: () => consensus.readBarrier(), logger },
+  );
   const objects = new ObjectService(
     { chunkSizeBytes: config.chunkSizeBytes, inlineMaxBytes: config.inlineMaxBytes, objectSizeBytesMax: config.objectSizeBytesMax },
     { consensus, chunks, clock: systemClock },
@@ -142,6 +154,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
           clusterId: identity.clusterId,
           rootAccessKeyId: credentials.accessKeyId,
           peers: () => Object.fromEntries([...peers].map(([id, address]) => [String(id), address])),
+          maintenance: () => maintenance.stats(),
         }),
     },
     logger,
@@ -164,6 +177,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     logger,
   );
   view.start();
+  maintenance.start();
 
   return {
     s3Url,
@@ -175,6 +189,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       closing = true;
       // Stop taking requests and let in-flight ones finish, then stop what they used.
       view?.stop();
+      await maintenance.stop();
       await app.close();
       await consensus.close();
       await remoteChunks.close();

@@ -27,6 +27,12 @@ export async function serveInternalChunk(req: FastifyRequest, reply: FastifyRepl
     reply.code(400).type('text/plain').send('not a chunk id');
     return;
   }
+  if (req.method === 'HEAD') {
+    // Rebalancing asks before it drops a copy: 200 only for a copy that verifies (get() hashes it).
+    const data = await chunks.get(id);
+    reply.code(data ? 200 : 404).send();
+    return;
+  }
   if (req.method === 'GET') {
     const data = await chunks.get(id);
     if (!data) reply.code(404).type('text/plain').send('no such chunk');
@@ -54,5 +60,5 @@ export async function serveInternalChunk(req: FastifyRequest, reply: FastifyRepl
     reply.code(204).send();
     return;
   }
-  reply.code(405).type('text/plain').send('GET or PUT');
+  reply.code(405).type('text/plain').send('GET, HEAD or PUT');
 }

@@ -459,9 +459,13 @@ export class ObjectService {
     if (declared !== undefined && declared > objectSizeBytesMax) throw tooLarge(declared, objectSizeBytesMax);
     const chunks: ChunkRef[] = [];
     const inFlight: Promise<void>[] = [];
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+    // Bytes are copied once, straight into the chunk being filled; a body known to be small
+    // gets a buffer of its size instead of a whole chunk's.
+    let flushedBytes = 0;
+    const capacity = () => (declared === undefined ? chunkSizeBytes : Math.max(1, Math.min(chunkSizeBytes, declared - flushedBytes)));
     let sizeBytes = 0;
+    let filled = 0;
+    let fill = Buffer.allocUnsafe(capacity());
     // The first failed chunk write. Writes are settled into this instead of being left as
     // rejected promises nobody awaits yet (which would crash the process as unhandled).
     let writeError: { err: unknown } | undefined;
@@ -482,20 +486,28 @@ export class ObjectService {
       for await (const piece of body) {
         sizeBytes += piece.byteLength;
         if (sizeBytes > objectSizeBytesMax) throw tooLarge(sizeBytes, objectSizeBytesMax);
-        pending.push(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
-        pendingBytes += piece.byteLength;
-        while (pendingBytes >= chunkSizeBytes) {
-          const all = Buffer.concat(pending, pendingBytes);
-          await flush(all.subarray(0, chunkSizeBytes));
-          pending = pendingBytes > chunkSizeBytes ? [all.subarray(chunkSizeBytes)] : [];
-          pendingBytes -= chunkSizeBytes;
+        if (declared !== undefined && sizeBytes > declared) {
+          throw new StoreError(OBJ_ERR_INCOMPLETE_BODY, `body is longer than the ${declared} bytes declared`);
+        }
+        for (let offset = 0; offset < piece.byteLength; ) {
+          const n = Math.min(fill.length - filled, piece.byteLength - offset);
+          fill.set(piece.subarray(offset, offset + n), filled);
+          filled += n;
+          offset += n;
+          if (filled === chunkSizeBytes) {
+            const full = fill;
+            filled = 0;
+            flushedBytes += chunkSizeBytes;
+            fill = Buffer.allocUnsafe(capacity());
+            await flush(full);
+          }
         }
       }
       if (declared !== undefined && sizeBytes !== declared) {
         throw new StoreError(OBJ_ERR_INCOMPLETE_BODY, `body has ${sizeBytes} bytes, ${declared} declared`);
       }
-      const rest = Buffer.concat(pending, pendingBytes);
-      if (chunks.length === 0 && sizeBytes <= inlineMaxBytes) return { chunks, sizeBytes, inline: rest };
+      const rest = fill.subarray(0, filled);
+      if (chunks.length === 0 && sizeBytes <= inlineMaxBytes) return { chunks, sizeBytes, inline: Buffer.from(rest) };
       if (rest.length > 0) await flush(rest);
     } finally {
       // Let outstanding writes settle, on failure too, so none races the caller's cleanup; the

@@ -417,15 +417,40 @@ export class RawS3 {
   }
 }
 
+/** How long rawExchange waits for the server by default; generous because CI machines are busy. */
+export const RAW_EXCHANGE_TIMEOUT_MS = 15_000;
+
+/**
+ * A predicate for rawExchange: true once `count` complete HTTP responses (head plus
+ * Content-Length bytes of body) have arrived, so a kept-alive connection need not time out.
+ */
+export function completeResponses(count: number): (response: string) => boolean {
+  return (response) => {
+    let pos = 0;
+    for (let seen = 0; seen < count; seen++) {
+      const headEnd = response.indexOf('\r\n\r\n', pos);
+      if (headEnd < 0) return false;
+      const head = response.slice(pos, headEnd);
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+      // 1xx answers (100 Continue) have no body and do not count.
+      if (/^HTTP\/1\.1 1\d\d/.test(head)) seen--;
+      pos = headEnd + 4 + length;
+      if (pos > response.length) return false;
+    }
+    return true;
+  };
+}
+
 /**
  * Sends raw bytes over a fresh TCP connection and collects whatever comes back until the server
- * closes or `timeoutMs` passes. `shape` may end or destroy the socket part-way (half-close,
- * disconnect mid-body).
+ * closes, `until(responseSoFar)` is true, or `timeoutMs` passes. `shape` may end or destroy the
+ * socket part-way (half-close, disconnect mid-body).
  */
 export async function rawExchange(
   port: number,
   shape: (socket: Socket) => void | Promise<void>,
-  timeoutMs = 5000,
+  timeoutMs = RAW_EXCHANGE_TIMEOUT_MS,
+  until?: (response: string) => boolean,
 ): Promise<{ response: string; closedByServer: boolean }> {
   const socket = connect({ host: '127.0.0.1', port });
   await new Promise<void>((resolve, reject) => {
@@ -433,9 +458,16 @@ export async function rawExchange(
     socket.once('error', reject);
   });
   const chunks: Buffer[] = [];
-  socket.on('data', (d: Buffer) => chunks.push(d));
   const closed = new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), timeoutMs);
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d);
+      // Enough was seen (e.g. a complete error document): stop waiting for the server to close.
+      if (until?.(Buffer.concat(chunks).toString('latin1'))) {
+        clearTimeout(timer);
+        resolve(false);
+      }
+    });
     socket.once('close', () => {
       clearTimeout(timer);
       resolve(true);

@@ -27,6 +27,11 @@ export const MAINTENANCE_INTERVAL_MS_DEFAULT = 60_000;
 export const MAINTENANCE_CHUNKS_PER_SECOND_DEFAULT = 2_000;
 /** Default rate of bytes moved between nodes by repair and rebalance. */
 export const MAINTENANCE_BYTES_PER_SECOND_DEFAULT = 64 * 1024 * 1024;
+/**
+ * Chunks a pass repairs or rebalances at once. Each one costs a few round trips (has() on every
+ * owner, maybe a push or a fetch); doing them one by one makes a pass latency-bound.
+ */
+export const MAINTENANCE_CHUNKS_IN_FLIGHT_MAX = 8;
 /** Default rate of bytes re-hashed by the scrubber. */
 export const SCRUB_BYTES_PER_SECOND_DEFAULT = 8 * 1024 * 1024;
 
@@ -117,6 +122,7 @@ export class ChunkMaintenance {
       stats.phase = 'sweep';
       stats.sweepExamined = 0;
       const before = { ...stats };
+      const work = new BoundedWork(MAINTENANCE_CHUNKS_IN_FLIGHT_MAX);
       for await (const id of this.#deps.local.list()) {
         await this.#chunks.take(1, signal);
         stats.sweepExamined++;
@@ -126,8 +132,9 @@ export class ChunkMaintenance {
           continue;
         }
         const placement = this.#deps.placement();
-        if (placement && !placement.owners(id, placement.replicationFactor).includes(this.#options.selfId)) await rebalanceHeld(ctx, placement, id);
+        if (placement && !placement.owners(id, placement.replicationFactor).includes(this.#options.selfId)) await work.add(() => rebalanceHeld(ctx, placement, id));
       }
+      await work.drain();
 
       stats.phase = 'repair';
       stats.repairExamined = 0;
@@ -137,8 +144,9 @@ export class ChunkMaintenance {
         stats.repairExamined++;
         stats.ts3gw_repair_examined_chunks_total++;
         const placement = this.#deps.placement();
-        if (placement?.owners(id, placement.replicationFactor).includes(this.#options.selfId)) await repairOwned(ctx, placement, id);
+        if (placement?.owners(id, placement.replicationFactor).includes(this.#options.selfId)) await work.add(() => repairOwned(ctx, placement, id));
       }
+      await work.drain();
       stats.ts3gw_maintenance_passes_total++;
       stats.ts3gw_maintenance_last_pass_duration_seconds = (performance.now() - startedMs) / 1000;
       stats.lastPassEndMs = now();
@@ -203,5 +211,43 @@ export class ChunkMaintenance {
         // Aborted: the while condition ends the loop.
       }
     }
+  }
+}
+
+/** Runs at most `max` tasks at once; the first failure is rethrown by add() or drain(). */
+class BoundedWork {
+  readonly #max: number;
+  readonly #running = new Set<Promise<void>>();
+  #failure: { err: unknown } | undefined;
+
+  constructor(max: number) {
+    assert(max >= 1, 'BoundedWork needs room for one task');
+    this.#max = max;
+  }
+
+  /** Starts `task`, first waiting while `max` tasks run. */
+  async add(task: () => Promise<unknown>): Promise<void> {
+    while (this.#running.size >= this.#max) await Promise.race(this.#running);
+    this.#check();
+    const p: Promise<void> = task().then(
+      () => {
+        this.#running.delete(p);
+      },
+      (err: unknown) => {
+        this.#running.delete(p);
+        this.#failure ??= { err };
+      },
+    );
+    this.#running.add(p);
+  }
+
+  /** Waits for every started task. */
+  async drain(): Promise<void> {
+    await Promise.all(this.#running);
+    this.#check();
+  }
+
+  #check(): void {
+    if (this.#failure) throw this.#failure.err;
   }
 }

@@ -341,6 +341,6 @@ export interface RaftConfig {
   readOnlyOption?: ReadOnlyOption;
   /** Followers drop proposals instead of forwarding them to the leader. */
   disableProposalForwarding?: boolean;
-  /** Seeded randomness for election timeouts (required: the core never uses Math.random). */
+  /** Seeded randomness for election timeouts (required: the core draws no randomness of its own). */
   random: RaftRandom;
 }

@@ -21,7 +21,10 @@ const CHUNK = 64 * 1024;
 const ENV = {
   TS3GW_CHUNK_SIZE_BYTES: String(CHUNK),
   TS3GW_INLINE_MAX_BYTES: '1024',
-  TS3GW_GC_GRACE_SECONDS: '2',
+  // The grace must exceed the longest in-flight write: from a PUT's first chunk to its commit.
+  // 2 s was too short here — on 2 loaded cores a 40-chunk PUT (3 fsynced copies each) took longer,
+  // and its first chunks were collected before the commit made them referenced.
+  TS3GW_GC_GRACE_SECONDS: '8',
   TS3GW_MAINTENANCE_INTERVAL_MS: '300',
   TS3GW_SCRUB_BYTES_PER_SECOND: String(32 * 1024 * 1024),
 };
@@ -91,16 +94,16 @@ test.serial('gc removes unreferenced chunks everywhere after the grace; repair r
         const sets = await Promise.all([1, 2, 3].map((id) => inventory(cluster.nodes.get(id)!.dataDir)));
         return sets.every((s) => garbage.every((c) => !s.has(c)) && live.every((c) => s.has(c))) ? true : undefined;
       },
-      30_000,
+      45_000,
       'garbage chunks gone and live chunks kept on every node',
     );
-    t.log(`gc: ${garbage.length} garbage chunks gone from 3 nodes ${Date.now() - started} ms after the delete (grace 2 s)`);
+    t.log(`gc: ${garbage.length} garbage chunks gone from 3 nodes ${Date.now() - started} ms after the delete (grace 8 s)`);
     const gcStats = await maintenanceStats(cluster, 1);
     t.true(gcStats['ts3gw_gc_deleted_chunks_total']! >= garbage.length, JSON.stringify(gcStats));
     for (const id of [1, 2, 3]) t.is(sha(await get(client(cluster, id), 'gc-test', 'over')), sha(v2), `over via ${id}`);
 
     // (b) Repair: kill -9 node 3, wipe its chunks, restart: it gets every referenced chunk back.
-    const many = randomBytes(40 * CHUNK);
+    const many = randomBytes(24 * CHUNK);
     await s3.send(new PutObjectCommand({ Bucket: 'gc-test', Key: 'many', Body: many }));
     const referenced = new Set([...live, ...chunkIds(many)]);
     await cluster.nodes.get(3)!.server.kill();

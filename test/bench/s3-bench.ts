@@ -36,8 +36,8 @@ import { startServer } from '../helpers/server.ts';
 import { signedStreamingPut } from './signed-streaming.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const KiB = 1024;
-const MiB = 1024 * KiB;
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
 // ---------------------------------------------------------------------------------- settings
@@ -50,8 +50,8 @@ function envNumber(name: string, fallback: number): number {
   return n;
 }
 
-const SECONDS = envNumber('BENCH_SECONDS', 5);
-const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', Math.min(1, SECONDS));
+export const SECONDS = envNumber('BENCH_SECONDS', 5);
+export const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', Math.min(1, SECONDS));
 const MAX_OPS_SMALL = envNumber('BENCH_MAX_OPS', 100_000);
 const MAX_OPS_LARGE = envNumber('BENCH_MAX_OPS', 2_000);
 const VERIFY_EVERY = Math.floor(envNumber('BENCH_VERIFY_EVERY', 8));
@@ -71,17 +71,19 @@ const SMALL_GET_OBJECTS = 256;
 const LARGE_GET_OBJECTS = 4;
 /** Bytes per push of the big generated body (what fs.createReadStream hands out). */
 const BIG_PIECE = 64 * KiB;
-const BUCKET = 'bench';
+export const BUCKET = 'bench';
 const REGION = 'us-east-1';
-const TS3_KEY = 'BENCHACCESSKEY';
-const TS3_SECRET = 'bench-secret-key-0123456789';
+export const TS3_KEY = 'BENCHACCESSKEY';
+export const TS3_SECRET = 'bench-secret-key-0123456789';
 
 // ---------------------------------------------------------------------------------- processes
 
-interface BenchServer {
+export interface BenchServer {
   name: 'ts3gw' | 's3rver';
   url: string;
   pid: number;
+  /** Every process serving it (a cluster's nodes), for CPU accounting; [pid] when absent. */
+  pids?: number[];
   dataDir: string;
   accessKeyId: string;
   secretAccessKey: string;
@@ -89,9 +91,9 @@ interface BenchServer {
 }
 
 /** Everything to undo on the way out, newest first. */
-const cleanups: Array<() => Promise<void>> = [];
+export const cleanups: Array<() => Promise<void>> = [];
 
-async function runCleanups(): Promise<void> {
+export async function runCleanups(): Promise<void> {
   while (cleanups.length > 0) {
     const fn = cleanups.pop()!;
     try {
@@ -103,7 +105,7 @@ async function runCleanups(): Promise<void> {
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`, resolving once the process has exited. */
-async function stopProcess(proc: ChildProcess, graceMs = 10_000): Promise<void> {
+export async function stopProcess(proc: ChildProcess, graceMs = 10_000): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   proc.kill('SIGTERM');
@@ -112,7 +114,7 @@ async function stopProcess(proc: ChildProcess, graceMs = 10_000): Promise<void> 
   clearTimeout(timer);
 }
 
-async function startTs3gw(dataDir: string): Promise<BenchServer> {
+export async function startTs3gw(dataDir: string): Promise<BenchServer> {
   const server = await startServer({
     dataDir,
     env: { TS3GW_ROOT_ACCESS_KEY: TS3_KEY, TS3GW_ROOT_SECRET_KEY: TS3_SECRET, TS3GW_LOG_LEVEL: 'warn' },
@@ -168,7 +170,7 @@ const CLK_TCK = (() => {
     return 100;
   }
 })();
-function processCpuSeconds(pid: number): number {
+export function processCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -215,7 +217,7 @@ function clientConfig(server: BenchServer, requestTimeoutMs: number): S3ClientCo
   };
 }
 
-function makeClient(server: BenchServer, overrides: Partial<S3ClientConfig> = {}, requestTimeoutMs = ROW_REQUEST_TIMEOUT_MS): S3Client {
+export function makeClient(server: BenchServer, overrides: Partial<S3ClientConfig> = {}, requestTimeoutMs = ROW_REQUEST_TIMEOUT_MS): S3Client {
   return new S3Client({ ...clientConfig(server, requestTimeoutMs), ...overrides });
 }
 
@@ -246,7 +248,7 @@ function stamp(buf: Buffer): void {
   }
 }
 
-function freshPayload(size: number): Buffer {
+export function freshPayload(size: number): Buffer {
   const buf = randomBytes(size);
   stamp(buf);
   return buf;
@@ -267,7 +269,7 @@ class VerifyError extends Error {}
 
 // ---------------------------------------------------------------------------------- rows
 
-interface Measured {
+export interface Measured {
   server: string;
   ops: number;
   bytes: number;
@@ -290,7 +292,7 @@ interface Measured {
   otherCpuShare: number;
 }
 
-interface RowSpec {
+export interface RowSpec {
   id: string;
   label: string;
   unit: 'ops/s' | 'MiB/s';
@@ -307,7 +309,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-async function measure(spec: RowSpec, server: BenchServer, client: S3Client): Promise<Measured> {
+export async function measure(spec: RowSpec, server: BenchServer, client: S3Client): Promise<Measured> {
   const op = await spec.prepare(server, client);
   const latencies: number[] = [];
   let ops = 0;
@@ -348,7 +350,8 @@ async function measure(spec: RowSpec, server: BenchServer, client: S3Client): Pr
     }),
   );
 
-  const cpu0 = processCpuSeconds(server.pid);
+  const serverCpu = () => (server.pids ?? [server.pid]).reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+  const cpu0 = serverCpu();
   const bench0 = process.cpuUsage();
   const machine0 = machineBusyCpuSeconds();
   const start = performance.now();
@@ -370,7 +373,7 @@ async function measure(spec: RowSpec, server: BenchServer, client: S3Client): Pr
     }),
   );
   const seconds = (performance.now() - start) / 1000;
-  const serverCpuSeconds = processCpuSeconds(server.pid) - cpu0;
+  const serverCpuSeconds = serverCpu() - cpu0;
   const benchCpu = process.cpuUsage(bench0);
   const machineCpuSeconds = machineBusyCpuSeconds() - machine0;
   latencies.sort((a, b) => a - b);
@@ -400,7 +403,7 @@ async function measure(spec: RowSpec, server: BenchServer, client: S3Client): Pr
 
 /** Rows of PUTs: each worker owns one buffer, re-stamped before every PUT; the last body each
  *  worker wrote is read back after the row and compared. */
-function putRow(id: string, label: string, size: number, concurrency: number, keyOf: (w: number, i: number) => string): RowSpec {
+export function putRow(id: string, label: string, size: number, concurrency: number, keyOf: (w: number, i: number) => string): RowSpec {
   const maxOps = size <= 1 * MiB ? MAX_OPS_SMALL : MAX_OPS_LARGE;
   let bodies: Buffer[] = [];
   let last: Array<string | undefined> = [];
@@ -437,7 +440,7 @@ function putRow(id: string, label: string, size: number, concurrency: number, ke
   };
 }
 
-function getRow(id: string, label: string, size: number, concurrency: number, objects: number): RowSpec {
+export function getRow(id: string, label: string, size: number, concurrency: number, objects: number): RowSpec {
   const maxOps = size <= 1 * MiB ? MAX_OPS_SMALL : MAX_OPS_LARGE;
   const prefix = `get-${size}`;
   const expected: Buffer[] = [];
@@ -713,18 +716,18 @@ async function runBig(tempRoot: string): Promise<BigResult> {
 
 // ---------------------------------------------------------------------------------- output
 
-function fmt(n: number, digits = 1): string {
+export function fmt(n: number, digits = 1): string {
   if (!Number.isFinite(n)) return '-';
   return n >= 1000 ? Math.round(n).toLocaleString('en-US') : n.toFixed(digits);
 }
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-function git(args: string[]): string {
+export function git(args: string[]): string {
   try {
     return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
   } catch {
@@ -902,4 +905,5 @@ async function main(): Promise<void> {
   process.exitCode = failed ? 1 : 0;
 }
 
-await main();
+// Other benches import the helpers above; only `node test/bench/s3-bench.ts` runs this one.
+if (import.meta.main) await main();

@@ -35,6 +35,7 @@ import type {
   WriteCondition,
 } from '../meta/types.ts';
 import { assert } from '../util/assert.ts';
+import { ByteBudget } from '../util/byte-budget.ts';
 import { type Clock, MonotonicStamper } from '../util/clock.ts';
 import { StoreError } from '../util/errors.ts';
 import { OBJ_ERR_INCOMPLETE_BODY, OBJ_ERR_TOO_LARGE } from './errors.ts';
@@ -49,7 +50,16 @@ export interface ObjectServiceOptions {
   objectSizeBytesMax: number;
   /** Smallest part but the last of a multipart upload; S3's 5 MiB unless a test lowers it. */
   partSizeBytesMin?: number;
+  /** Bytes of chunk buffers all uploads together may hold (default CHUNK_BUFFER_BYTES_MAX). */
+  chunkBufferBytesMax?: number;
 }
+
+/**
+ * Chunk buffers all uploads of a node may hold at once: uploads past it wait (and stop reading
+ * their sockets) until earlier chunks are stored. Keeps the server's memory bounded however many
+ * parts are uploaded in parallel.
+ */
+export const CHUNK_BUFFER_BYTES_MAX = 64 * 1024 * 1024;
 
 /** Collaborators of the object layer. */
 export interface ObjectServiceDeps {
@@ -151,6 +161,7 @@ export class ObjectService {
   readonly #consensus: Consensus;
   readonly #chunks: ChunkStore;
   readonly #stamper: MonotonicStamper;
+  readonly #buffers: ByteBudget;
 
   constructor(options: ObjectServiceOptions, deps: ObjectServiceDeps) {
     assert(options.inlineMaxBytes <= options.chunkSizeBytes, 'inline limit above chunk size');
@@ -159,6 +170,7 @@ export class ObjectService {
     this.#consensus = deps.consensus;
     this.#chunks = deps.chunks;
     this.#stamper = new MonotonicStamper(deps.clock);
+    this.#buffers = new ByteBudget(options.chunkBufferBytesMax ?? CHUNK_BUFFER_BYTES_MAX);
   }
 
   async listBuckets(): Promise<BucketRecord[]> {
@@ -465,18 +477,30 @@ export class ObjectService {
     const capacity = () => (declared === undefined ? chunkSizeBytes : Math.max(1, Math.min(chunkSizeBytes, declared - flushedBytes)));
     let sizeBytes = 0;
     let filled = 0;
-    let fill = Buffer.allocUnsafe(capacity());
+    // Every chunk buffer is paid for from the node-wide budget before it is allocated and paid
+    // back when its write settles (or, for the buffer being filled, when the upload ends).
+    const allocate = async (): Promise<Buffer> => {
+      const size = capacity();
+      await this.#buffers.acquire(size);
+      return Buffer.allocUnsafe(size);
+    };
+    let fill: Buffer | undefined = await allocate();
     // The first failed chunk write. Writes are settled into this instead of being left as
     // rejected promises nobody awaits yet (which would crash the process as unhandled).
     let writeError: { err: unknown } | undefined;
 
-    const flush = async (bytes: Buffer): Promise<void> => {
+    const flush = async (buffer: Buffer, length: number): Promise<void> => {
+      const bytes = buffer.subarray(0, length);
       const id = createHash('sha256').update(bytes).digest('hex');
       chunks.push({ id, sizeBytes: bytes.length });
       inFlight.push(
-        this.#chunks.put(id, bytes).then(undefined, (err: unknown) => {
-          writeError ??= { err };
-        }),
+        this.#chunks.put(id, bytes).then(
+          () => this.#buffers.release(buffer.length),
+          (err: unknown) => {
+            this.#buffers.release(buffer.length);
+            writeError ??= { err };
+          },
+        ),
       );
       if (inFlight.length >= CHUNK_WRITES_IN_FLIGHT_MAX) await inFlight.shift();
       if (writeError) throw writeError.err;
@@ -490,26 +514,33 @@ export class ObjectService {
           throw new StoreError(OBJ_ERR_INCOMPLETE_BODY, `body is longer than the ${declared} bytes declared`);
         }
         for (let offset = 0; offset < piece.byteLength; ) {
+          fill ??= await allocate();
           const n = Math.min(fill.length - filled, piece.byteLength - offset);
           fill.set(piece.subarray(offset, offset + n), filled);
           filled += n;
           offset += n;
           if (filled === chunkSizeBytes) {
             const full = fill;
+            fill = undefined;
             filled = 0;
             flushedBytes += chunkSizeBytes;
-            fill = Buffer.allocUnsafe(capacity());
-            await flush(full);
+            await flush(full, chunkSizeBytes);
           }
         }
       }
       if (declared !== undefined && sizeBytes !== declared) {
         throw new StoreError(OBJ_ERR_INCOMPLETE_BODY, `body has ${sizeBytes} bytes, ${declared} declared`);
       }
-      const rest = fill.subarray(0, filled);
-      if (chunks.length === 0 && sizeBytes <= inlineMaxBytes) return { chunks, sizeBytes, inline: Buffer.from(rest) };
-      if (rest.length > 0) await flush(rest);
+      if (chunks.length === 0 && sizeBytes <= inlineMaxBytes) {
+        return { chunks, sizeBytes, inline: Buffer.from(fill ? fill.subarray(0, filled) : new Uint8Array(0)) };
+      }
+      if (fill && filled > 0) {
+        const last = fill;
+        fill = undefined;
+        await flush(last, filled);
+      }
     } finally {
+      if (fill) this.#buffers.release(fill.length);
       // Let outstanding writes settle, on failure too, so none races the caller's cleanup; the
       // chunks of a failed upload are unreferenced and left to garbage collection.
       await Promise.all(inFlight.splice(0));

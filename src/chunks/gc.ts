@@ -13,9 +13,10 @@
  * of the same id (deleteIfOlder), so a put cannot slip between them. The cutoff is taken from the
  * mark's start, not from the sweep's clock, so a slow sweep does not widen the window.
  *
- * Known gap: CopyObject re-references the source's chunks without putting them; if the source
- * is deleted and a mark runs while the copy is between reading the source and committing, the
- * chunks may be swept. Closing it needs the copy to touch its chunks (objects/ owns that path).
+ * CopyObject re-references the source's chunks without putting them. It cannot lose them: its
+ * command names the source version (PutObject.copySource) and apply refuses the copy unless that
+ * version still exists, so at every applied index the chunks are referenced by the source or by
+ * the copy, and a mark (taken at one applied index) always sees one of them.
  *
  * Memory: the mark holds every referenced id of the cluster in one Set<string> (64-char hex,
  * about 150 bytes each with the set's overhead), bounded by GC_REFERENCED_IDS_MAX; a bigger

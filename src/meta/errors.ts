@@ -17,3 +17,5 @@ export const META_ERR_INVALID_PART_ORDER = 'META_ERR_INVALID_PART_ORDER';
 export const META_ERR_ENTITY_TOO_SMALL = 'META_ERR_ENTITY_TOO_SMALL';
 /** A part named by a completion was re-uploaded after the proposer read it; read again and retry. */
 export const META_ERR_UPLOAD_CHANGED = 'META_ERR_UPLOAD_CHANGED';
+/** A copy's source version was deleted or replaced before the copy was ordered. */
+export const META_ERR_COPY_SOURCE_CHANGED = 'META_ERR_COPY_SOURCE_CHANGED';

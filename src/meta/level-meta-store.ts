@@ -18,6 +18,7 @@ import {
   META_ERR_BUCKET_OWNED_BY_YOU,
   META_ERR_BUCKET_EXISTS,
   META_ERR_CONDITIONAL_CONFLICT,
+  META_ERR_COPY_SOURCE_CHANGED,
   META_ERR_LOCKED,
   META_ERR_NO_SUCH_BUCKET,
   META_ERR_NO_SUCH_KEY,
@@ -388,6 +389,12 @@ export class LevelMetaStore implements MetaStore {
         const current = parse<ObjectRecord>(await this.#read(pending, key));
         const failed = conditionFails(op.condition, current);
         if (failed) return failed;
+        if (op.copySource) {
+          const source = parse<ObjectRecord>(await this.#read(pending, objectKey(op.copySource.bucket, op.copySource.key)));
+          if (!source || source.writeId !== op.copySource.writeId) {
+            return { ok: false, code: META_ERR_COPY_SOURCE_CHANGED, message: 'the copy source changed while it was being copied', meta: { ...op.copySource } };
+          }
+        }
         this.#write(pending, key, JSON.stringify(op.object));
         return { ok: true, value: current ? { kind: 'PutObject', replaced: current } : { kind: 'PutObject' } };
       }

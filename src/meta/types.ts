@@ -151,7 +151,19 @@ export interface WriteCondition {
 export type MetaOp =
   | { type: 'CreateBucket'; bucket: BucketRecord }
   | { type: 'DeleteBucket'; bucket: string }
-  | { type: 'PutObject'; bucket: string; key: string; object: ObjectRecord; condition?: WriteCondition }
+  | {
+      type: 'PutObject';
+      bucket: string;
+      key: string;
+      object: ObjectRecord;
+      condition?: WriteCondition;
+      /**
+       * For a copy: the source version whose chunks the new object reuses. Apply refuses the copy
+       * unless that exact version still exists, so in log order the chunks are always referenced
+       * (by the source before the copy, by the copy after it) and chunk GC cannot lose them.
+       */
+      copySource?: { bucket: string; key: string; writeId: string };
+    }
   | { type: 'DeleteObject'; bucket: string; key: string }
   | { type: 'DeleteObjects'; bucket: string; keys: string[] }
   | { type: 'CreateMultipartUpload'; bucket: string; key: string; upload: UploadRecord }

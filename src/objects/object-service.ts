@@ -100,6 +100,9 @@ export interface PutObjectInput {
 /** A CopyObject request. `replace` is set for MetadataDirective REPLACE. */
 export interface CopyObjectInput {
   source: ObjectRecord;
+  /** Where the source lives; the copy is refused if that version is gone when it is ordered. */
+  sourceBucket: string;
+  sourceKey: string;
   bucket: string;
   key: string;
   owner: string;
@@ -254,7 +257,8 @@ export class ObjectService {
     const { tags: sourceTags, ...source } = input.source;
     const tags = input.tags ?? sourceTags;
     const object: ObjectRecord = { ...source, ...meta, lastModifiedMs, writeId: randomUUID(), owner: input.owner, ...(tags && tags.length > 0 ? { tags } : {}) };
-    await this.#commit({ type: 'PutObject', bucket: input.bucket, key: input.key, object, ...condition(input.condition) }, lastModifiedMs);
+    const copySource = { bucket: input.sourceBucket, key: input.sourceKey, writeId: input.source.writeId };
+    await this.#commit({ type: 'PutObject', bucket: input.bucket, key: input.key, object, copySource, ...condition(input.condition) }, lastModifiedMs);
     return object;
   }
 

@@ -106,6 +106,8 @@ const FROM_OBJECTS: Record<string, S3ErrorCode> = {
   [objects.META_ERR_BUCKET_NOT_EMPTY]: 'BucketNotEmpty',
   [objects.META_ERR_PRECONDITION_FAILED]: 'PreconditionFailed',
   [objects.META_ERR_CONDITIONAL_CONFLICT]: 'NoSuchKey',
+  // The source was deleted or overwritten while being copied; retrying copies the new state.
+  [objects.META_ERR_COPY_SOURCE_CHANGED]: 'ConditionalRequestConflict',
   [objects.META_ERR_NO_SUCH_UPLOAD]: 'NoSuchUpload',
   [objects.META_ERR_INVALID_PART]: 'InvalidPart',
   [objects.META_ERR_INVALID_PART_ORDER]: 'InvalidPartOrder',

@@ -151,6 +151,8 @@ export async function copyObject(ctx: RequestContext, bucket: string, key: strin
   const tags = tagDirective === 'REPLACE' ? (tagsFromHeader(ctx) ?? []) : undefined;
   const object = await ctx.deps.objects.copyObject({
     source: sourceObject,
+    sourceBucket: source.bucket,
+    sourceKey: source.key,
     bucket,
     key,
     owner: ctx.owner,

@@ -125,3 +125,25 @@ test('a second process cannot open the same store (META_ERR_LOCKED)', async (t) 
     await s.close();
   });
 });
+
+test('a copy is ordered only while its source version exists, so GC can never lose its chunks', async (t) => {
+  await withStore(async (location) => {
+    const s = await openLevelMetaStore({ location, syncWrites: false });
+    const source = object('src');
+    const copy = (requestId: string, writeId: string) =>
+      cmd(requestId, { type: 'PutObject', bucket: 'bkt', key: 'dst', object: object('src'), copySource: { bucket: 'bkt', key: 'src', writeId } });
+    const r = await s.applyBatch([
+      { index: 1, command: cmd('a', { type: 'CreateBucket', bucket }) },
+      { index: 2, command: cmd('b', { type: 'PutObject', bucket: 'bkt', key: 'src', object: source }) },
+      { index: 3, command: copy('c', source.writeId) },
+      { index: 4, command: copy('d', 'an-older-version') },
+      { index: 5, command: cmd('e', { type: 'DeleteObject', bucket: 'bkt', key: 'src' }) },
+      { index: 6, command: copy('f', source.writeId) },
+    ]);
+    t.deepEqual(
+      r.map((x) => (x.ok ? 'ok' : x.code)),
+      ['ok', 'ok', 'ok', 'META_ERR_COPY_SOURCE_CHANGED', 'ok', 'META_ERR_COPY_SOURCE_CHANGED'],
+    );
+    await s.close();
+  });
+});

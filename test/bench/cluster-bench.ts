@@ -13,6 +13,8 @@
  *           the sink's plain node:http server (no store) to split HTTP cost from store cost.
  *           A node's chunk PUT includes the receiver's sha256 verification, file write and fsync;
  *           its GET includes reading the file and verifying the sha256 again.
+ *   local   the store's own costs measured in this process: sha256 of 4 MiB buffers and writing +
+ *           fsyncing 4 MiB files on the nodes' file system (what a chunk PUT adds to HTTP).
  *
  * Environment: everything of s3-bench (BENCH_SECONDS 5, BENCH_WARMUP_SECONDS, BENCH_MAX_OPS,
  * BENCH_VERIFY_EVERY), and BENCH_ROWS (comma list of row ids), BENCH_PARTS (s3,chunks),
@@ -22,7 +24,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -235,7 +237,7 @@ async function startSink(): Promise<Sink> {
 
 interface Transfer {
   name: string;
-  kind: 'tcp' | 'put' | 'get';
+  kind: 'tcp' | 'put' | 'get' | 'local';
   target: string;
   concurrency: number;
   bytes: number;
@@ -489,6 +491,59 @@ async function runChunks(cluster: BenchCluster, sink: Sink): Promise<Transfer[]>
   return out;
 }
 
+/** What the receiving node's chunk PUT does besides HTTP, measured here in one process on one
+ *  core: sha256 of 4 MiB buffers, and writing + fsyncing 4 MiB files (file, then its directory,
+ *  as the disk chunk store does) in `dir`, on the file system the nodes use. Time-bounded. */
+export async function localCosts(dir: string): Promise<Transfer[]> {
+  const chunks = makeChunks(4);
+  const out: Transfer[] = [];
+  const bounded = async (name: string, includes: string, op: (i: number) => Promise<void> | void): Promise<void> => {
+    const deadline = performance.now() + Math.min(SECONDS, 3) * 1000;
+    const t0 = performance.now();
+    let ops = 0;
+    while (performance.now() < deadline && ops < 500) await op(ops++);
+    const seconds = (performance.now() - t0) / 1000;
+    out.push({
+      name,
+      kind: 'local',
+      target: 'this process',
+      concurrency: 1,
+      bytes: ops * CHUNK_BYTES,
+      seconds,
+      mibPerSec: (ops * CHUNK_BYTES) / MiB / seconds,
+      ops,
+      stoppedBy: 'time',
+      receiverCpuSeconds: Number.NaN,
+      receiverCpuMsPerMiB: Number.NaN,
+      includes,
+    });
+  };
+  await bounded('local sha256 of 4 MiB', 'sha256 only (the store verifies every put and get)', (i) => {
+    createHash('sha256').update(chunks[i % chunks.length]!.data).digest('hex');
+  });
+  await mkdir(dir, { recursive: true });
+  try {
+    await bounded('local write+fsync 4 MiB files', 'open, write, fsync file, close, fsync dir', async (i) => {
+      const handle = await open(join(dir, `c${i}`), 'w');
+      try {
+        await handle.write(chunks[i % chunks.length]!.data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      const d = await open(dir, 'r');
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------- main
 
 async function main(): Promise<void> {
@@ -581,6 +636,10 @@ async function main(): Promise<void> {
     if (PARTS.includes('chunks')) {
       const sink = await startSink();
       transfers = await runChunks(cluster, sink);
+      for (const t of await localCosts(join(tempRoot, 'local-costs'))) {
+        logTransfer(t);
+        transfers.push(t);
+      }
     }
   } finally {
     await runCleanups();
@@ -631,7 +690,7 @@ async function main(): Promise<void> {
         ]),
       ),
     );
-    for (const t of transfers.filter((x) => x.kind !== 'tcp' && x.target.startsWith('node'))) {
+    for (const t of transfers.filter((x) => x.kind !== 'tcp' && x.kind !== 'local' && x.target.startsWith('node'))) {
       console.log(`target: ${t.name} at ${(100 * (t.fractionOfTcp ?? 0)).toFixed(0)}% of raw TCP (same connection count) >= 50%: ${(t.fractionOfTcp ?? 0) >= TARGET_FRACTION ? 'met' : 'NOT met'}`);
     }
     console.log('note: raw TCP base = the better of the runs before and after the HTTP phases; no switch turns the node\'s fsync off, so chunk PUTs always include it.');
@@ -680,4 +739,4 @@ async function main(): Promise<void> {
   process.exitCode = failed ? 1 : 0;
 }
 
-await main();
+if (import.meta.main) await main();

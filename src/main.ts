@@ -8,6 +8,9 @@ import { loadConfig } from './config/config.ts';
 import { startNode } from './node/node.ts';
 import { errorCode } from './util/errors.ts';
 
+/** How long a graceful shutdown may take before the process exits anyway. */
+const SHUTDOWN_TIMEOUT_MS = 20_000;
+
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
   try {
@@ -33,6 +36,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    // In-flight requests get time to finish; a shutdown that hangs (a stuck client, an
+    // unreachable peer) must not keep the process alive forever.
+    setTimeout(() => {
+      logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown timed out; exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
     node.close().then(
       () => process.exit(0),
       (err: unknown) => {

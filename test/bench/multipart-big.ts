@@ -1,6 +1,6 @@
 /**
  * `npm run bench:multipart` — one huge multipart upload and download against a fresh ts3gw: the
- * @aws-sdk/lib-storage Upload helper (queueSize 8) pushes BENCH_MP_GIB GiB (default 10) in
+ * @aws-sdk/lib-storage Upload helper (queueSize BENCH_MP_QUEUE, default 8) pushes BENCH_MP_GIB GiB (default 10) in
  * BENCH_MP_PART_MIB parts (default 16), then the object is read back streamed and hashed. Reports
  * MiB/s both ways and the server's peak RSS (VmHWM and sampled VmRSS from /proc), as a table and
  * JSON in bench-results/. Bytes are generated on the fly (1 MiB blocks stamped with their index,
@@ -16,6 +16,7 @@ import { removeDir, s3Client, startServer } from '../helpers/server.ts';
 const MiB = 1024 * 1024;
 const GIB = Number(process.env['BENCH_MP_GIB'] ?? 10);
 const PART_MIB = Number(process.env['BENCH_MP_PART_MIB'] ?? 16);
+const QUEUE = Number(process.env['BENCH_MP_QUEUE'] ?? 8);
 const totalBytes = Math.round(GIB * 1024 * MiB);
 
 async function rssOf(pid: number): Promise<{ rss: number; hwm: number }> {
@@ -66,7 +67,7 @@ try {
   let t0 = performance.now();
   await new Upload({
     client: s3,
-    queueSize: 8,
+    queueSize: QUEUE,
     partSize: PART_MIB * MiB,
     params: { Bucket: 'bench-mp', Key: 'huge', Body: generated(totalBytes, upHash) },
   }).done();
@@ -86,6 +87,7 @@ try {
   const result = {
     gib: GIB,
     partMiB: PART_MIB,
+    queueSize: QUEUE,
     parts: Math.ceil(totalBytes / (PART_MIB * MiB)),
     uploadSeconds: Number(upSeconds.toFixed(1)),
     uploadMiBps: Number((totalBytes / MiB / upSeconds).toFixed(1)),

@@ -575,7 +575,7 @@ async function dirBytes(dir: string): Promise<number> {
 }
 
 async function runBig(tempRoot: string): Promise<BigResult> {
-  const notes = ['Multipart upload: skipped (ts3gw answers 501 NotImplemented for CreateMultipartUpload).'];
+  const notes = ['Multipart upload: measured by npm run bench:multipart (lib-storage Upload of a huge object, server peak RSS).'];
   if (SKIP_BIG) return { skipped: 'BENCH_SKIP_BIG=1', phases: [], notes };
   const size = Math.round(BIG_GIB * GiB);
   const needBytes = Math.max(12 * GiB, 2 * size + 2 * GiB);

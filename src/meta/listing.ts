@@ -17,52 +17,80 @@ export async function listObjects(db: ClassicLevel<Buffer, string>, bucket: stri
   const page: ListPage = { objects: [], commonPrefixes: [], isTruncated: false };
   const base = objectPrefix(bucket);
   const encodedPrefix = Buffer.concat([base, Buffer.from(query.prefix, 'utf8')]);
-  const startAfterBytes = Buffer.from(query.startAfter, 'utf8');
   let lower: Buffer = encodedPrefix;
   if (query.startAfter !== '') {
-    const afterStart = justAfter(Buffer.concat([base, startAfterBytes]));
+    const afterStart = justAfter(Buffer.concat([base, Buffer.from(query.startAfter, 'utf8')]));
     if (Buffer.compare(afterStart, lower) > 0) lower = afterStart;
   }
-  const upper = afterPrefix(encodedPrefix);
-  if (Buffer.compare(lower, upper) >= 0) return page;
+  page.isTruncated = await scanRolledUp(
+    db,
+    { base, lower, upper: afterPrefix(encodedPrefix), prefix: query.prefix, delimiter: query.delimiter, after: query.startAfter, max: query.maxKeys },
+    (encoded) => decodeObjectKey(bucket, encoded),
+    (item) => {
+      if (item.kind === 'prefix') page.commonPrefixes.push(item.prefix);
+      else page.objects.push({ key: item.key, object: JSON.parse(item.value) as ObjectRecord });
+      page.lastReturned = item.kind === 'prefix' ? item.prefix : item.key;
+    },
+  );
+  assert(page.objects.length + page.commonPrefixes.length <= query.maxKeys, 'page larger than maxKeys');
+  return page;
+}
 
-  const iterator = db.iterator({ gte: lower, lt: upper });
+/** What a rolled-up scan yields: a record listed as itself, or a common prefix (once). */
+export type ScanItem = { kind: 'entry'; key: string; encoded: Buffer; value: string } | { kind: 'prefix'; prefix: string };
+
+/** Bounds of a rolled-up scan. */
+export interface ScanBounds {
+  /** Encoded prefix shared by every record of the listing (bucket part of the key). */
+  base: Buffer;
+  lower: Buffer;
+  upper: Buffer;
+  /** S3 prefix and delimiter, as decoded strings. */
+  prefix: string;
+  delimiter: string;
+  /** Common prefixes at or before this (decoded) key were returned by an earlier page. */
+  after: string;
+  /** Items (records plus common prefixes) in one page. */
+  max: number;
+}
+
+/**
+ * The listing loop shared by objects and multipart uploads: walks [lower, upper) in key order,
+ * rolls records whose key holds the delimiter after the prefix up into common prefixes (each
+ * reported once; the iterator jumps past every key under it), and stops after `max` items.
+ * Returns true when more items followed (the page is truncated).
+ */
+export async function scanRolledUp(
+  db: ClassicLevel<Buffer, string>,
+  bounds: ScanBounds,
+  decodeKey: (encoded: Buffer) => string,
+  visit: (item: ScanItem) => void,
+): Promise<boolean> {
+  if (Buffer.compare(bounds.lower, bounds.upper) >= 0) return false;
+  const afterBytes = Buffer.from(bounds.after, 'utf8');
+  const iterator = db.iterator({ gte: bounds.lower, lt: bounds.upper });
   let count = 0;
   try {
     for (;;) {
       const entry = await iterator.next();
-      if (entry === undefined) break;
-      const [encodedKey, value] = entry;
-      const key = decodeObjectKey(bucket, encodedKey);
-      const commonPrefix = rollUp(key, query.prefix, query.delimiter);
+      if (entry === undefined) return false;
+      const [encoded, value] = entry;
+      const key = decodeKey(encoded);
+      const commonPrefix = rollUp(key, bounds.prefix, bounds.delimiter);
       if (commonPrefix !== undefined) {
         const cpBytes = Buffer.from(commonPrefix, 'utf8');
         // Every key under this common prefix rolls up into it: jump past all of them.
-        iterator.seek(afterPrefix(Buffer.concat([base, cpBytes])));
+        iterator.seek(afterPrefix(Buffer.concat([bounds.base, cpBytes])));
         // A prefix at or before the start key was returned by an earlier page.
-        if (query.startAfter !== '' && Buffer.compare(cpBytes, startAfterBytes) <= 0) continue;
-        if (count === query.maxKeys) {
-          page.isTruncated = true;
-          break;
-        }
-        page.commonPrefixes.push(commonPrefix);
-        page.lastReturned = commonPrefix;
-        count++;
-        continue;
+        if (bounds.after !== '' && Buffer.compare(cpBytes, afterBytes) <= 0) continue;
       }
-      if (count === query.maxKeys) {
-        page.isTruncated = true;
-        break;
-      }
-      page.objects.push({ key, object: JSON.parse(value) as ObjectRecord });
-      page.lastReturned = key;
+      if (count === bounds.max) return true;
+      visit(commonPrefix !== undefined ? { kind: 'prefix', prefix: commonPrefix } : { kind: 'entry', key, encoded, value });
       count++;
     }
   } finally {
     await iterator.close();
   }
-  assert(count <= query.maxKeys, 'page larger than maxKeys');
-  return page;
 }
 
 /** The common prefix `key` rolls up into, or undefined when it is listed as itself. */

@@ -9,7 +9,7 @@ import type { ClassicLevel } from 'classic-level';
 import { assert } from '../util/assert.ts';
 import { META_ERR_ENTITY_TOO_SMALL, META_ERR_INVALID_PART, META_ERR_INVALID_PART_ORDER } from './errors.ts';
 import { afterPrefix, decodeUploadKey, justAfter, uploadKey, uploadPrefix } from './keys.ts';
-import { rollUp } from './listing.ts';
+import { scanRolledUp } from './listing.ts';
 import type { CompletePart, PartRecord, UploadListPage, UploadListQuery, UploadRecord } from './types.ts';
 
 /** S3's minimum size of every part but the last. */
@@ -82,42 +82,21 @@ export async function listUploads(db: ClassicLevel<Buffer, string>, bucket: stri
         : afterPrefix(Buffer.concat([base, markerBytes, Buffer.of(0)]));
     if (Buffer.compare(after, lower) > 0) lower = after;
   }
-  const upper = afterPrefix(encodedPrefix);
-  if (Buffer.compare(lower, upper) >= 0) return page;
-  const iterator = db.iterator({ gte: lower, lt: upper });
-  let count = 0;
-  try {
-    for (;;) {
-      const entry = await iterator.next();
-      if (entry === undefined) break;
-      const [encoded, value] = entry;
-      const { key, uploadId } = decodeUploadKey(bucket, encoded);
-      const commonPrefix = rollUp(key, query.prefix, query.delimiter);
-      if (commonPrefix !== undefined) {
-        const cpBytes = Buffer.from(commonPrefix, 'utf8');
-        iterator.seek(afterPrefix(Buffer.concat([base, cpBytes])));
-        if (query.keyMarker !== '' && Buffer.compare(cpBytes, markerBytes) <= 0) continue;
-        if (count === query.maxUploads) {
-          page.isTruncated = true;
-          break;
-        }
-        page.commonPrefixes.push(commonPrefix);
-        page.nextKeyMarker = commonPrefix;
+  page.isTruncated = await scanRolledUp(
+    db,
+    { base, lower, upper: afterPrefix(encodedPrefix), prefix: query.prefix, delimiter: query.delimiter, after: query.keyMarker, max: query.maxUploads },
+    (encoded) => decodeUploadKey(bucket, encoded).key,
+    (item) => {
+      if (item.kind === 'prefix') {
+        page.commonPrefixes.push(item.prefix);
+        page.nextKeyMarker = item.prefix;
         page.nextUploadIdMarker = '';
-        count++;
-        continue;
+        return;
       }
-      if (count === query.maxUploads) {
-        page.isTruncated = true;
-        break;
-      }
-      page.uploads.push({ key, upload: JSON.parse(value) as UploadRecord });
-      page.nextKeyMarker = key;
-      page.nextUploadIdMarker = uploadId;
-      count++;
-    }
-  } finally {
-    await iterator.close();
-  }
+      page.uploads.push({ key: item.key, upload: JSON.parse(item.value) as UploadRecord });
+      page.nextKeyMarker = item.key;
+      page.nextUploadIdMarker = decodeUploadKey(bucket, item.encoded).uploadId;
+    },
+  );
   return page;
 }

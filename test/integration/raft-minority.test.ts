@@ -49,7 +49,9 @@ test('a minority answers 503 quickly for writes and strong reads, then recovers'
       const res = await survivor.send(new GetObjectCommand({ Bucket: 'minority', Key: 'k' }));
       return res.Body!.transformToString();
     }, 15_000, 'reads to work again');
-    t.is(got, 'v1', 'the write refused by the minority did not happen');
+    // A 503 promises nothing about the write: if the survivor was the leader, the entry sits in
+    // its log and commits when it wins again. Either value is correct; a torn or other one is not.
+    t.true(got === 'v1' || got === 'v2', `after recovery the key holds v1 or v2, got ${JSON.stringify(got)}`);
     await survivor.send(new PutObjectCommand({ Bucket: 'minority', Key: 'k', Body: 'v3' }));
   } finally {
     await cluster.stop();

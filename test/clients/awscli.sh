@@ -84,7 +84,7 @@ check rm-recursive sh_step '
   key_count'
 
 # --- MULTIPART (disabled: the server answers 501 NotImplemented until multipart upload lands).
-# Enable with TS3GW_CLIENTS_MULTIPART=1: uploads the 12 MiB file in 5 MiB parts.
+# On unless TS3GW_CLIENTS_MULTIPART=0: uploads the 12 MiB file in 5 MiB parts.
 if multipart_enabled; then
   check put-multipart sh_step '
     AWS_CONFIG_FILE="$D/aws-config-mp"; cp "$D/aws-config" "$AWS_CONFIG_FILE"; export AWS_CONFIG_FILE

@@ -251,8 +251,8 @@ def _():
 
 
 # --- MULTIPART (disabled: the server answers 501 NotImplemented until multipart upload lands).
-# Enable with TS3GW_CLIENTS_MULTIPART=1: uploads the 12 MiB file in 5 MiB parts.
-if os.environ.get("TS3GW_CLIENTS_MULTIPART") == "1":
+# On unless TS3GW_CLIENTS_MULTIPART=0: uploads the 12 MiB file in 5 MiB parts.
+if os.environ.get("TS3GW_CLIENTS_MULTIPART", "1") == "1":
 
     @check("put-multipart")
     def _():

@@ -93,5 +93,5 @@ make_tree() { # make_tree DIR
 }
 
 # Multipart upload is not implemented by the server yet (501 NotImplemented). When it lands,
-# run the matrix with TS3GW_CLIENTS_MULTIPART=1 to add each client's multipart check.
-multipart_enabled() { [ "${TS3GW_CLIENTS_MULTIPART:-0}" = 1 ]; }
+# each client also runs its multipart check unless TS3GW_CLIENTS_MULTIPART=0.
+multipart_enabled() { [ "${TS3GW_CLIENTS_MULTIPART:-1}" = 1 ]; }

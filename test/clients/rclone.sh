@@ -69,7 +69,7 @@ check sync-down sh_step 'rc sync "ts3gw:$BUCKET/tree" "$D/down"; diff -r "$D/tre
 check rm-recursive sh_step 'rc delete "ts3gw:$BUCKET/tree"; rc lsf -R "ts3gw:$BUCKET" | tee "$D/ls-empty2.txt"; test ! -s "$D/ls-empty2.txt"'
 
 # --- MULTIPART (disabled: the server answers 501 NotImplemented until multipart upload lands).
-# Enable with TS3GW_CLIENTS_MULTIPART=1: uploads the 12 MiB file in 5 MiB parts.
+# On unless TS3GW_CLIENTS_MULTIPART=0: uploads the 12 MiB file in 5 MiB parts.
 if multipart_enabled; then
   check put-multipart sh_step '
     rc copyto --s3-upload-cutoff 5M --s3-chunk-size 5M "$D/big.bin" "ts3gw:$BUCKET/multipart.bin"

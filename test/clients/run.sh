@@ -6,7 +6,7 @@
 #
 # Environment knobs:
 #   TS3GW_CLIENTS_ONLY="awscli boto3"  run only these clients (default: all four)
-#   TS3GW_CLIENTS_MULTIPART=1          also run the multipart checks (off until multipart lands)
+#   TS3GW_CLIENTS_MULTIPART=0          skip the multipart checks (on by default)
 #   TS3GW_CLIENTS_KEEP=1               keep the temp dir (logs, data) and print its path
 #   TS3GW_CLIENTS_STEP_TIMEOUT=120     seconds allowed to each client step
 #   TS3GW_CLIENTS_LOG_LEVEL=warn       server log level (debug shows every request)

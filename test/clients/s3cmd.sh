@@ -66,7 +66,7 @@ check rm-recursive sh_step '
   s3c ls --recursive "s3://$BUCKET" | tee "$D/ls-empty2.txt"; test ! -s "$D/ls-empty2.txt"'
 
 # --- MULTIPART (disabled: the server answers 501 NotImplemented until multipart upload lands).
-# Enable with TS3GW_CLIENTS_MULTIPART=1: uploads the 12 MiB file in 5 MiB parts.
+# On unless TS3GW_CLIENTS_MULTIPART=0: uploads the 12 MiB file in 5 MiB parts.
 if multipart_enabled; then
   check put-multipart sh_step '
     "$S3CMD" -c "$D/s3cfg" --multipart-chunk-size-mb=5 put "$D/big.bin" "s3://$BUCKET/multipart.bin"

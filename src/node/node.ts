@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
+import { Registry } from 'prom-client';
 import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, CHUNK_SIZE_BYTES_MAX } from '../chunks/chunk-store.ts';
 import { ClusterChunkStore } from '../chunks/cluster-chunk-store.ts';
 import { openDiskChunkStore } from '../chunks/disk-chunk-store.ts';
@@ -18,6 +19,7 @@ import type { PeerAddress } from '../consensus/transport.ts';
 import { HttpChunkClient, INTERNAL_CLUSTER_HEADER, INTERNAL_SECRET_HEADER } from '../forward/chunk-client.ts';
 import { GrpcTransport } from '../rpc/grpc-transport.ts';
 import { openLevelMetaStore } from '../meta/level-meta-store.ts';
+import { createMetrics } from '../metrics/metrics.ts';
 import { ObjectService } from '../objects/object-service.ts';
 import { buildS3App } from '../s3/server.ts';
 import { systemClock } from '../util/clock.ts';
@@ -121,6 +123,20 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     { consensus, chunks, clock: systemClock },
   );
   let closing = false;
+  const registry = new Registry();
+  const metrics = createMetrics(registry, {
+    raft: () => {
+      const status = consensus.status();
+      return {
+        term: status.hardState.term,
+        commitIndex: status.hardState.commit,
+        appliedIndex: meta.appliedIndex(),
+        isLeader: status.role === 'leader',
+        hasLeader: consensus.leader !== 0,
+      };
+    },
+    counters: () => maintenance.stats() as unknown as Record<string, number>,
+  });
   const app = buildS3App(
     {
       region: config.region,
@@ -133,6 +149,8 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       lookupSecret: (id) => (id === credentials.accessKeyId ? credentials.secretAccessKey : undefined),
       ownerOf: (id) => id,
       isReady: () => !closing && consensus.leader !== 0,
+      metricsText: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+      observeRequest: (method, status, seconds) => metrics.observeRequest(method, status, seconds),
       internalChunks: {
         authorize: (headers) => headers[INTERNAL_CLUSTER_HEADER] === identity.clusterId && secretEquals(headers[INTERNAL_SECRET_HEADER], clusterSecret),
         chunkBytesMax: CHUNK_SIZE_BYTES_MAX,

@@ -48,6 +48,8 @@ export interface S3Deps {
   internalChunks?: InternalChunks;
   /** Prometheus exposition for /metrics, if metrics are on. */
   metricsText?(): Promise<{ contentType: string; body: string }>;
+  /** Called once per answered request, for request metrics. */
+  observeRequest?(method: string, status: number, seconds: number): void;
 }
 
 /** An authenticated operator request. */

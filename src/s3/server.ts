@@ -97,6 +97,7 @@ export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBase
   app.addHook('onResponse', async (req, reply) => {
     if (inFlight.get(req.raw.socket)?.res === reply.raw) inFlight.delete(req.raw.socket);
     req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    deps.observeRequest?.(req.method, reply.statusCode, reply.elapsedTime / 1000);
   });
   return app;
 }

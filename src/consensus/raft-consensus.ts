@@ -101,6 +101,15 @@ interface ProposalWaiter {
   resolve(result: ApplyResult): void;
   reject(err: unknown): void;
   timer: NodeJS.Timeout;
+  /**
+   * The encoded metadata command, kept so it can be proposed again: a proposal forwarded to a
+   * leader that then lost leadership (or a MsgProp lost on the wire) is dropped silently, and the
+   * state machine's request-id deduplication makes a second copy in the log harmless.
+   * Membership changes are never re-proposed (a stale AddNode could undo a later RemoveNode).
+   */
+  data?: Uint8Array;
+  /** When it was last handed to the core (ms, monotonic). */
+  proposedAtMs?: number;
 }
 
 interface ReadWaiter {
@@ -216,9 +225,10 @@ export class RaftConsensus implements Consensus {
         this.#proposals.delete(command.requestId);
         reject(new StoreError(CONSENSUS_ERR_TIMEOUT, 'proposal not applied in time; its outcome is unknown', { requestId: command.requestId }));
       }, this.#options.proposalTimeoutMs);
-      this.#proposals.set(command.requestId, { resolve, reject, timer });
+      const data = encodeCommand(command);
+      this.#proposals.set(command.requestId, { resolve, reject, timer, data, proposedAtMs: performance.now() });
       try {
-        this.#node.propose(encodeCommand(command));
+        this.#node.propose(data);
       } catch (err) {
         clearTimeout(timer);
         this.#proposals.delete(command.requestId);
@@ -320,7 +330,30 @@ export class RaftConsensus implements Consensus {
   #tick(): void {
     if (this.#closed) return;
     this.#node.tick();
+    this.#reproposeStalled();
     this.#kick();
+  }
+
+  /**
+   * Proposes again the metadata commands still waiting: all of them when a new leader is known
+   * (what was forwarded to the old one may be lost), or those waiting longer than twice the
+   * election timeout (a lost MsgProp). Duplicates in the log apply once (request-id dedup).
+   */
+  #reproposeStalled(all = false): void {
+    if (this.#lead === NONE || this.#proposals.size === 0) return;
+    const now = performance.now();
+    const stallMs = 2 * this.#options.electionTimeoutTicks * this.#options.tickMs;
+    for (const waiter of this.#proposals.values()) {
+      if (!waiter.data || waiter.proposedAtMs === undefined) continue;
+      if (!all && now - waiter.proposedAtMs < stallMs) continue;
+      waiter.proposedAtMs = now;
+      try {
+        this.#node.propose(waiter.data);
+      } catch (err) {
+        if (!isRaftError(err, RaftErrorCode.ProposalDropped)) throw err;
+        return; // no leader to take it now; the next leader change retries
+      }
+    }
   }
 
   #onMessages(messages: Message[]): void {
@@ -424,6 +457,7 @@ export class RaftConsensus implements Consensus {
       }
       if (lead !== NONE) {
         for (const wake of this.#leaderWaiters.splice(0)) wake();
+        this.#reproposeStalled(true);
         if (this.#nextRead.length > 0) queueMicrotask(() => this.#startReadRound());
       }
     }

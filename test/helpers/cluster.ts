@@ -142,7 +142,9 @@ export async function waitForLeader(cluster: TestCluster, ids: number[] = [...cl
       const statuses = await Promise.all(ids.map((id) => clusterStatus(cluster.nodes.get(id)!.server.url)));
       const leaders = new Set(statuses.map((s) => s.leader));
       const [leader] = leaders;
-      return leaders.size === 1 && leader !== undefined && leader !== 0 ? leader : undefined;
+      // The leader must be one of the nodes asked about: right after a leader is killed, the
+      // survivors still agree on it until their election timeout passes.
+      return leaders.size === 1 && leader !== undefined && ids.includes(leader) ? leader : undefined;
     },
     timeoutMs,
     'one agreed leader',

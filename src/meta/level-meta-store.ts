@@ -155,6 +155,8 @@ export class LevelMetaStore implements MetaStore {
   #applying = false;
   /** Database values read ahead for the batch being applied (see #prefetch). */
   #prefetched = new Map<string, string | undefined>();
+  /** While a command executes: the values its writes replaced in the batch overlay, to undo them. */
+  #undo: Map<string, string | null | undefined> | undefined;
 
   constructor(db: Db, options: LevelMetaStoreOptions, appliedIndex: number) {
     this.#db = db;
@@ -346,7 +348,9 @@ export class LevelMetaStore implements MetaStore {
   }
 
   #write(pending: Pending, key: Buffer, value: string | null): void {
-    pending.set(key.toString('latin1'), value);
+    const k = key.toString('latin1');
+    if (this.#undo && !this.#undo.has(k)) this.#undo.set(k, pending.has(k) ? pending.get(k) : undefined);
+    pending.set(k, value);
   }
 
   async #applyOne(pending: Pending, index: number, command: MetaCommand): Promise<ApplyResult> {
@@ -355,10 +359,33 @@ export class LevelMetaStore implements MetaStore {
     }
     const seen = await this.#read(pending, dedupKey(command.requestId));
     if (seen !== undefined) return (JSON.parse(seen) as { result: ApplyResult }).result;
-    const result = await this.#execute(pending, command);
+    const result = await this.#executeGuarded(pending, command);
     this.#write(pending, dedupKey(command.requestId), JSON.stringify({ index, result }));
     this.#write(pending, dedupQueueKey(index, command.requestId), '');
     return result;
+  }
+
+  /**
+   * Executes a command; a command whose shape makes execution throw (a TypeError from a missing
+   * field, say) is undone and answered META_ERR_BAD_COMMAND instead. That outcome depends only on
+   * the command, so every replica reaches it, and one malformed entry in the log cannot wedge every
+   * node's apply loop forever. Errors of the store itself (I/O) still propagate.
+   */
+  async #executeGuarded(pending: Pending, command: MetaCommand): Promise<ApplyResult> {
+    const undo = new Map<string, string | null | undefined>();
+    this.#undo = undo;
+    try {
+      return await this.#execute(pending, command);
+    } catch (err) {
+      if (!(err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError)) throw err;
+      for (const [k, v] of undo) {
+        if (v === undefined) pending.delete(k);
+        else pending.set(k, v);
+      }
+      return { ok: false, code: META_ERR_BAD_COMMAND, message: 'malformed command' };
+    } finally {
+      this.#undo = undefined;
+    }
   }
 
   async #execute(pending: Pending, command: MetaCommand): Promise<ApplyResult> {

@@ -42,7 +42,10 @@ export interface StartOptions {
 /** Starts `node src/main.ts` on 127.0.0.1 with an ephemeral port; resolves once it serves. */
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ts3gw-test-')));
-  const proc = spawn(process.execPath, ['src/main.ts'], {
+  // TS3GW_TEST_NODE_ARGS: extra node flags for the servers (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+  // to profile them; flags like --cpu-prof are refused in NODE_OPTIONS).
+  const nodeArgs = (process.env['TS3GW_TEST_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, 'src/main.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,

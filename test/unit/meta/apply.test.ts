@@ -147,3 +147,31 @@ test('a copy is ordered only while its source version exists, so GC can never lo
     await s.close();
   });
 });
+
+test('a malformed command is answered META_ERR_BAD_COMMAND, its partial effects undone; the batch around it applies', async (t) => {
+  await withStore(async (location) => {
+    const s = await openLevelMetaStore({ location, syncWrites: false });
+    // Shapes the type system forbids but the log could still carry (a buggy or hostile proposer).
+    const bad = (requestId: string, op: unknown): MetaCommand => cmd(requestId, op as MetaOp);
+    const r = await s.applyBatch([
+      { index: 1, command: cmd('a', { type: 'CreateBucket', bucket }) },
+      { index: 2, command: cmd('b', { type: 'PutObject', bucket: 'bkt', key: 'k', object: object('e1') }) },
+      // Deletes 'k' in the overlay, then throws on the number: the delete must be undone.
+      { index: 3, command: bad('c', { type: 'DeleteObjects', bucket: 'bkt', keys: ['k', 42] }) },
+      { index: 4, command: bad('d', { type: 'CreateBucket' }) },
+      { index: 5, command: cmd('e', { type: 'PutObject', bucket: 'bkt', key: 'k2', object: object('e2') }) },
+    ]);
+    t.deepEqual(
+      r.map((x) => (x.ok ? 'ok' : x.code)),
+      ['ok', 'ok', 'META_ERR_BAD_COMMAND', 'META_ERR_BAD_COMMAND', 'ok'],
+    );
+    t.is(s.appliedIndex(), 5);
+    t.is((await s.getObject('bkt', 'k'))?.etag, 'e1');
+    t.is((await s.getObject('bkt', 'k2'))?.etag, 'e2');
+    // The outcome is remembered like any other: a retry of 'c' gets the same answer.
+    const again = await s.applyBatch([{ index: 6, command: bad('c', { type: 'DeleteObjects', bucket: 'bkt', keys: ['k', 42] }) }]);
+    t.is(again[0]?.ok ? 'ok' : again[0]?.code, 'META_ERR_BAD_COMMAND');
+    t.is((await s.getObject('bkt', 'k'))?.etag, 'e1');
+    await s.close();
+  });
+});

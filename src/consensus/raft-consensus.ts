@@ -21,10 +21,9 @@
  * request-id deduplication makes a retry with the same id safe.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { decodeCommand } from '../meta/codec.ts';
+import { decodeCommand, encodeCommand } from '../meta/codec.ts';
 import type { IndexedCommand, MetaReader, MetaStore } from '../meta/level-meta-store.ts';
 import type { ApplyResult, MetaCommand, MetaOp } from '../meta/types.ts';
-import { encodeCommand } from '../meta/codec.ts';
 import {
   type ConfChange,
   type ConfState,
@@ -48,7 +47,7 @@ import { errorCode, StoreError } from '../util/errors.ts';
 import { SeededRandom } from '../util/random.ts';
 import type { DurableLogStorage } from './durable-log-storage.ts';
 import type { PeerAddress, Transport } from './transport.ts';
-import { CONSENSUS_ERR_CLOSED, CONSENSUS_ERR_NO_LEADER, CONSENSUS_ERR_TIMEOUT, type Consensus } from './types.ts';
+import { CONSENSUS_ERR_BAD_COMMAND, CONSENSUS_ERR_CLOSED, CONSENSUS_ERR_NO_LEADER, CONSENSUS_ERR_TIMEOUT, type Consensus } from './types.ts';
 
 
 /** Timing and limits of the host. Raft time is in ticks; milliseconds only here. */
@@ -183,6 +182,7 @@ export class RaftConsensus implements Consensus {
     await deps.transport.start({
       onMessages: (messages) => host.#onMessages(messages),
       onSnapshot: (message, data) => host.#onSnapshot(message, data),
+      onPropose: (command) => host.#onPropose(command),
     });
     host.#ticker = setInterval(() => host.#tick(), options.tickMs);
     // A cluster of one need not wait an election timeout to serve.
@@ -214,6 +214,25 @@ export class RaftConsensus implements Consensus {
   async propose(op: MetaOp, stampMs: number): Promise<ApplyResult> {
     const command: MetaCommand = { v: 1, requestId: randomUUID(), stampMs, op };
     return this.#proposeCommand(command);
+  }
+
+  /** The Propose RPC: an encoded command from a client, validated at its envelope, proposed. */
+  async #onPropose(bytes: Uint8Array): Promise<Uint8Array> {
+    let command: MetaCommand;
+    try {
+      command = decodeCommand(bytes);
+    } catch (err) {
+      throw new StoreError(CONSENSUS_ERR_BAD_COMMAND, (err as Error).message);
+    }
+    const { requestId, stampMs, op } = command;
+    if (typeof requestId !== 'string' || requestId.length === 0 || requestId.length > 128 || requestId.includes('\0')) {
+      throw new StoreError(CONSENSUS_ERR_BAD_COMMAND, 'requestId must be a string of 1 to 128 characters');
+    }
+    if (!Number.isSafeInteger(stampMs) || typeof op !== 'object' || op === null || typeof op.type !== 'string') {
+      throw new StoreError(CONSENSUS_ERR_BAD_COMMAND, 'command needs an integer stampMs and an op with a type');
+    }
+    // The op's own fields are checked by apply (a malformed op is answered META_ERR_BAD_COMMAND).
+    return Buffer.from(JSON.stringify(await this.#proposeCommand(command)), 'utf8');
   }
 
   /** Proposes an encoded command and waits until it is applied here. */

@@ -21,6 +21,11 @@ export interface TransportHandler {
    * machine's chunks. Resolves true once installed and stepped.
    */
   onSnapshot(message: Message, data: AsyncIterable<Uint8Array>): Promise<boolean>;
+  /**
+   * An encoded metadata command from an authenticated client: proposed through this node,
+   * resolving with the encoded result once applied here. Rejects with the consensus error codes.
+   */
+  onPropose(command: Uint8Array): Promise<Uint8Array>;
 }
 
 /** Outbound traffic. */

@@ -31,3 +31,5 @@ export const CONSENSUS_ERR_CLOSED = 'CONSENSUS_ERR_CLOSED';
 export const CONSENSUS_ERR_TIMEOUT = 'CONSENSUS_ERR_TIMEOUT';
 /** No leader is reachable: the node is in a minority or an election is running. */
 export const CONSENSUS_ERR_NO_LEADER = 'CONSENSUS_ERR_NO_LEADER';
+/** An encoded command from outside (the Propose RPC) that is not a valid command. */
+export const CONSENSUS_ERR_BAD_COMMAND = 'CONSENSUS_ERR_BAD_COMMAND';

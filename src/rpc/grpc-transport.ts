@@ -13,9 +13,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { PeerAddress, Transport, TransportHandler } from '../consensus/transport.ts';
+import { CONSENSUS_ERR_BAD_COMMAND, CONSENSUS_ERR_CLOSED, CONSENSUS_ERR_NO_LEADER, CONSENSUS_ERR_TIMEOUT } from '../consensus/types.ts';
 import * as pb from '../gen/ts3gw/raft/v1/raft.ts';
 import { type Message, MessageType, type NodeId } from '../raft/index.ts';
 import { assert } from '../util/assert.ts';
+import { errorCode } from '../util/errors.ts';
 import { messageFromWire, messageToWire } from './raft-codec.ts';
 
 /** Bytes buffered on one peer stream before messages to that peer are dropped. */
@@ -27,8 +29,8 @@ export const GRPC_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
 /** An InstallSnapshot that makes no progress for this long is abandoned. */
 export const SNAPSHOT_TIMEOUT_MS = 5 * 60 * 1000;
 
-const METADATA_CLUSTER = 'x-ts3gw-cluster-id';
-const METADATA_SECRET = 'x-ts3gw-cluster-secret';
+export const METADATA_CLUSTER = 'x-ts3gw-cluster-id';
+export const METADATA_SECRET = 'x-ts3gw-cluster-secret';
 const METADATA_NODE = 'x-ts3gw-node-id';
 const METADATA_INCARNATION = 'x-ts3gw-incarnation';
 
@@ -83,6 +85,8 @@ export class GrpcTransport implements Transport {
         this.#onMessagesCall(call, callback),
       installSnapshot: (call: grpc.ServerReadableStream<pb.SnapshotChunk, pb.SnapshotResponse>, callback: grpc.sendUnaryData<pb.SnapshotResponse>) =>
         void this.#onSnapshotCall(call, callback),
+      propose: (call: grpc.ServerUnaryCall<pb.ProposeRequest, pb.ProposeResponse>, callback: grpc.sendUnaryData<pb.ProposeResponse>) =>
+        void this.#onProposeCall(call, callback),
     });
     this.#boundPort = await new Promise<number>((resolve, reject) => {
       this.#server.bindAsync(this.#options.listenAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
@@ -228,17 +232,24 @@ export class GrpcTransport implements Transport {
     return md;
   }
 
-  /** Why a call must be refused, or undefined when it may proceed. */
-  #refusal(metadata: grpc.Metadata): grpc.ServiceError | undefined {
+  /** Refuses a caller without this cluster's id and secret. */
+  #secretRefusal(metadata: grpc.Metadata): grpc.ServiceError | undefined {
     const cluster = metadata.get(METADATA_CLUSTER)[0];
     const secret = metadata.get(METADATA_SECRET)[0];
-    const node = Number(metadata.get(METADATA_NODE)[0]);
-    const incarnation = metadata.get(METADATA_INCARNATION)[0];
     const a = Buffer.from(typeof secret === 'string' ? secret : '');
     const b = Buffer.from(this.#options.clusterSecret);
     if (cluster !== this.#options.clusterId || a.length !== b.length || !timingSafeEqual(a, b)) {
       return serviceError(grpc.status.UNAUTHENTICATED, 'wrong cluster id or secret');
     }
+    return undefined;
+  }
+
+  /** Why a call from a peer must be refused, or undefined when it may proceed. */
+  #refusal(metadata: grpc.Metadata): grpc.ServiceError | undefined {
+    const secretRefusal = this.#secretRefusal(metadata);
+    if (secretRefusal) return secretRefusal;
+    const node = Number(metadata.get(METADATA_NODE)[0]);
+    const incarnation = metadata.get(METADATA_INCARNATION)[0];
     if (!(node >= 1) || typeof incarnation !== 'string') return serviceError(grpc.status.UNAUTHENTICATED, 'caller did not say who it is');
     if (!this.#options.checkIncarnation(node, incarnation)) {
       this.#options.logger.warn({ node, incarnation }, 'refusing a node whose data directory was reset; remove it and add it back as a new node');
@@ -273,6 +284,26 @@ export class GrpcTransport implements Transport {
     call.on('error', () => {
       // The peer went away; it reconnects with a new stream.
     });
+  }
+
+  async #onProposeCall(call: grpc.ServerUnaryCall<pb.ProposeRequest, pb.ProposeResponse>, callback: grpc.sendUnaryData<pb.ProposeResponse>): Promise<void> {
+    // A client, not a peer: the cluster secret is what it must hold (a peer holding it can put
+    // anything in the log through MsgProp already, so this widens nothing).
+    const refusal = this.#secretRefusal(call.metadata);
+    if (refusal) {
+      callback(refusal);
+      return;
+    }
+    if (!this.#handler) {
+      callback(serviceError(grpc.status.UNAVAILABLE, 'not started'));
+      return;
+    }
+    try {
+      callback(null, { result: await this.#handler.onPropose(call.request.command) });
+    } catch (err) {
+      const code = errorCode(err);
+      callback(serviceError((code === undefined ? undefined : PROPOSE_STATUS[code]) ?? grpc.status.INTERNAL, (err as Error).message));
+    }
   }
 
   async #onSnapshotCall(call: grpc.ServerReadableStream<pb.SnapshotChunk, pb.SnapshotResponse>, callback: grpc.sendUnaryData<pb.SnapshotResponse>): Promise<void> {
@@ -312,6 +343,14 @@ export class GrpcTransport implements Transport {
     }
   }
 }
+
+/** How consensus errors surface to a Propose caller. */
+const PROPOSE_STATUS: Record<string, grpc.status> = {
+  [CONSENSUS_ERR_NO_LEADER]: grpc.status.UNAVAILABLE,
+  [CONSENSUS_ERR_CLOSED]: grpc.status.UNAVAILABLE,
+  [CONSENSUS_ERR_TIMEOUT]: grpc.status.DEADLINE_EXCEEDED,
+  [CONSENSUS_ERR_BAD_COMMAND]: grpc.status.INVALID_ARGUMENT,
+};
 
 function serviceError(code: grpc.status, details: string): grpc.ServiceError {
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });

@@ -7,8 +7,11 @@
  * small objects (stored inline in the replicated metadata; chunk placement is a later issue).
  */
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
 import anyTest, { type TestFn } from 'ava';
-import { admin, clusterStatus, eventually, startCluster, type TestCluster, waitForLeader } from '../helpers/cluster.ts';
+import { ProposeClient } from '../../src/rpc/propose-client.ts';
+import { admin, clusterStatus, eventually, startCluster, TEST_CLUSTER_SECRET, type TestCluster, waitForLeader } from '../helpers/cluster.ts';
 import { s3Client } from '../helpers/server.ts';
 
 const test = anyTest as TestFn<{ cluster: TestCluster }>;
@@ -42,6 +45,43 @@ test.serial('a write through one node is immediately readable and listable throu
   for (const id of [1, 2, 3]) {
     const list = await client(cluster, id).send(new ListObjectsV2Command({ Bucket: 'raft-rw' }));
     t.is(list.KeyCount, 10, `list via node ${id}`);
+  }
+});
+
+test.serial('the Propose RPC puts commands in the log through a follower; bad secrets and malformed commands change nothing', async (t) => {
+  const { cluster } = t.context;
+  const leader = await waitForLeader(cluster);
+  const follower = [1, 2, 3].find((id) => id !== leader)!;
+  const { clusterId } = await clusterStatus(cluster.nodes.get(leader)!.server.url);
+  const address = `127.0.0.1:${cluster.nodes.get(follower)!.raftPort}`;
+  const proposer = new ProposeClient({ address, clusterId, clusterSecret: TEST_CLUSTER_SECRET });
+  const intruder = new ProposeClient({ address, clusterId, clusterSecret: 'not-the-secret-but-just-as-long-xxxxx' });
+  try {
+    const bucket = { name: 'raft-propose', createdMs: Date.now(), region: 'us-east-1', owner: 'root' };
+    t.deepEqual(await proposer.propose({ type: 'CreateBucket', bucket }), { ok: true });
+    const object = {
+      sizeBytes: 5, etag: createHash('md5').update('hello').digest('hex'), lastModifiedMs: Date.now(), writeId: 'w1', owner: 'root',
+      contentType: 'text/plain', headers: {}, userMeta: {}, data: { kind: 'inline' as const, base64: Buffer.from('hello').toString('base64') },
+    };
+    // The same request id twice: applied once, the second answer is the first one's.
+    const first = await proposer.propose({ type: 'PutObject', bucket: 'raft-propose', key: 'k', object }, { requestId: 'propose-1' });
+    const again = await proposer.propose({ type: 'DeleteObject', bucket: 'raft-propose', key: 'k' }, { requestId: 'propose-1' });
+    t.deepEqual(again, first);
+    for (const id of [1, 2, 3]) t.is(await read(client(cluster, id), 'raft-propose', 'k'), 'hello', `via node ${id}`);
+
+    const refused = await t.throwsAsync(intruder.propose({ type: 'DeleteObject', bucket: 'raft-propose', key: 'k' }));
+    t.is((refused as { code?: number }).code, grpc.status.UNAUTHENTICATED);
+    const garbage = await t.throwsAsync(proposer.proposeEncoded(Buffer.from('{not json')));
+    t.is((garbage as { code?: number }).code, grpc.status.INVALID_ARGUMENT);
+    const noOp = await t.throwsAsync(proposer.proposeEncoded(Buffer.from(JSON.stringify({ v: 1, requestId: 'x', stampMs: 1 }))));
+    t.is((noOp as { code?: number }).code, grpc.status.INVALID_ARGUMENT);
+    // Well-formed envelope, malformed op: committed, answered META_ERR_BAD_COMMAND by every replica.
+    const bad = await proposer.proposeEncoded(Buffer.from(JSON.stringify({ v: 1, requestId: 'propose-bad', stampMs: 1, op: { type: 'DeleteObjects', bucket: 'raft-propose', keys: [7] } })));
+    t.like(bad, { ok: false, code: 'META_ERR_BAD_COMMAND' });
+    for (const id of [1, 2, 3]) t.is(await read(client(cluster, id), 'raft-propose', 'k'), 'hello', `still there via node ${id}`);
+  } finally {
+    proposer.close();
+    intruder.close();
   }
 });
 

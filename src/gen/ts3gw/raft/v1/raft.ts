@@ -11,8 +11,10 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientUnaryCall,
   type ClientWritableStream,
   type handleClientStreamingCall,
+  type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
   type ServiceError,
@@ -260,6 +262,21 @@ export interface SnapshotChunk {
 
 export interface SnapshotResponse {
   accepted: boolean;
+}
+
+/**
+ * A metadata command for the replicated log, from a client holding the cluster secret (tools,
+ * the Raft benchmark). `command` is an encoded MetaCommand (versioned JSON with a request id);
+ * the call returns once the command is applied on the receiving node, with the encoded result.
+ * Errors: UNAVAILABLE (no leader reachable; not applied), DEADLINE_EXCEEDED (outcome unknown:
+ * retry with the same request id, the state machine deduplicates), INVALID_ARGUMENT.
+ */
+export interface ProposeRequest {
+  command: Uint8Array;
+}
+
+export interface ProposeResponse {
+  result: Uint8Array;
 }
 
 function createBaseEntry(): Entry {
@@ -1174,6 +1191,140 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
   },
 };
 
+function createBaseProposeRequest(): ProposeRequest {
+  return { command: new Uint8Array(0) };
+}
+
+export const ProposeRequest: MessageFns<ProposeRequest> = {
+  encode(message: ProposeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.command.length !== 0) {
+      writer.uint32(10).bytes(message.command);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProposeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProposeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.command = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProposeRequest {
+    return { command: isSet(object.command) ? bytesFromBase64(object.command) : new Uint8Array(0) };
+  },
+
+  toJSON(message: ProposeRequest): unknown {
+    const obj: any = {};
+    if (message.command.length !== 0) {
+      obj.command = base64FromBytes(message.command);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProposeRequest>, I>>(base?: I): ProposeRequest {
+    return ProposeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProposeRequest>, I>>(object: I): ProposeRequest {
+    const message = createBaseProposeRequest();
+    message.command = object.command ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseProposeResponse(): ProposeResponse {
+  return { result: new Uint8Array(0) };
+}
+
+export const ProposeResponse: MessageFns<ProposeResponse> = {
+  encode(message: ProposeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.result.length !== 0) {
+      writer.uint32(10).bytes(message.result);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProposeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProposeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProposeResponse {
+    return { result: isSet(object.result) ? bytesFromBase64(object.result) : new Uint8Array(0) };
+  },
+
+  toJSON(message: ProposeResponse): unknown {
+    const obj: any = {};
+    if (message.result.length !== 0) {
+      obj.result = base64FromBytes(message.result);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProposeResponse>, I>>(base?: I): ProposeResponse {
+    return ProposeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProposeResponse>, I>>(object: I): ProposeResponse {
+    const message = createBaseProposeResponse();
+    message.result = object.result ?? new Uint8Array(0);
+    return message;
+  },
+};
+
 export type RaftServiceService = typeof RaftServiceService;
 export const RaftServiceService = {
   /** Raft messages from the caller to the callee, in order, for as long as the stream lives. */
@@ -1196,6 +1347,16 @@ export const RaftServiceService = {
     responseSerialize: (value: SnapshotResponse): Buffer => Buffer.from(SnapshotResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SnapshotResponse => SnapshotResponse.decode(value),
   },
+  /** One metadata command, proposed through this node (forwarded to the leader if need be). */
+  propose: {
+    path: "/ts3gw.raft.v1.RaftService/Propose" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ProposeRequest): Buffer => Buffer.from(ProposeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ProposeRequest => ProposeRequest.decode(value),
+    responseSerialize: (value: ProposeResponse): Buffer => Buffer.from(ProposeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ProposeResponse => ProposeResponse.decode(value),
+  },
 } as const;
 
 export interface RaftServiceServer extends UntypedServiceImplementation {
@@ -1203,6 +1364,8 @@ export interface RaftServiceServer extends UntypedServiceImplementation {
   messages: handleClientStreamingCall<MessageBatch, StreamAck>;
   /** A snapshot in bounded chunks; the callee steps MSG_SNAP once the whole state is installed. */
   installSnapshot: handleClientStreamingCall<SnapshotChunk, SnapshotResponse>;
+  /** One metadata command, proposed through this node (forwarded to the leader if need be). */
+  propose: handleUnaryCall<ProposeRequest, ProposeResponse>;
 }
 
 export interface RaftServiceClient extends Client {
@@ -1238,6 +1401,22 @@ export interface RaftServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SnapshotResponse) => void,
   ): ClientWritableStream<SnapshotChunk>;
+  /** One metadata command, proposed through this node (forwarded to the leader if need be). */
+  propose(
+    request: ProposeRequest,
+    callback: (error: ServiceError | null, response: ProposeResponse) => void,
+  ): ClientUnaryCall;
+  propose(
+    request: ProposeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ProposeResponse) => void,
+  ): ClientUnaryCall;
+  propose(
+    request: ProposeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ProposeResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const RaftServiceClient = makeGenericClientConstructor(

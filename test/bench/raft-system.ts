@@ -1,13 +1,15 @@
 /**
  * The Raft benchmark's view of a replicated system (ts3gw or etcd): members with PIDs, the agreed
  * leader, writers that issue one proposal per call, kill -9 and restart of a member. The ts3gw
- * side is here: a real 3-process cluster from test/helpers/cluster.ts, written to with SigV4
- * PutObject of small (inline, so metadata-only) objects over keep-alive HTTP/1.1.
+ * side is here: a real 3-process cluster from test/helpers/cluster.ts, written to through the
+ * Propose RPC (or, with BENCH_TS3GW_CLIENT=s3, SigV4 PutObject of small inline objects).
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import { ProposeClient } from '../../src/rpc/propose-client.ts';
 import { clusterStatus, freePort, TEST_CLUSTER_SECRET } from '../helpers/cluster.ts';
 import { removeDir, startServer, type TestServer } from '../helpers/server.ts';
 import { parseS3Error, signRequest } from '../helpers/signer.ts';
@@ -65,6 +67,30 @@ async function ts3gwPut(pool: Pool, host: string, path: string, value: Uint8Arra
   throw new Error(`PUT ${path}: HTTP ${res.statusCode} ${err.code ?? ''} ${err.message ?? text.slice(0, 200)}`.trim());
 }
 
+/**
+ * How ts3gw proposals are sent: 'grpc' (default) = the Propose RPC with a PutObject command of an
+ * inline object, over one HTTP/2 connection, like etcd's KV Put; 's3' = a SigV4 PutObject per
+ * proposal over keep-alive HTTP/1.1 (the whole S3 write path).
+ */
+export const TS3GW_CLIENT = process.env['BENCH_TS3GW_CLIENT'] === 's3' ? 's3' : 'grpc';
+
+async function ts3gwPropose(proposer: ProposeClient, key: string, value: Uint8Array, timeoutMs: number): Promise<void> {
+  const now = Date.now();
+  const object = {
+    sizeBytes: value.byteLength,
+    etag: createHash('md5').update(value).digest('hex'),
+    lastModifiedMs: now,
+    writeId: randomUUID(),
+    owner: 'bench',
+    contentType: 'application/octet-stream',
+    headers: {},
+    userMeta: {},
+    data: { kind: 'inline' as const, base64: Buffer.from(value).toString('base64') },
+  };
+  const result = await proposer.propose({ type: 'PutObject', bucket: TS3GW_BUCKET, key, object }, { timeoutMs });
+  if (!result.ok) throw new Error(`Propose ${key}: ${result.code} ${result.message}`);
+}
+
 /** Starts a 3-node ts3gw cluster (fsync on, the default) with the given timing and creates the bench bucket. */
 export async function startTs3gwCluster(timing: Ts3gwTiming, cleanups: Array<() => Promise<void>>, size = 3): Promise<BenchSystem> {
   // Like test/helpers/cluster.ts startCluster, but every process is tracked from the moment it is
@@ -107,6 +133,7 @@ export async function startTs3gwCluster(timing: Ts3gwTiming, cleanups: Array<() 
   for (const id of ids) dataDirs.set(id, await mkdtemp(join(tmpdir(), `raft-bench-ts3gw${id}-`)));
   await Promise.all(ids.map((id) => launch(id)));
   const node = (id: number) => ({ server: servers.get(id)! });
+  let clusterId: string | undefined;
   const alive = (id: number) => {
     const p = node(id).server.proc;
     return p.exitCode === null && p.signalCode === null;
@@ -125,6 +152,15 @@ export async function startTs3gwCluster(timing: Ts3gwTiming, cleanups: Array<() 
       return leaders.size === 1 && terms.size === 1 && lead !== undefined && lead !== 0 ? lead : undefined;
     },
     openWriter(id: number, concurrency: number): Writer {
+      if (TS3GW_CLIENT === 'grpc') {
+        const proposer = new ProposeClient({ address: `127.0.0.1:${raftPorts.get(id)}`, clusterId: clusterId!, clusterSecret: TEST_CLUSTER_SECRET });
+        return {
+          put: (key, value, timeoutMs) => ts3gwPropose(proposer, key, value, timeoutMs),
+          async close(): Promise<void> {
+            proposer.close();
+          },
+        };
+      }
       const url = node(id).server.url;
       const host = new URL(url).host;
       const pool = new Pool(url, { connections: Math.max(1, concurrency), pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000 });
@@ -150,12 +186,13 @@ export async function startTs3gwCluster(timing: Ts3gwTiming, cleanups: Array<() 
     },
     stop,
     describe() {
-      return { tickMs: timing.tickMs, electionTicks: timing.electionTicks, peers };
+      return { tickMs: timing.tickMs, electionTicks: timing.electionTicks, peers, client: TS3GW_CLIENT };
     },
   };
 
   // The bench bucket, created through the leader once one is agreed.
   const lead = await waitForStableLeader(system, 30_000);
+  clusterId = (await clusterStatus(node(lead).server.url)).clusterId;
   const pool = new Pool(node(lead).server.url, { connections: 1 });
   try {
     const host = new URL(node(lead).server.url).host;

@@ -68,6 +68,8 @@ import type {
 
 /** How many applied indexes a request id is remembered for deduplication. */
 export const DEDUP_WINDOW_ENTRIES = 100_000;
+/** Expired request ids are pruned when the applied index crosses a multiple of this. */
+const DEDUP_PRUNE_EVERY = 256;
 
 const APPLIED_INDEX = 'appliedIndex';
 const REPLICATION = 'replication';
@@ -272,7 +274,7 @@ export class LevelMetaStore implements MetaStore {
       last = index;
     }
     if (last === this.#appliedIndex) return results;
-    await this.#pruneDedup(pending, last);
+    await this.#pruneDedup(pending, this.#appliedIndex + 1, last);
     pending.set(metaKey(APPLIED_INDEX).toString('latin1'), String(last));
     const ops = [...pending].map(([k, v]) =>
       v === null ? { type: 'del' as const, key: Buffer.from(k, 'latin1') } : { type: 'put' as const, key: Buffer.from(k, 'latin1'), value: v },
@@ -358,7 +360,12 @@ export class LevelMetaStore implements MetaStore {
       return { ok: false, code: META_ERR_BAD_COMMAND, message: 'malformed command' };
     }
     const seen = await this.#read(pending, dedupKey(command.requestId));
-    if (seen !== undefined) return (JSON.parse(seen) as { result: ApplyResult }).result;
+    if (seen !== undefined) {
+      // A record older than the window counts as forgotten whether or not pruning has removed it
+      // yet: replicas prune at different batch boundaries, and the answer must not depend on that.
+      const record = JSON.parse(seen) as { index: number; result: ApplyResult };
+      if (record.index >= index - DEDUP_WINDOW_ENTRIES) return record.result;
+    }
     const result = await this.#executeGuarded(pending, command);
     this.#write(pending, dedupKey(command.requestId), JSON.stringify({ index, result }));
     this.#write(pending, dedupQueueKey(index, command.requestId), '');
@@ -564,9 +571,12 @@ export class LevelMetaStore implements MetaStore {
   }
 
   /** Forgets request ids older than the dedup window, in the same batch (deterministic). */
-  async #pruneDedup(pending: Pending, lastIndex: number): Promise<void> {
+  async #pruneDedup(pending: Pending, firstIndex: number, lastIndex: number): Promise<void> {
     const below = lastIndex - DEDUP_WINDOW_ENTRIES;
     if (below <= 0) return;
+    // An iterator per batch is costly; prune once per DEDUP_PRUNE_EVERY indexes (up to 1024
+    // records each time, more than were added since the last prune).
+    if (Math.floor(lastIndex / DEDUP_PRUNE_EVERY) === Math.floor((firstIndex - 1) / DEDUP_PRUNE_EVERY)) return;
     for await (const key of this.#db.keys({ ...dedupQueueBelow(below), limit: 1024 })) {
       this.#write(pending, key, null);
       this.#write(pending, dedupKey(requestIdOfQueueKey(key)), null);

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { openLevelMetaStore } from '../../../src/meta/level-meta-store.ts';
+import { DEDUP_WINDOW_ENTRIES, openLevelMetaStore } from '../../../src/meta/level-meta-store.ts';
 import type { MetaCommand, MetaOp, ObjectRecord } from '../../../src/meta/types.ts';
 
 const object = (etag: string): ObjectRecord => ({
@@ -174,4 +174,33 @@ test('a malformed command is answered META_ERR_BAD_COMMAND, its partial effects 
     t.is((await s.getObject('bkt', 'k'))?.etag, 'e1');
     await s.close();
   });
+});
+
+test('a request id is remembered for DEDUP_WINDOW_ENTRIES indexes exactly, whatever the batch boundaries (replicas agree)', async (t) => {
+  const outcomes: string[][] = [];
+  for (const batchSize of [1000, 777]) {
+    await withStore(async (location) => {
+      const s = await openLevelMetaStore({ location, syncWrites: false });
+      const outcome = (r: { ok: boolean; code?: string }[]) => (r[0]!.ok ? 'ok' : r[0]!.code!);
+      const seen: string[] = [];
+      await s.applyBatch([{ index: 1, command: cmd('a', { type: 'CreateBucket', bucket }) }]);
+      let index = 1;
+      const padTo = async (target: number) => {
+        while (index < target) {
+          const n = Math.min(batchSize, target - index);
+          await s.applyBatch(Array.from({ length: n }, (_, i) => ({ index: index + 1 + i, command: undefined })));
+          index += n;
+        }
+      };
+      // Index 1 + WINDOW: still remembered (answered from memory: ok, not BucketOwnedByYou).
+      await padTo(DEDUP_WINDOW_ENTRIES);
+      seen.push(outcome(await s.applyBatch([{ index: ++index, command: cmd('a', { type: 'CreateBucket', bucket }) }])));
+      // Index 2 + WINDOW: forgotten, so it executes again and meets the existing bucket.
+      seen.push(outcome(await s.applyBatch([{ index: ++index, command: cmd('a', { type: 'CreateBucket', bucket }) }])));
+      outcomes.push(seen);
+      await s.close();
+    });
+  }
+  t.deepEqual(outcomes[0], ['ok', 'META_ERR_BUCKET_OWNED_BY_YOU']);
+  t.deepEqual(outcomes[1], outcomes[0]);
 });

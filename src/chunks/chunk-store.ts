@@ -8,6 +8,8 @@ export const CHUNK_ERR_NOT_FOUND = 'CHUNK_ERR_NOT_FOUND';
 export const CHUNK_ERR_CORRUPT = 'CHUNK_ERR_CORRUPT';
 export const CHUNK_ERR_HASH_MISMATCH = 'CHUNK_ERR_HASH_MISMATCH';
 export const CHUNK_ERR_TOO_LARGE = 'CHUNK_ERR_TOO_LARGE';
+/** A streamed chunk body was longer or shorter than declared. */
+export const CHUNK_ERR_SIZE_MISMATCH = 'CHUNK_ERR_SIZE_MISMATCH';
 export const CHUNK_ERR_CLOSED = 'CHUNK_ERR_CLOSED';
 
 /** Largest chunk any store accepts; chunks are held in memory whole, so this bounds memory. */

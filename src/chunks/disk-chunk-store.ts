@@ -5,8 +5,8 @@
  * directory, so after a crash a chunk file is either complete or absent; leftover temp files are
  * removed at open. Reads re-hash the bytes and report corruption instead of serving it.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../util/assert.ts';
 import { errorCode, StoreError } from '../util/errors.ts';
@@ -15,11 +15,31 @@ import {
   CHUNK_ERR_CORRUPT,
   CHUNK_ERR_HASH_MISMATCH,
   CHUNK_ERR_NOT_FOUND,
+  CHUNK_ERR_SIZE_MISMATCH,
   CHUNK_ERR_TOO_LARGE,
   CHUNK_SIZE_BYTES_MAX,
   type ChunkStore,
   isChunkId,
 } from './chunk-store.ts';
+
+/**
+ * Bytes a streaming put gathers before one writev(): large enough that a 4 MiB chunk is a
+ * handful of system calls, small enough that the socket keeps reading while the disk writes.
+ */
+export const CHUNK_WRITE_BATCH_BYTES = 1024 * 1024;
+/** Size of the pieces a streaming read yields (and of the buffer verify() reuses). */
+export const CHUNK_READ_PIECE_BYTES = 256 * 1024;
+
+/** A stored chunk opened for streaming: its size, then its bytes (see DiskChunkStore.openRead). */
+export interface ChunkReadStream {
+  sizeBytes: number;
+  /**
+   * The bytes in pieces, hashed as they are read. The last piece is held back until the whole
+   * file hashed to the id: a corrupt copy throws CHUNK_ERR_CORRUPT instead of yielding it, so a
+   * consumer that forwards pieces never completes a corrupt transfer. Iterate it once.
+   */
+  body: AsyncIterable<Buffer>;
+}
 
 /** Options of the disk store. */
 export interface DiskChunkStoreOptions {
@@ -65,15 +85,95 @@ export class DiskChunkStore implements ChunkStore {
       // between the collector's mtime check and its unlink (deleteIfOlder runs under it too):
       // either the collector deletes first and this put rewrites the file (utimes sees ENOENT),
       // or this put touches first and the collector sees a young file.
-      const now = new Date();
-      try {
-        await utimes(this.#path(id), now, now);
-        return;
-      } catch (err) {
-        if (errorCode(err) !== 'ENOENT') throw err;
-      }
+      if (await this.#touch(id)) return;
       await this.#writeFile(id, data);
     });
+  }
+
+  /**
+   * Streaming put: stores the `sizeBytes` bytes `source` yields under `id`, hashing them as they
+   * arrive and writing them to a temp file in batches (receive, hash and disk write overlap; no
+   * whole-chunk buffer). The temp file is renamed into place only after the bytes hashed to `id`
+   * (CHUNK_ERR_HASH_MISMATCH otherwise) and were fsynced; a source of another length is refused
+   * (CHUNK_ERR_SIZE_MISMATCH). When the chunk already exists the source is drained, not written,
+   * and the file's mtime is refreshed first, exactly as put() does (see there and gc.ts).
+   */
+  async putStream(id: string, sizeBytes: number, source: AsyncIterable<Uint8Array>): Promise<void> {
+    this.#checkOpen();
+    if (!isChunkId(id)) throw new TypeError(`not a chunk id: ${id}`);
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new TypeError(`bad chunk size ${sizeBytes}`);
+    if (sizeBytes > CHUNK_SIZE_BYTES_MAX) {
+      throw new StoreError(CHUNK_ERR_TOO_LARGE, `chunk of ${sizeBytes} bytes exceeds ${CHUNK_SIZE_BYTES_MAX}`);
+    }
+    const existed = await this.#locked(id, () => this.#touch(id));
+    if (existed) {
+      // Touched before draining: from here the collector sees a young file (put()'s argument).
+      let received = 0;
+      for await (const piece of source) {
+        received += piece.byteLength;
+        if (received > sizeBytes) break;
+      }
+      if (received !== sizeBytes) throw sizeMismatch(id, received, sizeBytes);
+      return;
+    }
+    const tmp = await this.#tmpPath(id);
+    const handle = await open(tmp, 'w');
+    const hash = createHash('sha256');
+    let received = 0;
+    try {
+      received = await writeHashed(handle, source, hash, sizeBytes);
+      if (received !== sizeBytes) throw sizeMismatch(id, received, sizeBytes);
+      // Paired with the check in get(): nothing is renamed into place unverified.
+      if (hash.digest('hex') !== id) throw new StoreError(CHUNK_ERR_HASH_MISMATCH, `chunk bytes do not hash to ${id}`);
+      if (this.#options.fsync) await handle.sync();
+    } catch (err) {
+      await handle.close();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await handle.close();
+    assert(received === sizeBytes, 'a verified streaming put has the declared size');
+    await this.#locked(id, async () => {
+      // A concurrent put of the same id may have won while this one streamed: keep its file.
+      if (await this.#touch(id)) {
+        await rm(tmp, { force: true });
+        return;
+      }
+      await this.#install(tmp, id);
+    });
+  }
+
+  /**
+   * Opens a stored chunk for streaming (the internal GET endpoint): CHUNK_ERR_NOT_FOUND when
+   * absent; corruption (and a chunk deleted in between) surfaces from the body (see
+   * ChunkReadStream). The body closes its file when it ends, fails, or its consumer stops early.
+   */
+  async openRead(id: string): Promise<ChunkReadStream> {
+    this.#checkOpen();
+    if (!isChunkId(id)) throw new TypeError(`not a chunk id: ${id}`);
+    const s = await this.stat(id);
+    if (s === undefined) throw new StoreError(CHUNK_ERR_NOT_FOUND, `chunk ${id} not found`, { id });
+    // The file is opened by the body's first read, so a body nobody iterates holds no handle.
+    return { sizeBytes: s.sizeBytes, body: readVerified(this.#path(id), id, s.sizeBytes) };
+  }
+
+  /**
+   * Re-hashes a stored chunk without holding it in memory: 'ok', 'missing' or 'corrupt'. What
+   * the HEAD check of rebalancing and the scrubber need (they do not want the bytes).
+   */
+  async verify(id: string): Promise<'ok' | 'missing' | 'corrupt'> {
+    try {
+      const { body } = await this.openRead(id);
+      for await (const _ of body) {
+        // Hashing happens in the iterator; the pieces are not needed.
+      }
+      return 'ok';
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === CHUNK_ERR_NOT_FOUND) return 'missing';
+      if (code === CHUNK_ERR_CORRUPT) return 'corrupt';
+      throw err;
+    }
   }
 
   async get(id: string): Promise<Buffer> {
@@ -174,14 +274,37 @@ export class DiskChunkStore implements ChunkStore {
     }
   }
 
-  async #writeFile(id: string, data: Uint8Array): Promise<void> {
+  /** Refreshes the mtime of a stored chunk; false when it is absent. Call under the id's lock. */
+  async #touch(id: string): Promise<boolean> {
+    const now = new Date();
+    try {
+      await utimes(this.#path(id), now, now);
+      return true;
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      return false;
+    }
+  }
+
+  /** A fresh temp file name for `id`, creating the chunk's shard directory on first use. */
+  async #tmpPath(id: string): Promise<string> {
     const shardDir = join(this.#options.dir, id.slice(0, 2));
     if (!this.#madeDirs.has(shardDir)) {
       await mkdir(shardDir, { recursive: true });
       if (this.#options.fsync) await fsyncDir(this.#options.dir);
       this.#madeDirs.add(shardDir);
     }
-    const tmp = join(this.#options.dir, 'tmp', `${id}.${randomBytes(6).toString('hex')}`);
+    return join(this.#options.dir, 'tmp', `${id}.${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Renames a complete, fsynced temp file into place and makes the rename durable. */
+  async #install(tmp: string, id: string): Promise<void> {
+    await rename(tmp, this.#path(id));
+    if (this.#options.fsync) await fsyncDir(join(this.#options.dir, id.slice(0, 2)));
+  }
+
+  async #writeFile(id: string, data: Uint8Array): Promise<void> {
+    const tmp = await this.#tmpPath(id);
     const handle = await open(tmp, 'w');
     try {
       let written = 0;
@@ -197,8 +320,7 @@ export class DiskChunkStore implements ChunkStore {
       throw err;
     }
     await handle.close();
-    await rename(tmp, this.#path(id));
-    if (this.#options.fsync) await fsyncDir(shardDir);
+    await this.#install(tmp, id);
   }
 
   #path(id: string): string {
@@ -213,6 +335,103 @@ export class DiskChunkStore implements ChunkStore {
 /** Lowercase hex sha256 of `data`. */
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+function sizeMismatch(id: string, received: number, sizeBytes: number): StoreError {
+  return new StoreError(CHUNK_ERR_SIZE_MISMATCH, `chunk ${id}: ${received > sizeBytes ? 'more than' : 'only'} ${received} of ${sizeBytes} bytes arrived`, { id });
+}
+
+/**
+ * Hashes and writes what `source` yields into `handle`, at most `limit` + 1 bytes (one more shows
+ * the source is too long). Pieces are gathered into batches of CHUNK_WRITE_BATCH_BYTES and
+ * written with writev while the next batch is gathered, so at most two batches are held.
+ * Returns the bytes received. Pieces are not copied: writev takes them as they are.
+ */
+async function writeHashed(handle: FileHandle, source: AsyncIterable<Uint8Array>, hash: Hash, limit: number): Promise<number> {
+  let received = 0;
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  let writing: Promise<void> = Promise.resolve();
+  const flush = async (pieces: Uint8Array[], bytes: number): Promise<void> => {
+    let written = 0;
+    while (written < bytes) {
+      // writev may write less than asked; resume from the first piece not fully written.
+      const { bytesWritten } = await handle.writev(written === 0 ? pieces : remainder(pieces, written));
+      assert(bytesWritten > 0, 'short write made no progress');
+      written += bytesWritten;
+    }
+  };
+  try {
+    for await (const piece of source) {
+      received += piece.byteLength;
+      if (received > limit) break;
+      hash.update(piece);
+      batch.push(piece);
+      batchBytes += piece.byteLength;
+      if (batchBytes >= CHUNK_WRITE_BATCH_BYTES) {
+        await writing;
+        writing = flush(batch, batchBytes);
+        // A failed write must not surface as an unhandled rejection while the next batch gathers.
+        writing.catch(() => undefined);
+        batch = [];
+        batchBytes = 0;
+      }
+    }
+  } catch (err) {
+    // The source failed (a peer went away): let the write in flight finish before the caller
+    // closes the file under it.
+    await writing.catch(() => undefined);
+    throw err;
+  }
+  await writing;
+  if (batchBytes > 0 && received <= limit) await flush(batch, batchBytes);
+  return received;
+}
+
+/** The pieces left after the first `skip` bytes of `pieces`. */
+function remainder(pieces: Uint8Array[], skip: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const p of pieces) {
+    if (skip >= p.byteLength) {
+      skip -= p.byteLength;
+      continue;
+    }
+    out.push(skip > 0 ? p.subarray(skip) : p);
+    skip = 0;
+  }
+  return out;
+}
+
+/** The body of openRead(): pieces of a chunk file, the last one released only once verified. */
+async function* readVerified(path: string, id: string, sizeBytes: number): AsyncGenerator<Buffer> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    if (errorCode(err) === 'ENOENT') throw new StoreError(CHUNK_ERR_NOT_FOUND, `chunk ${id} not found`, { id });
+    throw err;
+  }
+  try {
+    const hash = createHash('sha256');
+    let offset = 0;
+    let held: Buffer | undefined;
+    while (offset < sizeBytes) {
+      // A fresh buffer per piece: the consumer may still hold the previous one (a socket write).
+      const piece = Buffer.allocUnsafe(Math.min(CHUNK_READ_PIECE_BYTES, sizeBytes - offset));
+      const { bytesRead } = await handle.read(piece, 0, piece.length, offset);
+      if (bytesRead === 0) break; // Truncated under us: the hash check below reports it.
+      const got = bytesRead === piece.length ? piece : piece.subarray(0, bytesRead);
+      hash.update(got);
+      offset += bytesRead;
+      if (held) yield held;
+      held = got;
+    }
+    if (hash.digest('hex') !== id) throw new StoreError(CHUNK_ERR_CORRUPT, `chunk ${id} is corrupt`, { id });
+    assert(offset === sizeBytes, 'a verified chunk file has the size it was opened with');
+    if (held) yield held;
+  } finally {
+    await handle.close();
+  }
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -59,6 +59,32 @@ export class HttpChunkClient {
     return body;
   }
 
+  /**
+   * The chunk's bytes as they arrive, unverified (the consumer verifies, e.g. by handing them to
+   * DiskChunkStore.putStream), or undefined when the node lacks it. The body must be consumed or
+   * dumped, or its connection stays busy. A copy the peer finds corrupt arrives truncated, and
+   * the body fails.
+   */
+  async openRead(nodeId: number, id: string): Promise<{ sizeBytes: number; body: AsyncIterable<Buffer> } | undefined> {
+    const res = await this.#pool(nodeId).request({
+      method: 'GET',
+      path: `/_ts3gw/chunks/${id}`,
+      headers: this.#auth(),
+      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+    });
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return undefined;
+    }
+    const sizeBytes = Number(res.headers['content-length']);
+    if (res.statusCode !== 200 || !Number.isSafeInteger(sizeBytes)) {
+      await res.body.dump();
+      throw new Error(`node ${nodeId} could not serve chunk ${id}: ${res.statusCode}`);
+    }
+    return { sizeBytes, body: res.body };
+  }
+
   /** True when the node holds a copy of the chunk that verifies against its id (HEAD). */
   async has(nodeId: number, id: string): Promise<boolean> {
     const res = await this.#pool(nodeId).request({

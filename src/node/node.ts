@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { Registry } from 'prom-client';
-import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, CHUNK_SIZE_BYTES_MAX } from '../chunks/chunk-store.ts';
+import { CHUNK_ERR_NOT_FOUND, CHUNK_SIZE_BYTES_MAX } from '../chunks/chunk-store.ts';
 import { ClusterChunkStore } from '../chunks/cluster-chunk-store.ts';
 import { openDiskChunkStore } from '../chunks/disk-chunk-store.ts';
 import { ChunkMaintenance } from '../chunks/maintenance.ts';
@@ -154,16 +154,16 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       internalChunks: {
         authorize: (headers) => headers[INTERNAL_CLUSTER_HEADER] === identity.clusterId && secretEquals(headers[INTERNAL_SECRET_HEADER], clusterSecret),
         chunkBytesMax: CHUNK_SIZE_BYTES_MAX,
-        put: (id, data) => localChunks.put(id, data),
-        get: async (id) => {
+        putStream: (id, sizeBytes, body) => localChunks.putStream(id, sizeBytes, body),
+        openRead: async (id) => {
           try {
-            return await localChunks.get(id);
+            return await localChunks.openRead(id);
           } catch (err) {
-            const code = errorCode(err);
-            if (code === CHUNK_ERR_NOT_FOUND || code === CHUNK_ERR_CORRUPT) return undefined;
+            if (errorCode(err) === CHUNK_ERR_NOT_FOUND) return undefined;
             throw err;
           }
         },
+        verify: async (id) => (await localChunks.verify(id)) === 'ok',
       },
       admin: (req) =>
         handleAdmin(req, {

@@ -67,3 +67,71 @@ test('temp files left by a crash are removed at open', async (t) => {
     t.deepEqual(await readdir(join(dir, 'tmp')), []);
   });
 });
+
+/** Yields `data` in pieces of `piece` bytes (what a socket hands a streaming put). */
+async function* pieces(data: Buffer, piece: number): AsyncGenerator<Buffer> {
+  for (let o = 0; o < data.length; o += piece) yield data.subarray(o, o + piece);
+}
+
+test('putStream stores verified bytes across write batches; openRead streams them back', async (t) => {
+  await withDir(async (dir) => {
+    const store = await openDiskChunkStore({ dir, fsync: true });
+    const data = Buffer.alloc(3 * 1024 * 1024 + 12345);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7919) & 0xff;
+    await store.putStream(id(data), data.length, pieces(data, 65_536));
+    t.true((await store.get(id(data))).equals(data));
+    // Again: deduplicated, the body is drained, nothing changes.
+    await store.putStream(id(data), data.length, pieces(data, 1000));
+    const read = await store.openRead(id(data));
+    t.is(read.sizeBytes, data.length);
+    const parts: Buffer[] = [];
+    for await (const p of read.body) parts.push(p);
+    t.true(Buffer.concat(parts).equals(data));
+    t.true(parts.length > 1, 'the body comes in pieces');
+    t.is(await store.verify(id(data)), 'ok');
+    t.is(await store.verify(id(Buffer.from('absent'))), 'missing');
+    t.deepEqual(await readdir(join(dir, 'tmp')), [], 'no temp file left');
+  });
+});
+
+test('putStream refuses wrong bytes and wrong lengths and leaves nothing behind', async (t) => {
+  await withDir(async (dir) => {
+    const store = await openDiskChunkStore({ dir, fsync: false });
+    const data = Buffer.alloc(2 * 1024 * 1024 + 5, 3);
+    const other = Buffer.alloc(data.length, 4);
+    await t.throwsAsync(store.putStream(id(data), data.length, pieces(other, 65_536)), { code: 'CHUNK_ERR_HASH_MISMATCH' });
+    await t.throwsAsync(store.putStream(id(data), data.length - 1, pieces(data, 65_536)), { code: 'CHUNK_ERR_SIZE_MISMATCH' });
+    await t.throwsAsync(store.putStream(id(data), data.length + 1, pieces(data, 65_536)), { code: 'CHUNK_ERR_SIZE_MISMATCH' });
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield data.subarray(0, 1024 * 1024 + 7);
+      yield data.subarray(1024 * 1024 + 7, 2 * 1024 * 1024);
+      throw new Error('peer went away');
+    }
+    await t.throwsAsync(store.putStream(id(data), data.length, failing()), { message: 'peer went away' });
+    t.false(await store.has(id(data)));
+    t.deepEqual(await readdir(join(dir, 'tmp')), [], 'no temp file left');
+  });
+});
+
+test('openRead of a corrupt copy fails before its last piece; verify reports it', async (t) => {
+  await withDir(async (dir) => {
+    const store = await openDiskChunkStore({ dir, fsync: false });
+    const data = Buffer.alloc(600 * 1024, 9);
+    const cid = id(data);
+    await store.put(cid, data);
+    const corrupt = Buffer.from(data);
+    corrupt[599 * 1024] = 1;
+    await writeFile(join(dir, cid.slice(0, 2), cid), corrupt);
+    const read = await store.openRead(cid);
+    let received = 0;
+    await t.throwsAsync(
+      (async () => {
+        for await (const p of read.body) received += p.length;
+      })(),
+      { code: 'CHUNK_ERR_CORRUPT' },
+    );
+    t.true(received < data.length, 'the whole corrupt copy was never handed out');
+    t.is(await store.verify(cid), 'corrupt');
+    await t.throwsAsync(store.openRead(id(Buffer.from('x'))), { code: 'CHUNK_ERR_NOT_FOUND' });
+  });
+});

@@ -1,24 +1,38 @@
 /**
  * `npm run bench:cluster`: a single ts3gw node against a 3-node ts3gw cluster (R=3, W=2, the
- * default) on this machine, and chunk transfer between nodes against plain loopback TCP.
+ * default) on this machine, and chunk transfer between two processes over three protocols.
  *
  *   s3      4 KiB PUT/GET ops/s at c=16, c=64; 64 MiB PUT/GET MiB/s at c=1, c=4. Single node and
  *           cluster alternate first/second per row; the cluster's requests go round-robin to its
  *           three nodes, as a load balancer would. Rows, warm-up, bounds and verification are the
  *           ones of `npm run bench` (test/bench/s3-bench.ts), imported from there.
- *   chunks  raw loopback TCP MiB/s (this process -> a sink process, 4 MiB writes, up to
- *           BENCH_TCP_MIB MiB or BENCH_SECONDS), then 4 MiB chunks (distinct content, sha256 ids)
- *           PUT to one cluster node's internal endpoint /_ts3gw/chunks/<id> with the production
- *           HttpChunkClient (undici), c=1 and c=4, then GET back; plus the same HTTP transfers to
- *           the sink's plain node:http server (no store) to split HTTP cost from store cost.
- *           A node's chunk PUT includes the receiver's sha256 verification, file write and fsync;
- *           its GET includes reading the file and verifying the sha256 again.
+ *   chunks  the same transfer for every protocol: BENCH_CHUNKS distinct 4 MiB chunks (sha256 ids)
+ *           moved one request per chunk, each acknowledged before the connection carries the
+ *           next, by c=1 or c=4 connections (gRPC: c concurrent calls on its one HTTP/2
+ *           channel), from this process to another process (test/bench/cluster-sink.ts, or a
+ *           cluster node). So every row moves the same bytes in the same units; only the
+ *           protocol and the receiver's work differ:
+ *             raw TCP       a plain net socket with a 42-byte header per chunk and a 1-byte ack
+ *                           ("raw loopback": nothing between the bytes and the socket);
+ *             HTTP/undici   the production HttpChunkClient (undici Pool) to a plain node:http
+ *                           server;
+ *             gRPC/grpc-js  client-streaming Put / server-streaming Get of BENCH_GRPC_PIECE_KIB
+ *                           messages, a throwaway service without .proto (identity serializers);
+ *             node endpoint the production path: HttpChunkClient to a cluster node's fastify
+ *                           /_ts3gw/chunks/<id> (auth headers, DiskChunkStore behind it).
+ *           Receiver work: "discard" drops the bytes (PUT) or sends a fixed buffer (GET), which
+ *           shows the protocol alone; "store" runs the production DiskChunkStore (fsync on) in the
+ *           sink: putStream hashes while receiving, writes, fsyncs and renames; openRead streams
+ *           the file and verifies it. The node endpoint always stores. Each row's "of raw TCP"
+ *           compares with raw TCP doing the same work at the same concurrency; "of TCP discard"
+ *           compares with the plain socket transfer (the issue's literal baseline).
  *   local   the store's own costs measured in this process: sha256 of 4 MiB buffers and writing +
- *           fsyncing 4 MiB files on the nodes' file system (what a chunk PUT adds to HTTP).
+ *           fsyncing 4 MiB files on the nodes' file system.
  *
  * Environment: everything of s3-bench (BENCH_SECONDS 5, BENCH_WARMUP_SECONDS, BENCH_MAX_OPS,
  * BENCH_VERIFY_EVERY), and BENCH_ROWS (comma list of row ids), BENCH_PARTS (s3,chunks),
- * BENCH_TCP_MIB (1024), BENCH_CHUNK_POOL (chunks generated per PUT phase, 96).
+ * BENCH_CHUNKS (chunks per transfer row, 48), BENCH_CHUNK_SECONDS_MAX (time cap per row, 30),
+ * BENCH_GRPC_PIECE_KIB (256).
  * Output: tables on stdout and bench-results/cluster-bench-<timestamp>.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -30,7 +44,9 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import * as grpc from '@grpc/grpc-js';
 import { HttpChunkClient } from '../../src/forward/chunk-client.ts';
+import { GRPC_OPTIONS, GRPC_PIECE_BYTES, GRPC_SERVICE, TCP_HEADER_BYTES } from './cluster-sink.ts';
 import { admin, clusterStatus, eventually, freePort, TEST_CLUSTER_SECRET } from '../helpers/cluster.ts';
 import { startServer, TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../helpers/server.ts';
 import {
@@ -68,15 +84,16 @@ function envNumber(name: string, fallback: number): number {
 
 const ONLY_ROWS = process.env['BENCH_ROWS']?.split(',').filter(Boolean);
 const PARTS = (process.env['BENCH_PARTS'] ?? 's3,chunks').split(',').filter(Boolean);
-const TCP_BYTES = envNumber('BENCH_TCP_MIB', 1024) * MiB;
-const CHUNK_POOL = Math.floor(envNumber('BENCH_CHUNK_POOL', 96));
+const CHUNKS_PER_PHASE = Math.floor(envNumber('BENCH_CHUNKS', 48));
+const CHUNK_PHASE_SECONDS_MAX = envNumber('BENCH_CHUNK_SECONDS_MAX', 30);
 const VERIFY_EVERY = Math.floor(envNumber('BENCH_VERIFY_EVERY', 8));
 const CHUNK_BYTES = 4 * MiB;
 const NODES = 3;
 /** The node the chunk transfers go to. */
 const CHUNK_TARGET_NODE = 2;
-/** Node id under which the HttpChunkClient reaches the sink's HTTP server. */
-const SINK_NODE = 100;
+/** Node ids under which the HttpChunkClient reaches the sink's HTTP servers. */
+const SINK_DISCARD_NODE = 100;
+const SINK_STORE_NODE = 101;
 const TARGET_RATIO = 1 / 3;
 const TARGET_FRACTION = 0.5;
 
@@ -208,12 +225,18 @@ const value = (unit: string, m: Measured) => (unit === 'ops/s' ? m.opsPerSec : m
 
 interface Sink {
   tcpPort: number;
-  httpUrl: string;
+  httpDiscardUrl: string;
+  httpStoreUrl: string;
+  grpcAddress: string;
   pid: number;
 }
 
-async function startSink(): Promise<Sink> {
-  const proc = spawn(process.execPath, [join(ROOT, 'test/bench/cluster-sink.ts')], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+async function startSink(dir: string): Promise<Sink> {
+  const proc = spawn(process.execPath, [join(ROOT, 'test/bench/cluster-sink.ts')], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, BENCH_SINK_DIR: dir, BENCH_GRPC_PIECE_KIB: String(GRPC_PIECE_BYTES / KiB) },
+  });
   cleanups.push(() => stopProcess(proc));
   const output: string[] = [];
   const line = await new Promise<string>((resolve, reject) => {
@@ -231,13 +254,27 @@ async function startSink(): Promise<Sink> {
       reject(new Error(`sink exited with ${code}:\n${output.join('\n')}`));
     });
   });
-  const m = /tcp=(\d+) http=(\d+)/.exec(line)!;
-  return { tcpPort: Number(m[1]), httpUrl: `http://127.0.0.1:${m[2]}`, pid: proc.pid! };
+  const m = /tcp=(\d+) http-discard=(\d+) http-store=(\d+) grpc=(\d+)/.exec(line)!;
+  return { tcpPort: Number(m[1]), httpDiscardUrl: `http://127.0.0.1:${m[2]}`, httpStoreUrl: `http://127.0.0.1:${m[3]}`, grpcAddress: `127.0.0.1:${m[4]}`, pid: proc.pid! };
 }
+
+/** Protocols of the chunk comparison; `node` is the production path into a real node. */
+type Proto = 'tcp' | 'http' | 'grpc' | 'node';
+/** Receiver work: drop the bytes, or verify + store them durably (see cluster-sink.ts). */
+type Work = 'discard' | 'store';
+
+const PROTO_LABEL: Record<Proto, string> = {
+  tcp: 'raw TCP',
+  http: 'HTTP/undici',
+  grpc: 'gRPC/grpc-js',
+  node: 'node endpoint',
+};
 
 interface Transfer {
   name: string;
-  kind: 'tcp' | 'put' | 'get' | 'local';
+  kind: 'put' | 'get' | 'local';
+  proto?: Proto;
+  work?: Work;
   target: string;
   concurrency: number;
   bytes: number;
@@ -249,80 +286,20 @@ interface Transfer {
   errors?: number;
   firstError?: string;
   verified?: number;
-  stoppedBy: 'time' | 'count' | 'errors' | 'bytes';
+  stoppedBy: 'time' | 'count' | 'errors';
   receiverCpuSeconds: number;
   receiverCpuMsPerMiB: number;
+  senderCpuMsPerMiB?: number;
   includes: string;
+  /** MiB/s over raw TCP with the same direction, receiver work and concurrency. */
   fractionOfTcp?: number;
+  /** MiB/s over raw TCP discarding (the plain socket transfer) at the same concurrency. */
+  fractionOfTcpDiscard?: number;
 }
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: over ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Raw loopback TCP: `connections` sockets each write 4 MiB pieces until their share of
- *  TCP_BYTES or the deadline; done when the sink has acknowledged every byte. */
-async function rawTcp(sink: Sink, connections: number): Promise<Transfer> {
-  const piece = randomBytes(CHUNK_BYTES);
-  const cpu0 = processCpuSeconds(sink.pid);
-  const t0 = performance.now();
-  const deadline = t0 + SECONDS * 1000;
-  let stoppedBy: Transfer['stoppedBy'] = 'bytes';
-  const counts = await Promise.all(
-    Array.from({ length: connections }, async () => {
-      const socket = net.connect(sink.tcpPort, '127.0.0.1');
-      try {
-        await once(socket, 'connect');
-        const reply = new Promise<number>((resolve, reject) => {
-          const parts: Buffer[] = [];
-          socket.on('data', (p: Buffer) => parts.push(p));
-          socket.on('end', () => resolve(Number(Buffer.concat(parts).readBigUInt64BE(0))));
-          socket.on('error', reject);
-        });
-        let sent = 0;
-        while (sent < TCP_BYTES / connections) {
-          if (performance.now() >= deadline) {
-            stoppedBy = 'time';
-            break;
-          }
-          sent += piece.length;
-          if (!socket.write(piece)) await once(socket, 'drain');
-        }
-        socket.end();
-        const received = await withTimeout(reply, 60_000, 'tcp sink reply');
-        if (received !== sent) throw new Error(`tcp sink received ${received} of ${sent} bytes`);
-        return received;
-      } finally {
-        socket.destroy();
-      }
-    }),
-  );
-  const seconds = (performance.now() - t0) / 1000;
-  const bytes = counts.reduce((a, b) => a + b, 0);
-  const receiverCpuSeconds = processCpuSeconds(sink.pid) - cpu0;
-  return {
-    name: `raw TCP, ${connections} connection${connections > 1 ? 's' : ''}`,
-    kind: 'tcp',
-    target: 'sink (net)',
-    concurrency: connections,
-    bytes,
-    seconds,
-    mibPerSec: bytes / MiB / seconds,
-    stoppedBy,
-    receiverCpuSeconds,
-    receiverCpuMsPerMiB: (receiverCpuSeconds * 1000) / (bytes / MiB),
-    includes: '4 MiB socket writes, receiver counts bytes',
-  };
 }
 
 interface Chunk {
@@ -343,42 +320,181 @@ function makeChunks(n: number): Chunk[] {
   });
 }
 
-/** Time- and count-bounded transfer of 4 MiB chunks with the production chunk client. */
-async function chunkTransfer(
-  name: string,
-  kind: 'put' | 'get',
-  client: HttpChunkClient,
-  nodeId: number,
-  receiverPid: number,
-  concurrency: number,
-  chunks: Chunk[],
-  includes: string,
-  target: string,
-): Promise<Transfer> {
-  const maxOps = kind === 'put' ? chunks.length : 100_000;
-  // Warm-up: open the connections (a GET of a chunk that is not there for PUT phases).
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      if (kind === 'get') await client.get(nodeId, chunks[0]!.id);
-      else await client.has(nodeId, '0'.repeat(64)).catch(() => undefined);
-    }),
-  );
+/** One connection's (or one channel's) way to move a chunk; GETs return the bytes received. */
+interface Conn {
+  put(chunk: Chunk): Promise<void>;
+  /** The bytes as they arrived (pieces, not joined: joining is the caller's choice). */
+  get(chunk: Chunk): Promise<Buffer[]>;
+  close(): void;
+}
+
+/** Raw TCP: one socket, one request at a time, framed as cluster-sink.ts describes. */
+async function tcpConn(port: number, work: Work): Promise<Conn> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  await once(socket, 'connect');
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let waiter: (() => void) | undefined;
+  let failed: Error | undefined;
+  socket.on('data', (p: Buffer) => {
+    pending.push(p);
+    pendingBytes += p.length;
+    waiter?.();
+  });
+  socket.on('error', (err) => {
+    failed = err;
+    waiter?.();
+  });
+  socket.on('close', () => {
+    failed ??= new Error('tcp sink closed the connection');
+    waiter?.();
+  });
+  const need = async (n: number): Promise<void> => {
+    while (pendingBytes < n) {
+      if (failed) throw failed;
+      await new Promise<void>((r) => (waiter = r));
+      waiter = undefined;
+    }
+  };
+  const take = (n: number): Buffer[] => {
+    const out: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const p = pending[0]!;
+      if (p.length <= left) {
+        out.push(p);
+        pending.shift();
+        left -= p.length;
+      } else {
+        out.push(p.subarray(0, left));
+        pending[0] = p.subarray(left);
+        left = 0;
+      }
+    }
+    pendingBytes -= n;
+    if (pending.length === 0) pending = [];
+    return out;
+  };
+  const header = (op: 'P' | 'G', chunk: Chunk, length: number): Buffer => {
+    const h = Buffer.alloc(TCP_HEADER_BYTES);
+    h.write(op, 0, 'latin1');
+    h.write(work === 'store' ? 's' : 'd', 1, 'latin1');
+    h.writeBigUInt64BE(BigInt(length), 2);
+    Buffer.from(chunk.id, 'hex').copy(h, 10);
+    return h;
+  };
+  return {
+    async put(chunk) {
+      socket.write(header('P', chunk, chunk.data.length));
+      if (!socket.write(chunk.data)) await once(socket, 'drain');
+      await need(1);
+      if (take(1)[0]![0] !== 0) throw new Error(`tcp sink refused chunk ${chunk.id}`);
+    },
+    async get(chunk) {
+      socket.write(header('G', chunk, CHUNK_BYTES));
+      await need(8);
+      const length = Number(Buffer.concat(take(8)).readBigUInt64BE(0));
+      await need(length);
+      return take(length);
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+/** HTTP with the production HttpChunkClient (undici Pool); GET streams (openRead). */
+function httpConn(client: HttpChunkClient, nodeId: number): Conn {
+  return {
+    put: (chunk) => client.put(nodeId, chunk.id, chunk.data),
+    async get(chunk) {
+      const read = await client.openRead(nodeId, chunk.id);
+      if (!read) throw new Error(`GET ${chunk.id}: missing`);
+      const parts: Buffer[] = [];
+      for await (const p of read.body) parts.push(p);
+      return parts;
+    },
+    close: () => undefined,
+  };
+}
+
+/** gRPC: client-streaming Put and server-streaming Get on one channel (HTTP/2, multiplexed). */
+function grpcConn(client: grpc.Client, work: Work): Conn {
+  const deadline = () => Date.now() + 60_000;
+  return {
+    put(chunk) {
+      return new Promise<void>((resolve, reject) => {
+        const metadata = new grpc.Metadata();
+        metadata.set('chunk-id', chunk.id);
+        metadata.set('work', work === 'store' ? 's' : 'd');
+        metadata.set('length', String(chunk.data.length));
+        const call = client.makeClientStreamRequest<Buffer, Buffer>(
+          GRPC_SERVICE.put.path,
+          (b) => b,
+          (b) => b,
+          metadata,
+          { deadline: deadline() },
+          (err) => (err ? reject(err) : resolve()),
+        );
+        void (async () => {
+          for (let o = 0; o < chunk.data.length; o += GRPC_PIECE_BYTES) {
+            if (!call.write(chunk.data.subarray(o, o + GRPC_PIECE_BYTES))) await once(call, 'drain');
+          }
+          call.end();
+        })().catch(reject);
+      });
+    },
+    get(chunk) {
+      return new Promise<Buffer[]>((resolve, reject) => {
+        const request = Buffer.concat([Buffer.from(work === 'store' ? 's' : 'd', 'latin1'), Buffer.from(chunk.id, 'hex')]);
+        const call = client.makeServerStreamRequest<Buffer, Buffer>(GRPC_SERVICE.get.path, (b) => b, (b) => b, request, new grpc.Metadata(), { deadline: deadline() });
+        const parts: Buffer[] = [];
+        call.on('data', (p: Buffer) => parts.push(p));
+        call.on('error', reject);
+        call.on('end', () => resolve(parts));
+      });
+    },
+    close: () => undefined,
+  };
+}
+
+interface PhaseSpec {
+  kind: 'put' | 'get';
+  proto: Proto;
+  work: Work;
+  concurrency: number;
+  /** Chunks to move, in order; the phase stops after all of them (or the time cap). */
+  chunks: Chunk[];
+  conns: Conn[];
+  receiverPid: number;
+  target: string;
+  includes: string;
+  /** Verify the bytes of every VERIFY_EVERY-th GET against the chunk (store GETs only). */
+  verify: boolean;
+}
+
+/** Moves every chunk of the phase once, `concurrency` at a time (one per connection). */
+async function chunkPhase(spec: PhaseSpec): Promise<Transfer> {
+  const { kind, concurrency, chunks, conns } = spec;
+  assertBench(conns.length === concurrency, 'one connection per worker');
+  // Warm-up: one transfer per connection (opens it), not counted.
+  await Promise.all(conns.map((c) => (kind === 'get' ? c.get(chunks[0]!) : c.put(WARM_CHUNK))));
   const latencies: number[] = [];
   let next = 0;
   let ops = 0;
   let errors = 0;
   let verified = 0;
   let firstError: string | undefined;
-  let stoppedBy: Transfer['stoppedBy'] = 'time';
-  const cpu0 = processCpuSeconds(receiverPid);
+  let stoppedBy: Transfer['stoppedBy'] = 'count';
+  const cpu0 = processCpuSeconds(spec.receiverPid);
+  const self0 = process.cpuUsage();
   const t0 = performance.now();
-  const deadline = t0 + SECONDS * 1000;
+  const deadline = t0 + CHUNK_PHASE_SECONDS_MAX * 1000;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    conns.map(async (conn) => {
       for (;;) {
-        if (performance.now() >= deadline) return;
-        if (next >= maxOps) {
-          stoppedBy = 'count';
+        if (next >= chunks.length) return;
+        if (performance.now() >= deadline) {
+          stoppedBy = 'time';
           return;
         }
         if (errors >= 20) {
@@ -386,15 +502,16 @@ async function chunkTransfer(
           return;
         }
         const i = next++;
-        const chunk = chunks[i % chunks.length]!;
+        const chunk = chunks[i]!;
         const start = performance.now();
         try {
-          if (kind === 'put') await client.put(nodeId, chunk.id, chunk.data);
+          if (kind === 'put') await conn.put(chunk);
           else {
-            const got = await client.get(nodeId, chunk.id);
-            if (!got || got.length !== CHUNK_BYTES) throw new Error(`GET ${chunk.id}: ${got ? `${got.length} bytes` : 'missing'}`);
-            if (i % VERIFY_EVERY === 0 && nodeId !== SINK_NODE) {
-              if (!got.equals(chunk.data)) throw new Error(`GET ${chunk.id}: bytes differ`);
+            const parts = await conn.get(chunk);
+            const size = parts.reduce((n, p) => n + p.length, 0);
+            if (size !== CHUNK_BYTES) throw new Error(`GET ${chunk.id}: ${size} bytes`);
+            if (spec.verify && i % VERIFY_EVERY === 0) {
+              if (!Buffer.concat(parts, size).equals(chunk.data)) throw new Error(`GET ${chunk.id}: bytes differ`);
               verified++;
             }
           }
@@ -408,17 +525,21 @@ async function chunkTransfer(
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  const receiverCpuSeconds = processCpuSeconds(receiverPid) - cpu0;
+  const receiverCpuSeconds = processCpuSeconds(spec.receiverPid) - cpu0;
+  const self = process.cpuUsage(self0);
   latencies.sort((a, b) => a - b);
   const bytes = ops * CHUNK_BYTES;
+  const mib = bytes / MiB;
   const t: Transfer = {
-    name,
+    name: `${kind.toUpperCase()} ${spec.work.padEnd(7)} ${PROTO_LABEL[spec.proto]} c=${concurrency}`,
     kind,
-    target,
+    proto: spec.proto,
+    work: spec.work,
+    target: spec.target,
     concurrency,
     bytes,
     seconds,
-    mibPerSec: bytes / MiB / seconds,
+    mibPerSec: mib / seconds,
     ops,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
@@ -426,20 +547,33 @@ async function chunkTransfer(
     verified,
     stoppedBy,
     receiverCpuSeconds,
-    receiverCpuMsPerMiB: bytes > 0 ? (receiverCpuSeconds * 1000) / (bytes / MiB) : Number.NaN,
-    includes,
+    receiverCpuMsPerMiB: mib > 0 ? (receiverCpuSeconds * 1000) / mib : Number.NaN,
+    senderCpuMsPerMiB: mib > 0 ? (self.user + self.system) / 1000 / mib : Number.NaN,
+    includes: spec.includes,
   };
   if (firstError) t.firstError = firstError;
   return t;
 }
 
+function assertBench(cond: boolean, what: string): void {
+  if (!cond) throw new Error(`bench bug: ${what}`);
+}
+
+/** A chunk the warm-up PUTs (to every target, discarded or stored once). */
+const WARM_CHUNK: Chunk = makeChunks(1)[0]!;
+
 function logTransfer(t: Transfer): void {
   console.log(
     `${t.name.padEnd(34)} ${fmt(t.mibPerSec).padStart(8)} MiB/s  ${fmt(t.bytes / MiB, 0)} MiB in ${t.seconds.toFixed(2)} s` +
       (t.p50Ms !== undefined ? `  p50 ${fmt(t.p50Ms, 1)} ms  p99 ${fmt(t.p99Ms ?? Number.NaN, 1)} ms  errors ${t.errors}` : '') +
-      `  receiver cpu ${fmt(t.receiverCpuMsPerMiB, 2)} ms/MiB  stopped by ${t.stoppedBy}${t.firstError ? `  first error: ${t.firstError}` : ''}`,
+      `  receiver cpu ${fmt(t.receiverCpuMsPerMiB, 2)} ms/MiB  sender cpu ${fmt(t.senderCpuMsPerMiB ?? Number.NaN, 2)} ms/MiB  stopped by ${t.stoppedBy}${t.firstError ? `  first error: ${t.firstError}` : ''}`,
   );
 }
+
+const INCLUDES: Record<Work, Record<'put' | 'get', string>> = {
+  discard: { put: 'receiver counts and drops the bytes', get: 'sender sends a fixed 4 MiB buffer' },
+  store: { put: 'receiver hashes while receiving, writes, fsyncs, renames (DiskChunkStore.putStream)', get: 'sender streams the file, verifying its sha256 (openRead)' },
+};
 
 async function runChunks(cluster: BenchCluster, sink: Sink): Promise<Transfer[]> {
   const out: Transfer[] = [];
@@ -448,45 +582,77 @@ async function runChunks(cluster: BenchCluster, sink: Sink): Promise<Transfer[]>
     out.push(t);
   };
   const target = cluster.nodes.find((n) => n.id === CHUNK_TARGET_NODE)!;
-  const client = new HttpChunkClient({
+  const sinkUrls = new Map([
+    [SINK_DISCARD_NODE, sink.httpDiscardUrl],
+    [SINK_STORE_NODE, sink.httpStoreUrl],
+  ]);
+  const http = new HttpChunkClient({
     clusterId: cluster.clusterId,
     clusterSecret: TEST_CLUSTER_SECRET,
-    urlOf: (id) => (id === SINK_NODE ? sink.httpUrl : cluster.nodes.find((n) => n.id === id)?.url),
+    urlOf: (id) => sinkUrls.get(id) ?? cluster.nodes.find((n) => n.id === id)?.url,
   });
-  const nodeIncludesPut = 'HTTP + receiver sha256 verify + file write + fsync';
-  const nodeIncludesGet = 'HTTP + receiver file read + sha256 verify';
+  const grpcClient = new grpc.Client(sink.grpcAddress, grpc.credentials.createInsecure(), GRPC_OPTIONS);
+  const discardChunks = makeChunks(CHUNKS_PER_PHASE);
+  /** Chunks stored in the sink's store and on the node, by the PUT phases, for the GET phases. */
+  let storedInSink: Chunk[] = [];
+  let storedOnNode: Chunk[] = [];
+  const conns = async (proto: Proto, work: Work, c: number): Promise<Conn[]> =>
+    Promise.all(
+      Array.from({ length: c }, async () => {
+        if (proto === 'tcp') return tcpConn(sink.tcpPort, work);
+        if (proto === 'grpc') return grpcConn(grpcClient, work);
+        if (proto === 'http') return httpConn(http, work === 'store' ? SINK_STORE_NODE : SINK_DISCARD_NODE);
+        return httpConn(http, target.id);
+      }),
+    );
+  const protos = (work: Work): Proto[] => (work === 'store' ? ['tcp', 'http', 'grpc', 'node'] : ['tcp', 'http', 'grpc']);
   try {
-    for (const c of [1, 4]) record(await rawTcp(sink, c));
-    for (const c of [1, 4]) {
-      record(await chunkTransfer(`HTTP PUT 4 MiB to sink c=${c}`, 'put', client, SINK_NODE, sink.pid, c, makeChunks(CHUNK_POOL), 'HTTP only (undici -> node:http, body collected)', 'sink (node:http)'));
-    }
-    for (const c of [1, 4]) {
-      record(await chunkTransfer(`HTTP GET 4 MiB from sink c=${c}`, 'get', client, SINK_NODE, sink.pid, c, makeChunks(1), 'HTTP only (node:http fixed body -> undici)', 'sink (node:http)'));
-    }
-    let stored: Chunk[] = [];
-    for (const c of [1, 4]) {
-      const chunks = makeChunks(CHUNK_POOL);
-      const t = await chunkTransfer(`chunk PUT to node ${target.id} c=${c}`, 'put', client, target.id, target.pid, c, chunks, nodeIncludesPut, `node ${target.id} /_ts3gw/chunks`);
-      record(t);
-      if (c === 1) stored = chunks.slice(0, t.ops ?? 0);
-    }
-    if (stored.length === 0) throw new Error('no chunk was stored; cannot measure chunk GETs');
-    for (const c of [1, 4]) {
-      record(await chunkTransfer(`chunk GET from node ${target.id} c=${c}`, 'get', client, target.id, target.pid, c, stored, nodeIncludesGet, `node ${target.id} /_ts3gw/chunks`));
-    }
-    // Raw TCP again at the end: the machine is shared, so take the better of the two as the base.
-    for (const c of [1, 4]) {
-      const t = await rawTcp(sink, c);
-      t.name += ' (again)';
-      record(t);
+    for (const kind of ['put', 'get'] as const) {
+      for (const work of ['discard', 'store'] as const) {
+        for (const proto of protos(work)) {
+          for (const c of [1, 4]) {
+            let chunks: Chunk[];
+            if (kind === 'put') chunks = work === 'store' ? makeChunks(CHUNKS_PER_PHASE) : discardChunks;
+            else chunks = work === 'discard' ? discardChunks : proto === 'node' ? storedOnNode : storedInSink;
+            if (chunks.length === 0) throw new Error(`no chunks stored for the GET ${work} ${proto} phase`);
+            const cs = await conns(proto, work, c);
+            try {
+              const t = await chunkPhase({
+                kind,
+                proto,
+                work,
+                concurrency: c,
+                chunks,
+                conns: cs,
+                receiverPid: proto === 'node' ? target.pid : sink.pid,
+                target: proto === 'node' ? `node ${target.id} /_ts3gw/chunks (fastify, production)` : `sink (${proto})`,
+                includes: proto === 'node' ? `${INCLUDES.store[kind]} behind fastify + auth` : INCLUDES[work][kind],
+                verify: work === 'store',
+              });
+              record(t);
+              if (kind === 'put' && work === 'store' && c === 1) {
+                const stored = chunks.slice(0, t.ops ?? 0);
+                if (proto === 'node') storedOnNode = stored;
+                else if (storedInSink.length < stored.length) storedInSink = stored;
+              }
+            } finally {
+              for (const conn of cs) conn.close();
+            }
+          }
+        }
+      }
     }
   } finally {
-    await client.close();
+    grpcClient.close();
+    await http.close();
   }
   for (const t of out) {
-    if (t.kind === 'tcp') continue;
-    const base = Math.max(...out.filter((x) => x.kind === 'tcp' && x.concurrency === t.concurrency).map((x) => x.mibPerSec));
-    t.fractionOfTcp = t.mibPerSec / base;
+    const base = (work: Work | undefined) => out.find((x) => x.proto === 'tcp' && x.kind === t.kind && x.work === work && x.concurrency === t.concurrency)?.mibPerSec;
+    if (t.proto === 'tcp') continue;
+    const same = base(t.work);
+    const discard = base('discard');
+    if (same) t.fractionOfTcp = t.mibPerSec / same;
+    if (discard) t.fractionOfTcpDiscard = t.mibPerSec / discard;
   }
   return out;
 }
@@ -550,7 +716,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadavgAtStart = os.loadavg();
   const defs = PARTS.includes('s3') ? rowDefs() : [];
-  const budgetMs = defs.length * 2 * ((WARMUP_SECONDS + SECONDS) * 1000 + 90_000) + (PARTS.includes('chunks') ? 14 * (SECONDS * 1000 + 60_000) : 0) + 180_000;
+  const budgetMs = defs.length * 2 * ((WARMUP_SECONDS + SECONDS) * 1000 + 90_000) + (PARTS.includes('chunks') ? 28 * (CHUNK_PHASE_SECONDS_MAX * 1000 + 10_000) : 0) + 180_000;
   const watchdog = setTimeout(() => {
     console.error(`bench:cluster: over its time budget of ${Math.round(budgetMs / 1000)} s; stopping`);
     void runCleanups().finally(() => process.exit(1));
@@ -634,7 +800,7 @@ async function main(): Promise<void> {
     }
 
     if (PARTS.includes('chunks')) {
-      const sink = await startSink();
+      const sink = await startSink(tempRoot);
       transfers = await runChunks(cluster, sink);
       for (const t of await localCosts(join(tempRoot, 'local-costs'))) {
         logTransfer(t);
@@ -674,26 +840,45 @@ async function main(): Promise<void> {
     console.log('');
   }
   if (transfers.length > 0) {
+    const pct = (f?: number) => (f === undefined ? '-' : `${(100 * f).toFixed(0)}%`);
     console.log(
       table(
-        ['transfer (4 MiB units)', 'MiB/s', 'of raw TCP', 'p50/p99 ms', 'MiB', 'receiver cpu ms/MiB', 'stopped', 'err', 'includes'],
+        ['transfer (4 MiB chunks)', 'MiB/s', 'of raw TCP', 'of TCP discard', 'p50/p99 ms', 'MiB', 'cpu ms/MiB recv/send', 'stopped', 'err', 'receiver work'],
         transfers.map((t) => [
           t.name,
           fmt(t.mibPerSec),
-          t.fractionOfTcp === undefined ? '-' : `${(100 * t.fractionOfTcp).toFixed(0)}%`,
+          pct(t.fractionOfTcp),
+          pct(t.fractionOfTcpDiscard),
           t.p50Ms === undefined ? '-' : `${fmt(t.p50Ms, 1)} / ${fmt(t.p99Ms ?? Number.NaN, 1)}`,
           fmt(t.bytes / MiB, 0),
-          fmt(t.receiverCpuMsPerMiB, 2),
+          `${fmt(t.receiverCpuMsPerMiB, 2)} / ${fmt(t.senderCpuMsPerMiB ?? Number.NaN, 2)}`,
           t.stoppedBy,
           t.errors === undefined ? '-' : String(t.errors),
           t.includes,
         ]),
       ),
     );
-    for (const t of transfers.filter((x) => x.kind !== 'tcp' && x.kind !== 'local' && x.target.startsWith('node'))) {
-      console.log(`target: ${t.name} at ${(100 * (t.fractionOfTcp ?? 0)).toFixed(0)}% of raw TCP (same connection count) >= 50%: ${(t.fractionOfTcp ?? 0) >= TARGET_FRACTION ? 'met' : 'NOT met'}`);
+    for (const t of transfers.filter((x) => x.proto === 'node')) {
+      const same = t.fractionOfTcp ?? 0;
+      console.log(
+        `target: ${t.name.replace(/\s+/g, ' ')} at ${(100 * same).toFixed(0)}% of raw TCP doing the same store work >= 50%: ${same >= TARGET_FRACTION ? 'met' : 'NOT met'}` +
+          ` (${(100 * (t.fractionOfTcpDiscard ?? 0)).toFixed(0)}% of a plain socket transfer that stores nothing)`,
+      );
     }
-    console.log('note: raw TCP base = the better of the runs before and after the HTTP phases; no switch turns the node\'s fsync off, so chunk PUTs always include it.');
+    for (const kind of ['put', 'get'] as const) {
+      for (const work of ['discard', 'store'] as const) {
+        for (const c of [1, 4]) {
+          const row = (proto: Proto) => transfers.find((x) => x.proto === proto && x.kind === kind && x.work === work && x.concurrency === c);
+          const h = row('http');
+          const g = row('grpc');
+          if (h && g) {
+            console.log(
+              `http vs grpc: ${kind.toUpperCase()} ${work} c=${c}: HTTP/undici ${fmt(h.mibPerSec)} MiB/s, gRPC/grpc-js ${fmt(g.mibPerSec)} MiB/s -> ${h.mibPerSec >= g.mibPerSec ? 'HTTP' : 'gRPC'} faster by ${(Math.max(h.mibPerSec, g.mibPerSec) / Math.min(h.mibPerSec, g.mibPerSec)).toFixed(2)}x`,
+            );
+          }
+        }
+      }
+    }
   }
   const loadavgAtEnd = os.loadavg();
   console.log(`load average at start ${loadavgAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadavgAtEnd.map((l) => l.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs`);
@@ -717,8 +902,9 @@ async function main(): Promise<void> {
       seconds: SECONDS,
       warmupSeconds: WARMUP_SECONDS,
       verifyEvery: VERIFY_EVERY,
-      tcpBytes: TCP_BYTES,
-      chunkPool: CHUNK_POOL,
+      chunksPerTransferRow: CHUNKS_PER_PHASE,
+      chunkRowSecondsMax: CHUNK_PHASE_SECONDS_MAX,
+      grpcPieceBytes: GRPC_PIECE_BYTES,
       chunkBytes: CHUNK_BYTES,
       parts: PARTS,
       single: 'node src/main.ts, fsync on (default), log level warn',

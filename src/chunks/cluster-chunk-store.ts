@@ -10,6 +10,7 @@
  *   get(id) ──► local (verified) ─✗─► owners … ─✗─► other nodes … ─✗─► CHUNK_ERR_NOT_FOUND
  */
 import { createHash } from 'node:crypto';
+import type { OwnerRange } from '../placement/index.ts';
 import { assert } from '../util/assert.ts';
 import { errorCode, StoreError } from '../util/errors.ts';
 import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, type ChunkStore } from './chunk-store.ts';
@@ -32,6 +33,12 @@ export interface ChunkPlacement {
   nodes(): number[];
   replicationFactor: number;
   writeQuorum: number;
+  /**
+   * The ring's partitions with their R owners (placement's tokenRanges), for anti-entropy; the
+   * same array on every call. Absent in placements without a ring (then repair walks every
+   * referenced chunk instead).
+   */
+  ranges?(): readonly OwnerRange[];
 }
 
 /** Options of the cluster chunk store. */

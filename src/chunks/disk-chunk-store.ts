@@ -245,6 +245,20 @@ export class DiskChunkStore implements ChunkStore {
     }
   }
 
+  /** Ids stored in one shard directory (`shard` = the ids' first two hex digits), unsorted. */
+  async *listShard(shard: string): AsyncIterable<string> {
+    this.#checkOpen();
+    if (!/^[0-9a-f]{2}$/.test(shard)) throw new TypeError(`not a shard: ${shard}`);
+    let names: string[];
+    try {
+      names = await readdir(join(this.#options.dir, shard));
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') return;
+      throw err;
+    }
+    for (const name of names) if (isChunkId(name)) yield name;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
   }

@@ -21,6 +21,13 @@ export interface MaintainedStore extends ChunkStore {
 export interface MaintenanceRemote extends RemoteChunks {
   /** True when `nodeId` holds a copy that hashes to `id` (it verifies before answering). */
   has(nodeId: number, id: string): Promise<boolean>;
+  /**
+   * Anti-entropy: `nodeId`'s inventory digest (chunks/inventory.ts) of each range, in order.
+   * Absent (with inventoryList) in fakes that only do per-chunk repair.
+   */
+  inventoryDigests?(nodeId: number, ranges: ReadonlyArray<{ start: number; end: number }>): Promise<string[]>;
+  /** Anti-entropy: the ids `nodeId` holds in one range. */
+  inventoryList?(nodeId: number, range: { start: number; end: number }): Promise<string[]>;
 }
 
 /** Structured logging (pino's shape). */
@@ -55,6 +62,27 @@ export interface MaintenanceStats {
   ts3gw_repair_fetched_bytes_total: number;
   /** Chunks this node owns but no peer could supply (a lost chunk unless a peer comes back). */
   ts3gw_repair_unavailable_chunks_total: number;
+  /**
+   * Anti-entropy progress of the current pass: ranges this node owns, and how many of them were
+   * compared with every reachable co-owner so far.
+   */
+  antiEntropyRangesTotal: number;
+  antiEntropyRangesDone: number;
+  /** (range, co-owner) digest comparisons; of them, how many differed. */
+  ts3gw_antientropy_ranges_compared_total: number;
+  ts3gw_antientropy_ranges_differing_total: number;
+  /** Range listings fetched from co-owners (only for differing ranges) and the ids they held. */
+  ts3gw_antientropy_ranges_listed_total: number;
+  ts3gw_antientropy_ids_listed_total: number;
+  /** Referenced chunks a listing showed a co-owner holds and this node lacks (then fetched). */
+  ts3gw_antientropy_missing_found_total: number;
+  /** Co-owners whose digests or listings could not be had (down, partitioned). */
+  ts3gw_antientropy_peer_failures_total: number;
+  /**
+   * Referenced, owned chunks missing here that no co-owner's inventory offered (every owner lacks
+   * them); fetched from any node that has one, else counted unavailable.
+   */
+  ts3gw_antientropy_unlisted_missing_total: number;
   ts3gw_rebalance_pushed_chunks_total: number;
   ts3gw_rebalance_pushed_bytes_total: number;
   ts3gw_rebalance_dropped_chunks_total: number;
@@ -88,6 +116,15 @@ export function newMaintenanceStats(): MaintenanceStats {
     ts3gw_repair_fetched_chunks_total: 0,
     ts3gw_repair_fetched_bytes_total: 0,
     ts3gw_repair_unavailable_chunks_total: 0,
+    antiEntropyRangesTotal: 0,
+    antiEntropyRangesDone: 0,
+    ts3gw_antientropy_ranges_compared_total: 0,
+    ts3gw_antientropy_ranges_differing_total: 0,
+    ts3gw_antientropy_ranges_listed_total: 0,
+    ts3gw_antientropy_ids_listed_total: 0,
+    ts3gw_antientropy_missing_found_total: 0,
+    ts3gw_antientropy_peer_failures_total: 0,
+    ts3gw_antientropy_unlisted_missing_total: 0,
     ts3gw_rebalance_pushed_chunks_total: 0,
     ts3gw_rebalance_pushed_bytes_total: 0,
     ts3gw_rebalance_dropped_chunks_total: 0,

@@ -2,9 +2,10 @@
  * ChunkMaintenance: the background work that keeps each node's chunk files equal to what the
  * metadata and the placement ring say they should be. Two loops per node:
  *
- *   pass (every intervalMs):  mark ─► sweep local chunks ─────────────► repair referenced chunks
- *                                     ├ unreferenced: gc (grace)         owned & missing: fetch
- *                                     └ referenced, not owned: rebalance
+ *   pass (every intervalMs):  mark ─► sweep local chunks ─────────────► repair by anti-entropy
+ *                                     ├ unreferenced: gc (grace)         digests per ring range vs
+ *                                     └ referenced, not owned: rebalance each co-owner; list and
+ *                                                                        fetch only where they differ
  *   scrub (continuous, rate-limited): re-hash local chunks; corrupt → delete, fetch a good copy
  *
  * Every step is rate-limited (chunks/s examined, bytes/s moved, bytes/s scrubbed), counted in
@@ -16,6 +17,7 @@ import { assert } from '../util/assert.ts';
 import { errorCode } from '../util/errors.ts';
 import type { ChunkPlacement } from './cluster-chunk-store.ts';
 import { GC_REFERENCED_IDS_MAX, markReferenced, sweepUnreferenced } from './gc.ts';
+import { groupByRange, inventoryDigest } from './inventory.ts';
 import { type MaintainedStore, type MaintenanceLogger, type MaintenanceRemote, type MaintenanceStats, newMaintenanceStats } from './maintenance-types.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { rebalanceHeld, type RepairContext, repairOwned } from './repair.ts';
@@ -137,14 +139,20 @@ export class ChunkMaintenance {
       await work.drain();
 
       stats.phase = 'repair';
-      stats.repairExamined = 0;
-      stats.repairTotal = referenced.size;
-      for (const id of referenced) {
-        await this.#chunks.take(1, signal);
-        stats.repairExamined++;
-        stats.ts3gw_repair_examined_chunks_total++;
-        const placement = this.#deps.placement();
-        if (placement?.owners(id, placement.replicationFactor).includes(this.#options.selfId)) await work.add(() => repairOwned(ctx, placement, id));
+      const placement = this.#deps.placement();
+      if (placement?.ranges && this.#deps.remote.inventoryDigests && this.#deps.remote.inventoryList) {
+        await this.#antiEntropy(ctx, placement, referenced, work);
+      } else {
+        // No ring ranges to compare (fakes, or a placement without a ring): walk every reference.
+        stats.repairExamined = 0;
+        stats.repairTotal = referenced.size;
+        for (const id of referenced) {
+          await this.#chunks.take(1, signal);
+          stats.repairExamined++;
+          stats.ts3gw_repair_examined_chunks_total++;
+          const p = this.#deps.placement();
+          if (p?.owners(id, p.replicationFactor).includes(this.#options.selfId)) await work.add(() => repairOwned(ctx, p, id));
+        }
       }
       await work.drain();
       stats.ts3gw_maintenance_passes_total++;
@@ -171,6 +179,100 @@ export class ChunkMaintenance {
     } finally {
       stats.phase = 'idle';
       this.#passRunning = false;
+    }
+  }
+
+  /**
+   * Repair by anti-entropy: compare this node's inventory digest of every ring range it owns with
+   * each co-owner's (one request per co-owner), list ids only for the ranges whose digests
+   * differ, and fetch the referenced chunks a co-owner holds and this node lacks. Ranges that
+   * match cost one digest comparison and no listing.
+   *
+   *   ranges I own ──► my digests ──┬─► co-owner p: digests of the ranges we share (1 request)
+   *                                 └─► differ? ─► list p's ids there ─► referenced, missing here ─► fetch (p first)
+   *   then: referenced, owned, still missing here, offered by nobody ─► fetch from any node (safety net)
+   *
+   * Only referenced chunks are fetched (from the mark), so garbage one co-owner still holds is
+   * never copied back to a node whose collector already swept it: GC semantics are unchanged.
+   */
+  async #antiEntropy(ctx: RepairContext, placement: ChunkPlacement, referenced: Set<string>, work: BoundedWork): Promise<void> {
+    const stats = this.#stats;
+    const signal = this.#abort.signal;
+    const selfId = this.#options.selfId;
+    assert(placement.ranges !== undefined, 'anti-entropy needs ring ranges');
+    const remote = this.#deps.remote;
+    assert(remote.inventoryDigests !== undefined && remote.inventoryList !== undefined, 'anti-entropy needs remote inventories');
+    const mine = placement.ranges().filter((r) => r.owners.includes(selfId));
+    stats.antiEntropyRangesTotal = mine.length;
+    stats.antiEntropyRangesDone = 0;
+    const localIds: string[] = [];
+    for await (const id of this.#deps.local.list()) localIds.push(id);
+    const local = new Set(localIds);
+    const myGroups = groupByRange(localIds, mine);
+    const myDigests = myGroups.map(inventoryDigest);
+
+    // Which co-owners disagree about which ranges.
+    const differing = new Map<number, number[]>();
+    const peers = [...new Set(mine.flatMap((r) => r.owners))].filter((n) => n !== selfId).sort((a, b) => a - b);
+    for (const peer of peers) {
+      const shared = mine.flatMap((r, i) => (r.owners.includes(peer) ? [i] : []));
+      await this.#chunks.take(1, signal);
+      let digests: string[];
+      try {
+        digests = await remote.inventoryDigests(
+          peer,
+          shared.map((i) => ({ start: mine[i]!.start, end: mine[i]!.end })),
+        );
+      } catch (err) {
+        stats.ts3gw_antientropy_peer_failures_total++;
+        this.#deps.logger.warn({ node: peer, err: String(err) }, 'anti-entropy: no inventory digests from a co-owner; its ranges wait for the next pass');
+        continue;
+      }
+      assert(digests.length === shared.length, 'one digest per range asked');
+      for (const [k, i] of shared.entries()) {
+        stats.ts3gw_antientropy_ranges_compared_total++;
+        if (digests[k] === myDigests[i]) continue;
+        stats.ts3gw_antientropy_ranges_differing_total++;
+        differing.set(i, [...(differing.get(i) ?? []), peer]);
+      }
+    }
+    stats.antiEntropyRangesDone = mine.length - differing.size;
+
+    // Only the differing ranges are listed; what a co-owner has and this node lacks is fetched.
+    const fetching = new Set<string>();
+    for (const [i, holders] of differing) {
+      const range = { start: mine[i]!.start, end: mine[i]!.end };
+      for (const peer of holders) {
+        let ids: string[];
+        try {
+          ids = await remote.inventoryList(peer, range);
+        } catch (err) {
+          stats.ts3gw_antientropy_peer_failures_total++;
+          this.#deps.logger.warn({ node: peer, err: String(err) }, 'anti-entropy: a co-owner could not list a range');
+          continue;
+        }
+        stats.ts3gw_antientropy_ranges_listed_total++;
+        stats.ts3gw_antientropy_ids_listed_total += ids.length;
+        await this.#chunks.take(ids.length, signal);
+        for (const id of ids) {
+          if (local.has(id) || fetching.has(id) || !referenced.has(id)) continue;
+          fetching.add(id);
+          stats.ts3gw_antientropy_missing_found_total++;
+          await work.add(() => repairOwned(ctx, placement, id, peer));
+        }
+      }
+      stats.antiEntropyRangesDone++;
+    }
+
+    // Safety net, in memory: an owned reference that is missing here and that no co-owner offered
+    // (every owner lost it; perhaps a node outside the owners still has it). Normally empty.
+    let examined = 0;
+    for (const id of referenced) {
+      if ((++examined & 0xfff) === 0) signal.throwIfAborted();
+      if (local.has(id) || fetching.has(id)) continue;
+      if (!placement.owners(id, placement.replicationFactor).includes(selfId)) continue;
+      stats.ts3gw_antientropy_unlisted_missing_total++;
+      await work.add(() => repairOwned(ctx, placement, id));
     }
   }
 

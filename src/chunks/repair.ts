@@ -31,11 +31,15 @@ export interface RepairContext {
   signal?: AbortSignal;
 }
 
-/** A verified copy of `id` from some peer (the chunk's owners first, then every other node), or undefined. */
-export async function fetchGoodCopy(ctx: RepairContext, placement: ChunkPlacement, id: string): Promise<Buffer | undefined> {
+/**
+ * A verified copy of `id` from some peer (`preferred` first, when given: the node an inventory
+ * listing showed holding it; then the chunk's owners, then every other node), or undefined.
+ */
+export async function fetchGoodCopy(ctx: RepairContext, placement: ChunkPlacement, id: string, preferred?: number): Promise<Buffer | undefined> {
   const owners = placement.owners(id, placement.replicationFactor);
   const others = placement.nodes().filter((n) => !owners.includes(n));
-  for (const node of [...owners, ...others]) {
+  const order = preferred === undefined ? [...owners, ...others] : [preferred, ...owners.filter((n) => n !== preferred), ...others.filter((n) => n !== preferred)];
+  for (const node of order) {
     if (node === ctx.selfId) continue;
     let data: Buffer | undefined;
     try {
@@ -54,12 +58,15 @@ export async function fetchGoodCopy(ctx: RepairContext, placement: ChunkPlacemen
   return undefined;
 }
 
-/** Repair: when this node owns `id` and lacks it, fetches and stores a verified copy. True when fetched. */
-export async function repairOwned(ctx: RepairContext, placement: ChunkPlacement, id: string): Promise<boolean> {
+/**
+ * Repair: when this node owns `id` and lacks it, fetches and stores a verified copy (from
+ * `preferred` first, when given). True when fetched.
+ */
+export async function repairOwned(ctx: RepairContext, placement: ChunkPlacement, id: string, preferred?: number): Promise<boolean> {
   assert(isChunkId(id), 'repair of a malformed chunk id');
   assert(placement.owners(id, placement.replicationFactor).includes(ctx.selfId), 'repair of a chunk this node does not own');
   if (await ctx.local.has(id)) return false;
-  const data = await fetchGoodCopy(ctx, placement, id);
+  const data = await fetchGoodCopy(ctx, placement, id, preferred);
   if (!data) {
     ctx.stats.ts3gw_repair_unavailable_chunks_total++;
     ctx.logger.warn({ chunk: id }, 'repair: no peer has a good copy of an owned chunk');

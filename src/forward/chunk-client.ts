@@ -100,6 +100,47 @@ export class HttpChunkClient {
     throw new Error(`node ${nodeId} could not check chunk ${id}: ${res.statusCode}`);
   }
 
+  /**
+   * Anti-entropy: the node's inventory digests of the chunks it holds in each range (positions
+   * (start, end], see chunks/inventory.ts), one per range in order.
+   */
+  async inventoryDigests(nodeId: number, ranges: ReadonlyArray<{ start: number; end: number }>): Promise<string[]> {
+    const body = JSON.stringify({ ranges: ranges.flatMap((r) => [r.start, r.end]) });
+    const res = await this.#pool(nodeId).request({
+      method: 'POST',
+      path: '/_ts3gw/chunks/inventory',
+      headers: { ...this.#auth(), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+      body,
+      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`node ${nodeId} could not send inventory digests: ${res.statusCode} ${text.slice(0, 200)}`);
+    const digests = (JSON.parse(text) as { digests?: unknown }).digests;
+    if (!Array.isArray(digests) || digests.length !== ranges.length || !digests.every((d) => typeof d === 'string')) {
+      throw new Error(`node ${nodeId} sent a malformed inventory digest answer`);
+    }
+    return digests as string[];
+  }
+
+  /** Anti-entropy: the sorted ids of the chunks the node holds in one range. */
+  async inventoryList(nodeId: number, range: { start: number; end: number }): Promise<string[]> {
+    const res = await this.#pool(nodeId).request({
+      method: 'GET',
+      path: `/_ts3gw/chunks/inventory?start=${range.start}&end=${range.end}`,
+      headers: this.#auth(),
+      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`node ${nodeId} could not list its inventory: ${res.statusCode} ${text.slice(0, 200)}`);
+    const ids = (JSON.parse(text) as { ids?: unknown }).ids;
+    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string' && /^[0-9a-f]{64}$/.test(id))) {
+      throw new Error(`node ${nodeId} sent a malformed inventory listing`);
+    }
+    return ids as string[];
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#pools.values()].map((p) => p.close()));
     this.#pools.clear();

@@ -11,6 +11,7 @@ import { Registry } from 'prom-client';
 import { CHUNK_ERR_NOT_FOUND, CHUNK_SIZE_BYTES_MAX } from '../chunks/chunk-store.ts';
 import { ClusterChunkStore } from '../chunks/cluster-chunk-store.ts';
 import { openDiskChunkStore } from '../chunks/disk-chunk-store.ts';
+import { inventoryDigests, listRange } from '../chunks/inventory.ts';
 import { ChunkMaintenance } from '../chunks/maintenance.ts';
 import { type Config, parsePeers } from '../config/config.ts';
 import { DurableLogStorage } from '../consensus/durable-log-storage.ts';
@@ -164,6 +165,8 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
           }
         },
         verify: async (id) => (await localChunks.verify(id)) === 'ok',
+        inventoryDigests: (ranges) => inventoryDigests(localChunks.list(), ranges),
+        inventoryList: (range) => listRange((shard) => localChunks.listShard(shard), range),
       },
       admin: (req) =>
         handleAdmin(req, {

@@ -5,7 +5,7 @@
  */
 import type { ChunkPlacement } from '../chunks/cluster-chunk-store.ts';
 import type { NodeRecord, ReplicationSettings } from '../meta/types.ts';
-import { effectiveR, effectiveW, Ring } from '../placement/index.ts';
+import { effectiveR, effectiveW, type OwnerRange, Ring, tokenRanges } from '../placement/index.ts';
 
 /** Placement over `nodes`; every node with the same records builds the same ring. */
 export function buildPlacement(nodes: NodeRecord[], replication: ReplicationSettings, version = 0): ChunkPlacement {
@@ -13,10 +13,17 @@ export function buildPlacement(nodes: NodeRecord[], replication: ReplicationSett
     version,
     nodes: nodes.map((n) => ({ id: n.nodeId, weight: n.weight, ...(n.zone ? { zone: n.zone } : {}) })),
   });
+  const replicationFactor = effectiveR(replication, ring.nodeCount);
+  // Computed on first use (anti-entropy), then kept: one walk per token.
+  let ranges: OwnerRange[] | undefined;
   return {
     owners: (chunkId, r) => ring.owners(chunkId, r),
     nodes: () => ring.nodes(),
-    replicationFactor: effectiveR(replication, ring.nodeCount),
+    replicationFactor,
     writeQuorum: effectiveW(replication, ring.nodeCount),
+    ranges: () => {
+      ranges ??= tokenRanges(ring, replicationFactor);
+      return ranges;
+    },
   };
 }

@@ -18,4 +18,4 @@ export {
   validateReplicationSettings,
 } from './replication.ts';
 export { Ring } from './ring.ts';
-export { type OwnerRange, ownerRanges, ownershipShares, rangeLength } from './shares.ts';
+export { type OwnerRange, ownerRanges, ownershipShares, rangeLength, tokenRanges } from './shares.ts';

@@ -59,6 +59,28 @@ export function ownerRanges(ring: Ring, r: number): OwnerRange[] {
 }
 
 /**
+ * The ring's partitions, one per distinct token: (previous token, token] with its owners, in ring
+ * order, not merged. Anti-entropy compares chunk inventories per partition: fine-grained enough
+ * that one missing chunk makes one partition differ, and the same on every node of one ring.
+ */
+export function tokenRanges(ring: Ring, r: number): OwnerRange[] {
+  const ranges: OwnerRange[] = [];
+  const total = ring.tokenCount;
+  let covered = 0;
+  for (let i = 0; i < total; i++) {
+    const end = ring.tokenAt(i);
+    const start = ring.tokenAt(i === 0 ? total - 1 : i - 1);
+    // A duplicate token owns nothing: the first of equal tokens takes the whole range.
+    if (i > 0 && start === end) continue;
+    covered += rangeLength(start, end);
+    ranges.push({ start, end, owners: ring.ownersAt(end, r) });
+  }
+  assert(covered === RING_SIZE, 'the partitions cover the circle exactly once');
+  assert(ranges.length >= 1 && ranges.length <= total, 'one partition per distinct token');
+  return ranges;
+}
+
+/**
  * Returns each node's share of all chunk copies at replication r: the fraction of the keyspace it
  * owns a copy of, divided by the copies per chunk. Shares sum to 1; with equal weights each is
  * about 1/nodeCount.

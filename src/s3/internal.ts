@@ -30,7 +30,17 @@ export interface InternalChunks {
   openRead(id: string): Promise<InternalChunkRead | undefined>;
   /** True when this node holds a copy that hashes to `id`. */
   verify(id: string): Promise<boolean>;
+  /**
+   * Anti-entropy: the inventory digest of the chunks this node holds in each ring range
+   * (positions (start, end]); a TypeError for malformed ranges.
+   */
+  inventoryDigests(ranges: Array<{ start: number; end: number }>): Promise<string[]>;
+  /** Anti-entropy: the sorted ids of the chunks this node holds in one ring range. */
+  inventoryList(range: { start: number; end: number }): Promise<string[]>;
 }
+
+/** Largest inventory request body: 65,536 ranges of two 10-digit numbers fit. */
+export const INVENTORY_BODY_BYTES_MAX = 2 * 1024 * 1024;
 
 /** Refusals of a PUT body, by the store's error code. */
 const PUT_REFUSALS: Record<string, number> = {
@@ -44,6 +54,10 @@ export async function serveInternalChunk(req: FastifyRequest, reply: FastifyRepl
   reply.header('Connection', 'keep-alive');
   if (!chunks.authorize(req.headers)) {
     reply.code(403).type('text/plain').send('wrong cluster credentials');
+    return;
+  }
+  if (id === 'inventory') {
+    await serveInventory(req, reply, chunks);
     return;
   }
   if (!/^[0-9a-f]{64}$/.test(id)) {
@@ -83,4 +97,45 @@ export async function serveInternalChunk(req: FastifyRequest, reply: FastifyRepl
     return;
   }
   reply.code(405).type('text/plain').send('GET, HEAD or PUT');
+}
+
+/**
+ * /_ts3gw/chunks/inventory: POST {"ranges": [start0, end0, start1, end1, …]} answers
+ * {"digests": [...]} (one per range); GET ?start=&end= answers {"ids": [...]} for one range.
+ */
+async function serveInventory(req: FastifyRequest, reply: FastifyReply, chunks: InternalChunks): Promise<void> {
+  const bad = (why: string) => reply.code(400).type('text/plain').send(why);
+  try {
+    if (req.method === 'POST') {
+      const length = Number(req.headers['content-length']);
+      if (!Number.isSafeInteger(length) || length < 0 || length > INVENTORY_BODY_BYTES_MAX) {
+        reply.code(413).header('Connection', 'close').type('text/plain').send('inventory request too large or without length');
+        return;
+      }
+      const parts: Buffer[] = [];
+      let size = 0;
+      for await (const piece of req.raw) {
+        size += (piece as Buffer).length;
+        if (size > length) break;
+        parts.push(piece as Buffer);
+      }
+      if (size !== length) return void bad('body length does not match content-length');
+      const flat = (JSON.parse(Buffer.concat(parts, size).toString('utf8')) as { ranges?: unknown }).ranges;
+      if (!Array.isArray(flat) || flat.length % 2 !== 0) return void bad('ranges must be [start, end, …]');
+      const ranges = [];
+      for (let i = 0; i < flat.length; i += 2) ranges.push({ start: flat[i] as number, end: flat[i + 1] as number });
+      reply.code(200).type('application/json').send(JSON.stringify({ digests: await chunks.inventoryDigests(ranges) }));
+      return;
+    }
+    if (req.method === 'GET') {
+      const query = new URL(req.raw.url ?? '/', 'http://node').searchParams;
+      const range = { start: Number(query.get('start')), end: Number(query.get('end')) };
+      reply.code(200).type('application/json').send(JSON.stringify({ ids: await chunks.inventoryList(range) }));
+      return;
+    }
+  } catch (err) {
+    if (err instanceof TypeError || err instanceof SyntaxError) return void bad(err.message);
+    throw err;
+  }
+  reply.code(405).type('text/plain').send('GET or POST');
 }

@@ -4,7 +4,9 @@
  * the grace period while referenced ones stay; (b) a node whose chunk directory was wiped gets
  * R copies back (repair), and a corrupt copy is never served and gets replaced; (c) after two
  * nodes join, chunks move to their new owners (balanced within ±15% of the mean) and old copies
- * are dropped, while a reader loop checks that every object stays readable throughout.
+ * are dropped, while a reader loop checks that every object stays readable throughout. The
+ * repair is anti-entropy: the wiped node compares per-range inventory digests with its co-owners
+ * and lists only the ranges that differ (checked through the maintenance counters).
  * Method: real processes on loopback (test/helpers/cluster.ts), 64 KiB chunks so objects have
  * many, a 2 s grace and 300 ms maintenance interval; the truth is the inventory of chunk files
  * in each node's data dir, polled with deadlines (no fixed sleeps).
@@ -127,7 +129,32 @@ test.serial('gc removes unreferenced chunks everywhere after the grace; repair r
     t.log(`repair: ${referenced.size} chunks restored on a wiped node ${Date.now() - restartAt} ms after its restart`);
     const sets = await Promise.all([1, 2, 3].map((id) => inventory(cluster.nodes.get(id)!.dataDir)));
     for (const c of referenced) t.is(sets.filter((s) => s.has(c)).length, 3, `chunk ${c} has R = 3 copies`);
-    t.true((await maintenanceStats(cluster, 3))['ts3gw_repair_fetched_chunks_total']! >= 1);
+    const repaired = await maintenanceStats(cluster, 3);
+    t.true(repaired['ts3gw_repair_fetched_chunks_total']! >= 1);
+    // Anti-entropy found them: co-owners' inventories showed what node 3 lacked. Ranges whose
+    // digests matched (those without chunks, most of the ring at 3 × 512 tokens) were compared
+    // but never listed: listings stay within two per chunk-holding range.
+    t.log(`anti-entropy on node 3: ${JSON.stringify(Object.fromEntries(Object.entries(repaired).filter(([k]) => k.includes('antientropy') || k.startsWith('antiEntropy'))))}`);
+    t.true(repaired['ts3gw_antientropy_missing_found_total']! >= 1, 'missing chunks found through co-owners\' listings');
+    t.true(repaired['ts3gw_antientropy_ranges_listed_total']! <= 2 * (repaired['ts3gw_antientropy_ranges_differing_total'] ?? 0));
+    t.true(repaired['ts3gw_antientropy_ranges_compared_total']! >= 10 * repaired['ts3gw_antientropy_ranges_listed_total']!, 'far more ranges compared than listed');
+    // Once every copy is back, whole passes compare every range and list none.
+    const settled = async () => {
+      const before = await maintenanceStats(cluster, 3);
+      await eventually(
+        async () => ((await maintenanceStats(cluster, 3))['ts3gw_maintenance_passes_total']! >= before['ts3gw_maintenance_passes_total']! + 2 ? true : undefined),
+        20_000,
+        'two more maintenance passes on node 3',
+      );
+      const after = await maintenanceStats(cluster, 3);
+      const delta = (k: string) => after[k]! - before[k]!;
+      return { compared: delta('ts3gw_antientropy_ranges_compared_total'), listed: delta('ts3gw_antientropy_ranges_listed_total'), fetched: delta('ts3gw_repair_fetched_chunks_total') };
+    };
+    const quiet = await settled();
+    t.log(`anti-entropy in sync over two passes: ${JSON.stringify(quiet)}`);
+    t.true(quiet.compared >= 2 * 2 * 512, 'each pass compares every owned range with both co-owners');
+    t.is(quiet.listed, 0, 'matching ranges are never listed');
+    t.is(quiet.fetched, 0);
 
     // Corrupt one chunk file on node 2: reads through node 2 stay correct; the copy is replaced.
     const victim = chunkIds(many)[7]!;

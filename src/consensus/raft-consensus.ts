@@ -82,6 +82,8 @@ export const DEFAULT_RAFT_TIMING = {
 
 /** A ReadIndex round unanswered for this long is sent again (the request or reply was lost). */
 const READ_ROUND_RETRY_MS = 1_000;
+/** Committed-but-unapplied entries beyond which the Ready loop waits for apply (backpressure). */
+const APPLY_BACKLOG_ENTRIES_MAX = 8192;
 
 /** Collaborators of the host. */
 export interface RaftConsensusDeps {
@@ -138,6 +140,8 @@ export class RaftConsensus implements Consensus {
   #idle: Promise<void> = Promise.resolve();
   #ticker: NodeJS.Timeout | undefined;
   readonly #proposals = new Map<string, ProposalWaiter>();
+  /** Proposals waiting for the next loop turn, to reach the core as one batch. */
+  #proposalBuffer: { requestId: string; data: Uint8Array; retry?: boolean }[] = [];
   /** Callers waiting for the next ReadIndex round. */
   #nextRead: ReadWaiter[] = [];
   /** The ReadIndex round in flight: its context and its callers. */
@@ -145,6 +149,10 @@ export class RaftConsensus implements Consensus {
   /** Callers whose read index is known, waiting for apply to reach it. */
   #awaitingApply: { index: number; waiters: ReadWaiter[] }[] = [];
   #leaderWaiters: (() => void)[] = [];
+  /** The apply worker: resolves once every entry queued so far is applied. */
+  #applyTail: Promise<void> = Promise.resolve();
+  /** Committed entries queued for apply and not yet applied. */
+  #applyBacklogEntries = 0;
   /** Serialises applies with snapshot installs (both write the state machine). */
   #stateMachineLock: Promise<void> = Promise.resolve();
 
@@ -246,14 +254,7 @@ export class RaftConsensus implements Consensus {
       }, this.#options.proposalTimeoutMs);
       const data = encodeCommand(command);
       this.#proposals.set(command.requestId, { resolve, reject, timer, data, proposedAtMs: performance.now() });
-      try {
-        this.#node.propose(data);
-      } catch (err) {
-        clearTimeout(timer);
-        this.#proposals.delete(command.requestId);
-        reject(isRaftError(err, RaftErrorCode.ProposalDropped) ? noLeader(err) : err);
-        return;
-      }
+      this.#proposalBuffer.push({ requestId: command.requestId, data });
       this.#kick();
     });
   }
@@ -309,6 +310,7 @@ export class RaftConsensus implements Consensus {
     this.#closed = true;
     if (this.#ticker) clearInterval(this.#ticker);
     await this.#idle;
+    await this.#applyTail;
     await this.#stateMachineLock;
     const closed = new StoreError(CONSENSUS_ERR_CLOSED, 'consensus is closed');
     for (const w of this.#proposals.values()) {
@@ -362,15 +364,34 @@ export class RaftConsensus implements Consensus {
     if (this.#lead === NONE || this.#proposals.size === 0) return;
     const now = performance.now();
     const stallMs = 2 * this.#options.electionTimeoutTicks * this.#options.tickMs;
-    for (const waiter of this.#proposals.values()) {
+    for (const [requestId, waiter] of this.#proposals) {
       if (!waiter.data || waiter.proposedAtMs === undefined) continue;
       if (!all && now - waiter.proposedAtMs < stallMs) continue;
       waiter.proposedAtMs = now;
-      try {
-        this.#node.propose(waiter.data);
-      } catch (err) {
-        if (!isRaftError(err, RaftErrorCode.ProposalDropped)) throw err;
-        return; // no leader to take it now; the next leader change retries
+      this.#proposalBuffer.push({ requestId, data: waiter.data, retry: true });
+    }
+  }
+
+  /**
+   * Hands the buffered proposals to the core as one batch: one log append and one MsgApp per
+   * follower for all of them (group commit starts here). A refused batch fails its first-time
+   * proposals with NO_LEADER (nothing was appended); refused retries keep waiting for a leader.
+   */
+  #flushProposals(): void {
+    if (this.#proposalBuffer.length === 0) return;
+    const batch = this.#proposalBuffer;
+    this.#proposalBuffer = [];
+    try {
+      this.#node.proposeBatch(batch.map((p) => p.data));
+    } catch (err) {
+      if (!isRaftError(err, RaftErrorCode.ProposalDropped)) throw err;
+      for (const p of batch) {
+        if (p.retry) continue;
+        const waiter = this.#proposals.get(p.requestId);
+        if (!waiter) continue;
+        this.#proposals.delete(p.requestId);
+        clearTimeout(waiter.timer);
+        waiter.reject(noLeader(err));
       }
     }
   }
@@ -391,6 +412,7 @@ export class RaftConsensus implements Consensus {
   async #onSnapshot(message: Message, data: AsyncIterable<Uint8Array>): Promise<boolean> {
     assert(message.type === MessageType.Snap && message.snapshot !== undefined, 'snapshot message expected');
     if (this.#closed) return false;
+    await this.#applyTail;
     await this.#withStateMachine(async () => {
       const snapIndex = message.snapshot!.metadata.index;
       if (snapIndex > this.#deps.meta.appliedIndex()) {
@@ -428,7 +450,11 @@ export class RaftConsensus implements Consensus {
     try {
       while (this.#again && !this.#closed) {
         this.#again = false;
-        while (!this.#closed && this.#node.hasReady()) await this.#handleReady();
+        this.#flushProposals();
+        while (!this.#closed && this.#node.hasReady()) {
+          await this.#handleReady();
+          this.#flushProposals();
+        }
       }
     } finally {
       this.#running = false;
@@ -438,7 +464,11 @@ export class RaftConsensus implements Consensus {
   async #handleReady(): Promise<void> {
     const rd = this.#node.ready();
     if (rd.softState) this.#onSoftState(rd.softState.lead, rd.softState.raftState);
-    // 1. Durable before anything leaves this node.
+    // A snapshot replaces the state: everything committed before it is applied first.
+    if (rd.snapshot) await this.#applyTail;
+    // 1. Durable before anything leaves this node, except a leader's messages: it counts its own
+    //    entries only once persisted, so its fsync overlaps the followers' (thesis §10.2.1).
+    if (rd.sendBeforePersist) this.#send(rd.messages);
     await this.#deps.log.persist({ ...(rd.hardState ? { hardState: rd.hardState } : {}), entries: rd.entries, ...(rd.snapshot ? { snapshot: rd.snapshot } : {}) }, rd.mustSync);
     if (rd.snapshot) {
       this.#confState = rd.snapshot.metadata.confState;
@@ -446,19 +476,28 @@ export class RaftConsensus implements Consensus {
       this.#appliedIndex = Math.max(this.#appliedIndex, rd.snapshot.metadata.index);
     }
     // 2. Send.
-    const plain: Message[] = [];
-    for (const m of rd.messages) {
-      if (m.type === MessageType.Snap) this.#sendSnapshot(m);
-      else plain.push(m);
+    if (!rd.sendBeforePersist) this.#send(rd.messages);
+    // 3. Apply, off the loop: the next round of appends and sends need not wait for LevelDB.
+    //    Membership changes are applied before advance(), as the core expects.
+    if (rd.committedEntries.length > 0) {
+      this.#enqueueApply(rd.committedEntries);
+      const hasConfChange = rd.committedEntries.some((e) => e.type === EntryType.ConfChange);
+      if (hasConfChange || this.#applyBacklogEntries > APPLY_BACKLOG_ENTRIES_MAX) await this.#applyTail;
     }
-    if (plain.length > 0) this.#deps.transport.send(plain);
-    // 3. Apply.
-    if (rd.committedEntries.length > 0) await this.#withStateMachine(() => this.#apply(rd.committedEntries));
     for (const rs of rd.readStates) this.#onReadState(rs);
     this.#releaseReads();
     // 4. Advance.
     this.#node.advance(rd);
     await this.#maybeCompact();
+  }
+
+  #send(messages: Message[]): void {
+    const plain: Message[] = [];
+    for (const m of messages) {
+      if (m.type === MessageType.Snap) this.#sendSnapshot(m);
+      else plain.push(m);
+    }
+    if (plain.length > 0) this.#deps.transport.send(plain);
   }
 
   #onSoftState(lead: NodeId, role: StateType): void {
@@ -480,6 +519,26 @@ export class RaftConsensus implements Consensus {
         if (this.#nextRead.length > 0) queueMicrotask(() => this.#startReadRound());
       }
     }
+  }
+
+  /** Queues committed entries for the apply worker (one batch at a time, in order). */
+  #enqueueApply(entries: Entry[]): void {
+    this.#applyBacklogEntries += entries.length;
+    this.#applyTail = this.#applyTail
+      .then(() => this.#withStateMachine(() => this.#apply(entries)))
+      .then(
+        () => {
+          this.#applyBacklogEntries -= entries.length;
+          this.#releaseReads();
+        },
+        (err: unknown) => {
+          // A failed apply leaves state we cannot reason about: stop the process.
+          this.#deps.logger.error({ err }, 'raft apply failed; exiting');
+          process.nextTick(() => {
+            throw err;
+          });
+        },
+      );
   }
 
   async #apply(entries: Entry[]): Promise<void> {
@@ -569,10 +628,11 @@ export class RaftConsensus implements Consensus {
 
   /** Resolves reads whose read index has been applied. */
   #releaseReads(): void {
+    // The store's own index: #appliedIndex runs ahead while a batch is being applied.
     const applied = this.#deps.meta.appliedIndex();
-    const ready = this.#awaitingApply.filter((r) => r.index <= Math.max(applied, this.#appliedIndex));
+    const ready = this.#awaitingApply.filter((r) => r.index <= applied);
     if (ready.length === 0) return;
-    this.#awaitingApply = this.#awaitingApply.filter((r) => r.index > Math.max(applied, this.#appliedIndex));
+    this.#awaitingApply = this.#awaitingApply.filter((r) => r.index > applied);
     for (const r of ready) for (const w of r.waiters) w.resolve();
   }
 
@@ -603,13 +663,17 @@ export class RaftConsensus implements Consensus {
 
   async #maybeCompact(): Promise<void> {
     if (this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotEveryEntries) return;
-    const index = Math.min(this.#appliedIndex, this.#deps.meta.appliedIndex());
-    if (index <= this.#snapshotIndex) return;
-    // The state must be durable up to the snapshot point before the log entries behind it go.
-    await this.#deps.meta.flush();
-    await this.#deps.log.compact(index, this.#confState);
-    this.#snapshotIndex = index;
-    this.#deps.logger.info({ index, logBytes: this.#deps.log.sizeBytes }, 'raft log compacted');
+    // Under the state-machine lock: the apply worker must not move the store's applied index
+    // between reading it and making it durable.
+    await this.#withStateMachine(async () => {
+      const index = Math.min(this.#appliedIndex, this.#deps.meta.appliedIndex());
+      if (index <= this.#snapshotIndex) return;
+      // The state must be durable up to the snapshot point before the log entries behind it go.
+      await this.#deps.meta.flush();
+      await this.#deps.log.compact(index, this.#confState);
+      this.#snapshotIndex = index;
+      this.#deps.logger.info({ index, logBytes: this.#deps.log.sizeBytes }, 'raft log compacted');
+    });
   }
 
   async #withStateMachine<T>(fn: () => Promise<T>): Promise<T> {

@@ -299,7 +299,9 @@ export class Raft {
     const lastIndex = this.log.lastIndex();
     for (const [id, old] of this.trk.progress) {
       const pr = new Progress(lastIndex + 1, this.trk.maxInflight, old.isLearner);
-      if (id === this.id) pr.match = lastIndex;
+      // Our own match counts only durable entries (the host may send before it persists, and a
+      // commit must never rest on entries this node could still lose); onPersisted() raises it.
+      if (id === this.id) pr.match = Math.min(lastIndex, this.log.unstable.offset - 1);
       this.trk.progress.set(id, pr);
     }
     this.pendingConfIndex = 0;
@@ -636,12 +638,22 @@ export class Raft {
     const li = this.log.lastIndex();
     const stamped = es.map((e, i) => ({ term: this.term, index: li + 1 + i, type: e.type, data: e.data }));
     this.log.append(stamped);
+    // The leader's own entries count toward the quorum only once durable (onPersisted), so the
+    // host may send them to followers while its own write is still running (thesis §10.2.1).
+  }
+
+  /**
+   * The host made entries up to `index` (of `term`) durable. A leader counts itself for them now,
+   * which may commit them.
+   */
+  onPersisted(index: number, term: number): void {
+    if (this.state !== StateType.Leader || !this.log.matchTerm(index, term)) return;
     const self = this.trk.progress.get(this.id);
-    assert(self !== undefined, 'leader progress missing');
-    // The leader's own entries count toward the quorum. They are durable before anyone can learn
-    // of the resulting commit, because the host persists entries before sending messages.
-    self.maybeUpdate(this.log.lastIndex());
-    this.#maybeCommit();
+    if (self === undefined || !self.maybeUpdate(index)) return;
+    if (this.#maybeCommit()) {
+      this.#releasePendingReadIndexMessages();
+      this.bcastAppend();
+    }
   }
 
   /** Advances the commit index to what a quorum holds, if it is an entry of our term (§5.4.2). */

@@ -117,6 +117,22 @@ export class RawNode {
   }
 
   /**
+   * Proposes several entries in one message: one append, one MsgApp per follower, instead of one
+   * per entry. All or none are accepted (throws as propose() does).
+   */
+  proposeBatch(data: readonly Uint8Array[]): void {
+    assert(data.length > 0, 'empty proposal batch');
+    for (const d of data) assert(d instanceof Uint8Array, 'proposal data must be bytes');
+    this.raft.step(
+      makeMessage({
+        type: MessageType.Prop,
+        from: this.raft.id,
+        entries: data.map((d) => ({ term: 0, index: 0, type: EntryType.Normal, data: d })),
+      }),
+    );
+  }
+
+  /**
    * Proposes a single-server membership change. Throws RAFT_PROPOSAL_DROPPED as propose() does,
    * and also when the leader still has an unapplied conf change (one at a time).
    */
@@ -193,6 +209,7 @@ export class RawNode {
       messages: r.msgs,
       readStates: r.readStates,
       mustSync: false,
+      sendBeforePersist: false,
     };
     const soft = r.softState();
     if (!softStateEqual(soft, this.#prevSoftState)) {
@@ -212,6 +229,11 @@ export class RawNode {
       hard.vote !== this.#prevHardState.vote ||
       entries.length > 0 ||
       snap !== undefined;
+    // A leader's messages need nothing from this write: its term and vote are already durable
+    // (they were before it campaigned), and it counts its own entries only once persisted. So
+    // the host may send them first and overlap its fsync with the followers' (thesis §10.2.1).
+    rd.sendBeforePersist =
+      r.state === StateType.Leader && hard.term === this.#prevHardState.term && hard.vote === this.#prevHardState.vote && snap === undefined;
     if (rd.hardState !== undefined) this.#prevHardState = hard;
     r.msgs = [];
     r.readStates = [];
@@ -233,6 +255,7 @@ export class RawNode {
     if (rd.entries.length > 0) {
       const e = last(rd.entries);
       log.stableTo(e.index, e.term);
+      this.raft.onPersisted(e.index, e.term);
     }
     if (rd.snapshot !== undefined) log.stableSnapTo(rd.snapshot.metadata.index);
   }

@@ -276,6 +276,11 @@ export interface Ready {
   readStates: ReadState[];
   /** True when hardState term/vote or entries changed: the write must be fsynced. */
   mustSync: boolean;
+  /**
+   * True when `messages` may be sent before step 1's write completes (a leader whose term and
+   * vote did not change); otherwise they go only after it.
+   */
+  sendBeforePersist: boolean;
 }
 
 /** Replication state of one peer as seen by the leader. */

@@ -242,6 +242,11 @@ interface SimNode {
   waitingReads: Map<string, ClientOp>;
   /** Gets with a read index, waiting for applied >= index. */
   readyReads: Array<{ op: ClientOp; index: number }>;
+  /**
+   * A leader's Ready whose messages went out before its write, the write still running (as in
+   * the real host): the node keeps stepping messages meanwhile; a crash before `doneAt` loses it.
+   */
+  writing?: { rd: Ready; doneAt: number };
 }
 
 interface ClientOp {
@@ -517,6 +522,7 @@ class Simulation {
     this.stats.crashes++;
     this.log(`crash ${node.id}`);
     node.raw = undefined;
+    node.writing = undefined;
     node.disk.crash();
     node.restartAt = this.now + 50 + this.rng.intBelow(800);
     node.waitingPuts.clear();
@@ -558,9 +564,26 @@ class Simulation {
     this.#clients();
     // 4. Ready handling per the contract.
     for (const node of this.nodes.values()) {
+      if (node.writing !== undefined) {
+        if (this.now < node.writing.doneAt) continue;
+        const { rd } = node.writing;
+        node.writing = undefined;
+        // The write window is where a leader that counted unpersisted entries would lose commits.
+        if (this.faultsOn && this.rng.chance(0.01)) {
+          this.#crash(node);
+          continue;
+        }
+        this.#handleReady(node, rd, true);
+      }
       let guard = 0;
-      while (node.raw?.hasReady()) {
-        this.#handleReady(node, node.raw.ready());
+      while (node.raw?.hasReady() && node.writing === undefined) {
+        const rd = node.raw.ready();
+        if (rd.sendBeforePersist && rd.entries.length > 0 && this.rng.chance(0.5)) {
+          this.#send(node.raw, rd);
+          node.writing = { rd, doneAt: this.now + 1 + this.rng.intBelow(this.net.maxDelay * 2) };
+          break;
+        }
+        this.#handleReady(node, rd, false);
         if (++guard > 100) this.fail(`node ${node.id} produced Ready forever`);
       }
     }
@@ -569,13 +592,17 @@ class Simulation {
     if (this.now % 250 === 0) this.#checkLogMatching();
   }
 
-  #handleReady(node: SimNode, rd: Ready): void {
+  #handleReady(node: SimNode, rd: Ready, alreadySent: boolean): void {
     const raw = node.raw;
     if (raw === undefined) return;
     const disk = node.disk;
     // Crash in the middle of persisting, before anything was sent: the Ready is lost, unsynced
     // writes are lost. This is the window the ordering contract protects.
     const crashMidWrite = this.faultsOn && this.rng.chance(0.0005);
+    // A leader may send first and persist while the followers do (thesis §10.2.1); a crash in
+    // its write then loses entries that followers already hold.
+    const sendFirst = rd.sendBeforePersist && !alreadySent;
+    if (sendFirst) this.#send(raw, rd);
     // 1. Persist.
     if (rd.snapshot !== undefined) disk.current.applySnapshot(rd.snapshot);
     disk.current.append(rd.entries);
@@ -587,12 +614,8 @@ class Simulation {
     // A commit-only HardState change need not be synced; leave it unsynced sometimes so a crash
     // can lose it.
     if (rd.mustSync || this.rng.chance(0.5)) disk.sync();
-    // 2. Send.
-    for (const m of rd.messages) {
-      if (m.type === MessageType.Snap) this.stats.snapshotsSent++;
-      const queued = this.net.send(this.now, m);
-      if (!queued && m.type === MessageType.Snap) raw.reportSnapshot(m.to, false);
-    }
+    // 2. Send (unless already sent).
+    if (!rd.sendBeforePersist) this.#send(raw, rd);
     // 3. Apply.
     if (rd.snapshot !== undefined) {
       const meta = rd.snapshot.metadata;
@@ -619,6 +642,14 @@ class Simulation {
       return;
     }
     this.#maybeSnapshot(node);
+  }
+
+  #send(raw: RawNode, rd: Ready): void {
+    for (const m of rd.messages) {
+      if (m.type === MessageType.Snap) this.stats.snapshotsSent++;
+      const queued = this.net.send(this.now, m);
+      if (!queued && m.type === MessageType.Snap) raw.reportSnapshot(m.to, false);
+    }
   }
 
   #apply(node: SimNode, e: Entry): void {

@@ -47,9 +47,11 @@ function msg(fields: Partial<Message> & Pick<Message, 'type'>): Message {
   return makeMessage(fields);
 }
 
+/** Elects `r` and, as a host would, persists the entries it appended (its empty entry). */
 function makeLeader(r: Raft): void {
   r.becomeCandidate();
   r.becomeLeader();
+  r.onPersisted(r.log.lastIndex(), r.term);
   take(r);
 }
 
@@ -189,6 +191,22 @@ test('§5.3 a leader commits an entry of its term once a majority stores it, and
   t.is(r.log.committed, emptyIndex, 'leader + 2 of 5 is a majority');
   const apps = take(r).filter((m) => m.type === MessageType.App);
   t.true(apps.length > 0 && apps.every((m) => m.commit === emptyIndex), 'the new commit index is broadcast');
+});
+
+test('§10.2.1 a leader counts its own entries toward commit only once they are durable (so it may send before its fsync)', (t) => {
+  const r = newRaft(1, [1, 2, 3]);
+  r.becomeCandidate();
+  r.becomeLeader();
+  take(r);
+  const emptyIndex = r.log.lastIndex();
+  r.step(msg({ type: MessageType.AppResp, from: 2, to: 1, term: r.term, index: emptyIndex }));
+  t.is(r.log.committed, 1, 'follower 2 alone is 1 of 3: the leader has not persisted its entry yet');
+  r.onPersisted(emptyIndex, r.term);
+  t.is(r.log.committed, emptyIndex, 'leader + follower 2 is a majority once the leader persisted');
+  t.true(take(r).some((m) => m.type === MessageType.App && m.commit === emptyIndex), 'the new commit index is broadcast');
+  // A persist report for an entry no longer in the log (other term) counts nothing.
+  r.onPersisted(emptyIndex, r.term + 5);
+  t.is(r.trk.progress.get(1)?.match, emptyIndex);
 });
 
 test('§5.4.2 leader never commits a previous-term entry by counting replicas', (t) => {

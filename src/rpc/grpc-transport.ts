@@ -55,7 +55,12 @@ interface Peer {
   queuedBytes: number;
   /** While set (epoch ms), the peer answered with an incarnation we refuse: send nothing. */
   refusedUntilMs: number;
+  /** Reopens a broken stream after a pause, so the connection is up before it is needed. */
+  redial: NodeJS.Timeout | undefined;
 }
+
+/** Pause before a broken peer stream is reopened without traffic waiting for it. */
+const REDIAL_MS = 500;
 
 /** How long a peer with a refused incarnation is left alone before it is checked again. */
 const REFUSED_PEER_RECHECK_MS = 5_000;
@@ -67,6 +72,7 @@ export class GrpcTransport implements Transport {
   readonly #peers = new Map<NodeId, Peer>();
   #handler: TransportHandler | undefined;
   #boundPort = 0;
+  #closed = false;
   onUnreachable?: (id: NodeId) => void;
 
   constructor(options: GrpcTransportOptions) {
@@ -97,6 +103,7 @@ export class GrpcTransport implements Transport {
     const wanted = new Map(peers.filter((p) => p.id !== this.#options.nodeId).map((p) => [p.id, p.raftAddress]));
     for (const [id, peer] of this.#peers) {
       if (wanted.get(id) !== peer.address) {
+        clearTimeout(peer.redial);
         peer.stream?.end();
         peer.client.close();
         this.#peers.delete(id);
@@ -111,7 +118,11 @@ export class GrpcTransport implements Transport {
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1_000,
       });
-      this.#peers.set(id, { address, client, stream: undefined, queuedBytes: 0, refusedUntilMs: 0 });
+      const peer: Peer = { address, client, stream: undefined, queuedBytes: 0, refusedUntilMs: 0, redial: undefined };
+      this.#peers.set(id, peer);
+      // Connect now, not at the first message: two followers exchange nothing until an election,
+      // and a connection set up then (TCP + HTTP/2 + channel start) delays the vote by tens of ms.
+      peer.stream = this.#openStream(id, peer);
     }
   }
 
@@ -163,7 +174,9 @@ export class GrpcTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     for (const peer of this.#peers.values()) {
+      clearTimeout(peer.redial);
       peer.stream?.end();
       peer.client.close();
     }
@@ -202,10 +215,18 @@ export class GrpcTransport implements Transport {
 
   #openStream(id: NodeId, peer: Peer): grpc.ClientWritableStream<pb.MessageBatch> {
     const stream = peer.client.messages(this.#metadata(), (err) => {
-      // The stream ended: by us (close/setPeers) or by failure. Either way the next send reopens.
+      // The stream ended: by us (close/setPeers) or by failure. The next send reopens it, and so
+      // does a redial after a pause while the peer is still ours.
       if (peer.stream === stream) peer.stream = undefined;
       peer.queuedBytes = 0;
       if (err && err.code !== grpc.status.CANCELLED) this.onUnreachable?.(id);
+      if (err && !this.#closed && this.#peers.get(id) === peer && peer.redial === undefined) {
+        peer.redial = setTimeout(() => {
+          peer.redial = undefined;
+          if (!this.#closed && this.#peers.get(id) === peer && !peer.stream && peer.refusedUntilMs <= Date.now()) peer.stream = this.#openStream(id, peer);
+        }, REDIAL_MS);
+        peer.redial.unref();
+      }
     });
     stream.on('error', () => {
       // Reported through the callback above; this listener keeps the error from being unhandled.

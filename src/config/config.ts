@@ -35,6 +35,8 @@ export interface Config {
   raftElectionTicks: number;
   /** Compact the Raft log (snapshot point) every this many applied entries. */
   raftSnapshotEntries: number;
+  /** Leader answers strong reads from its lease (no heartbeat round); assumes bounded clock drift. */
+  raftLeaseReads: boolean;
   /** Join an existing cluster (start with an empty log and wait to be added) instead of founding one. */
   join: boolean;
   /** Cluster id to join; founders derive it from TS3GW_PEERS. */
@@ -83,6 +85,7 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
   raftTickMs: { env: 'TS3GW_RAFT_TICK_MS', flag: 'raft-tick-ms', type: 'int', default: 100 },
   raftElectionTicks: { env: 'TS3GW_RAFT_ELECTION_TICKS', flag: 'raft-election-ticks', type: 'int', default: 10 },
   raftSnapshotEntries: { env: 'TS3GW_RAFT_SNAPSHOT_ENTRIES', flag: 'raft-snapshot-entries', type: 'int', default: 10_000 },
+  raftLeaseReads: { env: 'TS3GW_RAFT_LEASE_READS', flag: 'raft-lease-reads', type: 'bool', default: 'false' },
   join: { env: 'TS3GW_JOIN', flag: 'join', type: 'bool', default: 'false' },
   clusterId: { env: 'TS3GW_CLUSTER_ID', flag: 'cluster-id', type: 'optional', default: undefined },
   advertiseUrl: { env: 'TS3GW_ADVERTISE_URL', flag: 'advertise-url', type: 'optional', default: undefined },

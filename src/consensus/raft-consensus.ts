@@ -28,6 +28,7 @@ import {
   type ConfChange,
   type ConfState,
   ConfChangeType,
+  DEFAULT_LEASE_DRIFT_TICKS,
   decodeConfChange,
   type Entry,
   EntryType,
@@ -38,6 +39,7 @@ import {
   NONE,
   RaftErrorCode,
   RawNode,
+  ReadOnlyOption,
   type ReadState,
   StateType,
   type Status,
@@ -66,6 +68,13 @@ export interface RaftConsensusOptions {
   maxInflightMsgs: number;
   /** Seed of the election-timeout randomness (a node id–derived seed is fine). */
   seed: number;
+  /**
+   * Lease reads: the leader answers ReadIndex without a heartbeat round while its lease holds
+   * (see RaftConfig.leaseDriftTicks). Assumes clocks drift and timers run late by less than
+   * leaseDriftTicks ticks per election timeout. Default off.
+   */
+  leaseReads?: boolean;
+  leaseDriftTicks?: number;
 }
 
 /** Defaults for a LAN cluster: 100 ms ticks, 1 s election timeout, 100 ms heartbeats. */
@@ -139,6 +148,8 @@ export class RaftConsensus implements Consensus {
   #again = false;
   #idle: Promise<void> = Promise.resolve();
   #ticker: NodeJS.Timeout | undefined;
+  #tickEpochMs = 0;
+  #ticksDone = 0;
   readonly #proposals = new Map<string, ProposalWaiter>();
   /** Proposals waiting for the next loop turn, to reach the core as one batch. */
   #proposalBuffer: { requestId: string; data: Uint8Array; retry?: boolean }[] = [];
@@ -175,6 +186,7 @@ export class RaftConsensus implements Consensus {
         maxInflightMsgs: options.maxInflightMsgs,
         checkQuorum: true,
         preVote: true,
+        ...(options.leaseReads ? { readOnlyOption: ReadOnlyOption.LeaseBased, leaseDriftTicks: options.leaseDriftTicks ?? DEFAULT_LEASE_DRIFT_TICKS } : {}),
         random: new SeededRandom(options.seed),
       },
       deps.log,
@@ -192,6 +204,7 @@ export class RaftConsensus implements Consensus {
       onSnapshot: (message, data) => host.#onSnapshot(message, data),
       onPropose: (command) => host.#onPropose(command),
     });
+    host.#tickEpochMs = performance.now();
     host.#ticker = setInterval(() => host.#tick(), options.tickMs);
     // A cluster of one need not wait an election timeout to serve.
     const voters = host.#confState.voters;
@@ -350,7 +363,13 @@ export class RaftConsensus implements Consensus {
 
   #tick(): void {
     if (this.#closed) return;
-    this.#node.tick();
+    // Ticks follow the monotonic clock, not the timer: a timer that fired late (a busy or paused
+    // event loop) is made up for, so a leader never believes less time passed than did. Leases
+    // depend on it; elections only get more prompt.
+    const due = Math.floor((performance.now() - this.#tickEpochMs) / this.#options.tickMs);
+    const behind = Math.min(due - this.#ticksDone, 10 * this.#options.electionTimeoutTicks);
+    this.#ticksDone = due;
+    for (let i = 0; i < behind; i++) this.#node.tick();
     this.#reproposeStalled();
     this.#kick();
   }

@@ -87,7 +87,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const publishPeers = () => transport.setPeers([...peers].map(([id, raftAddress]): PeerAddress => ({ id, raftAddress })));
   publishPeers();
   const consensus = await RaftConsensus.start(
-    { ...DEFAULT_RAFT_TIMING, nodeId: config.nodeId, tickMs: config.raftTickMs, electionTimeoutTicks: config.raftElectionTicks, snapshotEveryEntries: config.raftSnapshotEntries, seed: config.nodeId * 7919 + Date.now() },
+    { ...DEFAULT_RAFT_TIMING, nodeId: config.nodeId, tickMs: config.raftTickMs, electionTimeoutTicks: config.raftElectionTicks, snapshotEveryEntries: config.raftSnapshotEntries, leaseReads: config.raftLeaseReads, seed: config.nodeId * 7919 + Date.now() },
     {
       log,
       meta,

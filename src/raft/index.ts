@@ -27,7 +27,7 @@
  */
 export { decodeConfChange, encodeConfChange, isValidNodeId } from './conf-change.ts';
 export { isRaftError, RaftError, RaftErrorCode } from './errors.ts';
-export { validateConfig } from './raft.ts';
+export { DEFAULT_LEASE_DRIFT_TICKS, validateConfig } from './raft.ts';
 export { RawNode } from './raw-node.ts';
 export { type InitialState, MemoryStorage, type RaftStorage } from './storage.ts';
 export * from './types.ts';

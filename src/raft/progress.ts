@@ -74,6 +74,8 @@ export class Progress {
   recentActive = false;
   /** In probe state: a probe is outstanding, send nothing more until an answer. */
   msgAppFlowPaused = false;
+  /** Lease reads: the leader tick at which the newest heartbeat this peer acknowledged was sent. */
+  leaseAckTick = Number.NEGATIVE_INFINITY;
   readonly inflights: Inflights;
   isLearner: boolean;
 

@@ -52,6 +52,31 @@ import { isEmptyHardState, isEmptySnapshot } from './util.ts';
 type CampaignType = 'preElection' | 'election' | 'transfer';
 
 /** Validates a RaftConfig; throws TypeError listing the first problem. */
+/** Default lease allowance for clock drift and late timers, in ticks. */
+export const DEFAULT_LEASE_DRIFT_TICKS = 2;
+
+const LEASE_CTX_MAGIC = [0x00, 0x6c, 0x65, 0x61, 0x73, 0x65]; // "\0lease"
+
+/** A heartbeat context carrying the leader tick it was sent at (never a host read ctx: those are hex). */
+function encodeLeaseCtx(tick: number): Uint8Array {
+  const out = new Uint8Array(LEASE_CTX_MAGIC.length + 8);
+  out.set(LEASE_CTX_MAGIC);
+  let v = tick;
+  for (let i = out.length - 1; i >= LEASE_CTX_MAGIC.length; i--) {
+    out[i] = v % 256;
+    v = Math.floor(v / 256);
+  }
+  return out;
+}
+
+function decodeLeaseCtx(ctx: Uint8Array): number | undefined {
+  if (ctx.byteLength !== LEASE_CTX_MAGIC.length + 8) return undefined;
+  for (let i = 0; i < LEASE_CTX_MAGIC.length; i++) if (ctx[i] !== LEASE_CTX_MAGIC[i]) return undefined;
+  let v = 0;
+  for (let i = LEASE_CTX_MAGIC.length; i < ctx.byteLength; i++) v = v * 256 + (ctx[i] ?? 0);
+  return v;
+}
+
 export function validateConfig(c: RaftConfig): void {
   if (!isValidNodeId(c.id)) throw new TypeError(`raft config: id ${c.id} must be a positive safe integer`);
   if (!Number.isInteger(c.heartbeatTimeoutTicks) || c.heartbeatTimeoutTicks <= 0) {
@@ -64,8 +89,12 @@ export function validateConfig(c: RaftConfig): void {
     throw new TypeError('raft config: maxInflightMsgs must be a positive integer');
   }
   if (!(c.maxSizePerMsgBytes >= 0)) throw new TypeError('raft config: maxSizePerMsgBytes must be >= 0');
-  if (c.readOnlyOption === ReadOnlyOption.LeaseBased && c.checkQuorum !== true) {
-    throw new TypeError('raft config: readOnlyOption leaseBased requires checkQuorum');
+  if (c.readOnlyOption === ReadOnlyOption.LeaseBased) {
+    if (c.checkQuorum !== true) throw new TypeError('raft config: readOnlyOption leaseBased requires checkQuorum');
+    const drift = c.leaseDriftTicks ?? DEFAULT_LEASE_DRIFT_TICKS;
+    if (!Number.isInteger(drift) || drift < 1 || drift >= c.electionTimeoutTicks) {
+      throw new TypeError('raft config: leaseDriftTicks must be an integer in [1, electionTimeoutTicks)');
+    }
   }
   if (typeof c.random?.intBelow !== 'function') throw new TypeError('raft config: random is required');
 }
@@ -108,6 +137,9 @@ export class Raft {
   readonly preVote: boolean;
   readonly disableProposalForwarding: boolean;
   readonly #random: RaftRandom;
+  /** Ticks since this node started (the lease clock). */
+  #ticks = 0;
+  readonly #leaseDriftTicks: number;
 
   constructor(c: RaftConfig, storage: RaftStorage) {
     validateConfig(c);
@@ -122,6 +154,7 @@ export class Raft {
     this.preVote = c.preVote ?? false;
     this.disableProposalForwarding = c.disableProposalForwarding ?? false;
     this.#random = c.random;
+    this.#leaseDriftTicks = c.leaseDriftTicks ?? DEFAULT_LEASE_DRIFT_TICKS;
     const maxApplying = c.maxCommittedSizePerReadyBytes ?? 0;
     this.log = new RaftLog(storage, maxApplying > 0 ? maxApplying : Number.POSITIVE_INFINITY);
     this.readOnly = new ReadOnly(c.readOnlyOption ?? ReadOnlyOption.Safe);
@@ -271,7 +304,24 @@ export class Raft {
   }
 
   #bcastHeartbeat(): void {
-    this.#bcastHeartbeatWithCtx(this.readOnly.lastPendingRequestCtx() ?? EMPTY_BYTES);
+    const pending = this.readOnly.lastPendingRequestCtx();
+    // With leases, a plain heartbeat carries its send tick; the echoed tick renews the lease.
+    if (pending === undefined && this.readOnly.option === ReadOnlyOption.LeaseBased) this.#bcastHeartbeatWithCtx(encodeLeaseCtx(this.#ticks));
+    else this.#bcastHeartbeatWithCtx(pending ?? EMPTY_BYTES);
+  }
+
+  /**
+   * True while no other leader can exist (thesis §6.4.1): a quorum acknowledged a heartbeat sent
+   * at tick s, each of those followers refuses votes until electionTimeout of its ticks after it
+   * received it, so none can be elected before s + electionTimeout on our clock, less the drift
+   * allowance. Never during a leadership transfer (TimeoutNow bypasses the followers' refusal).
+   */
+  #leaseValid(): boolean {
+    if (this.readOnly.option !== ReadOnlyOption.LeaseBased || this.leadTransferee !== NONE) return false;
+    const acked = [...this.trk.voters].map((id) => (id === this.id ? this.#ticks : (this.trk.progress.get(id)?.leaseAckTick ?? Number.NEGATIVE_INFINITY)));
+    acked.sort((a, b) => b - a);
+    const quorumTick = acked[Math.floor(acked.length / 2)] ?? Number.NEGATIVE_INFINITY;
+    return quorumTick > this.#ticks - (this.electionTimeout - this.#leaseDriftTicks);
   }
 
   #bcastHeartbeatWithCtx(ctx: Uint8Array): void {
@@ -354,6 +404,7 @@ export class Raft {
 
   /** Advances the logical clock by one tick. */
   tick(): void {
+    this.#ticks++;
     if (this.state === StateType.Leader) this.#tickHeartbeat();
     else this.#tickElection();
   }
@@ -454,7 +505,11 @@ export class Raft {
     } else if (m.term > this.term) {
       if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
         const force = bytesEqual(m.context, CAMPAIGN_TRANSFER);
-        const inLease = this.checkQuorum && this.lead !== NONE && this.electionElapsed < this.electionTimeout;
+        // With lease reads, a node that just (re)started also refuses for an election timeout: it
+        // may have acknowledged a leader's heartbeat just before it crashed, and that leader still
+        // counts on it.
+        const justStarted = this.readOnly.option === ReadOnlyOption.LeaseBased && this.#ticks < this.electionTimeout;
+        const inLease = this.checkQuorum && ((this.lead !== NONE && this.electionElapsed < this.electionTimeout) || justStarted);
         // Leader stickiness (thesis §4.2.3): while we heard from a leader within the minimum
         // election timeout, a vote request is a disruption, not a sign of a dead leader. A transfer
         // is the exception: the leader itself asked for it.
@@ -713,7 +768,13 @@ export class Raft {
     // a MsgApp goes out; a rejection then moves the peer back to probe and repairs it (etcd).
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
-    if (this.readOnly.option !== ReadOnlyOption.Safe || m.context.byteLength === 0) return;
+    const leaseTick = decodeLeaseCtx(m.context);
+    if (leaseTick !== undefined) {
+      if (leaseTick > pr.leaseAckTick) pr.leaseAckTick = leaseTick;
+      return;
+    }
+    // A read round (Safe, or LeaseBased without a lease): count the ack.
+    if (m.context.byteLength === 0) return;
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (acks === undefined) return; // ack for a request already answered
     if (this.trk.ackResult(acks) !== 'won') return;
@@ -761,8 +822,7 @@ export class Raft {
   }
 
   #sendReadIndexResponse(m: Message): void {
-    if (this.readOnly.option === ReadOnlyOption.LeaseBased) {
-      // Check-quorum keeps this leader's lease: no other leader can exist now (bounded drift).
+    if (this.#leaseValid()) {
       this.#respondToReadIndex(m, this.log.committed);
       return;
     }

@@ -342,8 +342,18 @@ export interface RaftConfig {
   checkQuorum?: boolean;
   /** Run a pre-vote round before bumping the term (thesis §9.6). */
   preVote?: boolean;
-  /** How ReadIndex confirms leadership. Default Safe. LeaseBased requires checkQuorum. */
+  /**
+   * How ReadIndex confirms leadership. Default Safe. LeaseBased requires checkQuorum: the leader
+   * answers at once while it holds a lease (a quorum acknowledged a heartbeat it sent within the
+   * last electionTimeoutTicks - leaseDriftTicks ticks), and falls back to Safe otherwise.
+   */
   readOnlyOption?: ReadOnlyOption;
+  /**
+   * Ticks of clock drift (and timer lateness) a lease allows for: followers refuse votes for
+   * electionTimeoutTicks of their own ticks after a heartbeat, the leader trusts them for this
+   * many ticks less. Default 2; must be in [1, electionTimeoutTicks).
+   */
+  leaseDriftTicks?: number;
   /** Followers drop proposals instead of forwarding them to the leader. */
   disableProposalForwarding?: boolean;
   /** Seeded randomness for election timeouts (required: the core draws no randomness of its own). */

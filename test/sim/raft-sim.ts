@@ -33,6 +33,7 @@ import {
   MessageType,
   type NodeId,
   RawNode,
+  ReadOnlyOption,
   type Ready,
   StateType,
 } from '../../src/raft/index.ts';
@@ -66,7 +67,7 @@ export interface SimResult {
   seed: number;
   nodes: number;
   steps: number;
-  config: { preVote: boolean; checkQuorum: boolean; dropP: number; dupP: number; maxDelay: number };
+  config: { preVote: boolean; checkQuorum: boolean; leaseReads: boolean; dropP: number; dupP: number; maxDelay: number };
   leadersElected: number;
   maxTerm: number;
   appliedIndex: number;
@@ -279,6 +280,8 @@ class Simulation {
   readonly n: number;
   readonly preVote: boolean;
   readonly checkQuorum: boolean;
+  /** Lease-based ReadIndex (with check-quorum); drift allowance 3 ticks covers the 9..11 tick spread. */
+  readonly leaseReads: boolean;
   readonly net: SimNetwork;
   readonly nodes = new Map<NodeId, SimNode>();
   readonly clients: Client[] = [];
@@ -307,6 +310,7 @@ class Simulation {
     this.n = opts.nodes ?? (this.rng.chance(0.5) ? 3 : 5);
     this.preVote = this.rng.chance(0.7);
     this.checkQuorum = this.rng.chance(0.7);
+    this.leaseReads = this.checkQuorum && this.rng.chance(0.5);
     const dropP = this.rng.chance(0.3) ? 0 : this.rng.float() * 0.15;
     const dupP = this.rng.float() * 0.05;
     const maxDelay = 1 + this.rng.intBelow(30);
@@ -362,6 +366,7 @@ class Simulation {
         maxUncommittedEntriesSizeBytes: 1024,
         checkQuorum: this.checkQuorum,
         preVote: this.preVote,
+        ...(this.leaseReads ? { readOnlyOption: ReadOnlyOption.LeaseBased, leaseDriftTicks: 3 } : {}),
         appliedIndex: snap.metadata.index,
         random: new SeededRandom(this.seed * 1000 + node.id * 17 + node.restarts),
       },
@@ -412,6 +417,7 @@ class Simulation {
       config: {
         preVote: this.preVote,
         checkQuorum: this.checkQuorum,
+        leaseReads: this.leaseReads,
         dropP: this.net.dropP,
         dupP: this.net.dupP,
         maxDelay: this.net.maxDelay,

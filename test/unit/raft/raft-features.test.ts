@@ -279,15 +279,67 @@ test('ReadIndex on a follower: forwarded to the leader and answered with the lea
   t.is(rs[0]?.index, c.raw(1).status().hardState.commit);
 });
 
-test('ReadIndex lease-based: answered by the leader without a heartbeat round; requires check-quorum', (t) => {
+test('ReadIndex lease-based (thesis 6.4.1): answered at once only while a quorum acked a heartbeat sent within electionTimeout - drift ticks; otherwise a heartbeat round', (t) => {
   t.throws(() => new RawNode(testConfig(1, { readOnlyOption: ReadOnlyOption.LeaseBased }), new MemoryStorage()), {
     instanceOf: TypeError,
   });
-  const c = TestCluster.of([1, 2, 3], [], { checkQuorum: true, readOnlyOption: ReadOnlyOption.LeaseBased });
-  c.elect(1);
-  c.raw(1).readIndex(enc('lease'));
-  const rd = c.processReady(1);
-  t.is(rd?.readStates.length, 1);
+  t.throws(() => new RawNode(testConfig(1, { checkQuorum: true, readOnlyOption: ReadOnlyOption.LeaseBased, leaseDriftTicks: 0 }), new MemoryStorage()), {
+    instanceOf: TypeError,
+  });
+  // Nodes refuse votes for their first election timeout with leases on: let one be elected.
+  const electLeased = (): { c: TestCluster; lead: number } => {
+    const c = TestCluster.of([1, 2, 3], [], { checkQuorum: true, readOnlyOption: ReadOnlyOption.LeaseBased, leaseDriftTicks: 2 });
+    for (let i = 0; i < 60 && ![1, 2, 3].some((id) => role(c, id) === 'leader'); i++) tickAll(c, 1);
+    const lead = [1, 2, 3].find((id) => role(c, id) === 'leader');
+    if (lead === undefined) throw new Error('no leader elected');
+    return { c, lead };
+  };
+  const { c, lead } = electLeased();
+  const electionTicks = testConfig(1).electionTimeoutTicks;
+  const readNow = (ctx: string): boolean => {
+    c.raw(lead).readIndex(enc(ctx));
+    const rd = c.processReady(lead);
+    return (rd?.readStates ?? []).some((rs) => dec(rs.requestCtx) === ctx);
+  };
+  // Elected on this tick: no heartbeat of this term acknowledged yet, so no lease; a round answers.
+  t.false(readNow('no-lease-yet'));
+  c.stabilize();
+  t.true(c.get(lead).readStates.some((rs) => dec(rs.requestCtx) === 'no-lease-yet'), 'answered after the round');
+  // One heartbeat acked by the followers: the lease holds and reads are answered at once.
+  c.tick(lead);
+  c.stabilize();
+  t.true(readNow('leased'));
+  // Cut the leader off: acks stop; the lease holds for electionTimeout - drift ticks after the
+  // last acked heartbeat was sent, then reads fall back to a round (which cannot complete).
+  c.isolate(lead);
+  tickAlone(c, lead, electionTicks - 2 - 1);
+  t.true(readNow('still-leased'), 'within electionTimeout - drift');
+  tickAlone(c, lead, 1);
+  t.false(readNow('lease-expired'), 'past electionTimeout - drift: not answered at once');
+  // A leadership transfer suspends the lease (TimeoutNow lets the transferee skip the followers' refusal).
+  const d = electLeased();
+  d.c.tick(d.lead);
+  d.c.stabilize();
+  const transferee = [1, 2, 3].find((id) => id !== d.lead)!;
+  d.c.isolate(transferee);
+  d.c.raw(d.lead).transferLeader(transferee);
+  d.c.processReady(d.lead);
+  d.c.raw(d.lead).readIndex(enc('during-transfer'));
+  t.false((d.c.processReady(d.lead)?.readStates ?? []).some((rs) => dec(rs.requestCtx) === 'during-transfer'));
+});
+
+test('lease reads: a node that just (re)started refuses votes for an election timeout (it may have acked a heartbeat a leader still counts on)', (t) => {
+  const make = (readOnlyOption?: ReadOnlyOption) => new RawNode(testConfig(3, { checkQuorum: true, ...(readOnlyOption ? { readOnlyOption } : {}) }), MemoryStorage.bootstrap({ voters: [1, 2, 3], learners: [] }));
+  const vote: Message = { type: MessageType.Vote, to: 3, from: 2, term: 5, logTerm: 1, index: 1, entries: [], commit: 0, reject: false, rejectHint: 0, context: EMPTY_BYTES };
+  const leased = make(ReadOnlyOption.LeaseBased);
+  leased.step({ ...vote });
+  t.is(leased.status().hardState.term, 1, 'ignored right after start');
+  for (let i = 0; i < 10; i++) leased.tick();
+  leased.step({ ...vote });
+  t.is(leased.status().hardState.term, 5, 'an election timeout later it votes');
+  const plain = make();
+  plain.step({ ...vote });
+  t.is(plain.status().hardState.term, 5, 'without leases nothing holds it back');
 });
 
 test('ReadIndex without a known leader throws RAFT_PROPOSAL_DROPPED', (t) => {

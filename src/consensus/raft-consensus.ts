@@ -151,6 +151,8 @@ export class RaftConsensus implements Consensus {
   #tickEpochMs = 0;
   #ticksDone = 0;
   readonly #proposals = new Map<string, ProposalWaiter>();
+  /** Commands already decoded from the exact bytes of their log entry (see #proposeCommand). */
+  readonly #decoded = new WeakMap<Uint8Array, MetaCommand>();
   /** Proposals waiting for the next loop turn, to reach the core as one batch. */
   #proposalBuffer: { requestId: string; data: Uint8Array; retry?: boolean }[] = [];
   /** Callers waiting for the next ReadIndex round. */
@@ -253,11 +255,11 @@ export class RaftConsensus implements Consensus {
       throw new StoreError(CONSENSUS_ERR_BAD_COMMAND, 'command needs an integer stampMs and an op with a type');
     }
     // The op's own fields are checked by apply (a malformed op is answered META_ERR_BAD_COMMAND).
-    return Buffer.from(JSON.stringify(await this.#proposeCommand(command)), 'utf8');
+    return Buffer.from(JSON.stringify(await this.#proposeCommand(command, bytes)), 'utf8');
   }
 
   /** Proposes an encoded command and waits until it is applied here. */
-  async #proposeCommand(command: MetaCommand): Promise<ApplyResult> {
+  async #proposeCommand(command: MetaCommand, encoded?: Uint8Array): Promise<ApplyResult> {
     this.#checkOpen();
     await this.#waitForLeader();
     return new Promise<ApplyResult>((resolve, reject) => {
@@ -265,7 +267,11 @@ export class RaftConsensus implements Consensus {
         this.#proposals.delete(command.requestId);
         reject(new StoreError(CONSENSUS_ERR_TIMEOUT, 'proposal not applied in time; its outcome is unknown', { requestId: command.requestId }));
       }, this.#options.proposalTimeoutMs);
-      const data = encodeCommand(command);
+      const data = encoded ?? encodeCommand(command);
+      // Decoded from these very bytes (the Propose RPC): apply may reuse it instead of parsing
+      // the entry again. An object built in-process is never reused, since JSON may not give
+      // back exactly it, and every replica must apply exactly what the bytes say.
+      if (encoded) this.#decoded.set(encoded, command);
       this.#proposals.set(command.requestId, { resolve, reject, timer, data, proposedAtMs: performance.now() });
       this.#proposalBuffer.push({ requestId: command.requestId, data });
       this.#kick();
@@ -580,7 +586,7 @@ export class RaftConsensus implements Consensus {
         continue;
       }
       if (entry.index <= metaApplied) continue;
-      batch.push({ index: entry.index, command: decodeOrUndefined(entry.data) });
+      batch.push({ index: entry.index, command: this.#decoded.get(entry.data) ?? decodeOrUndefined(entry.data) });
     }
     // Positions covered by the log's snapshot point that the store never saw (the founding
     // snapshot at index 1 holds only membership) advance its index without changing anything.

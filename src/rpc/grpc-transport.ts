@@ -93,6 +93,7 @@ export class GrpcTransport implements Transport {
         void this.#onSnapshotCall(call, callback),
       propose: (call: grpc.ServerUnaryCall<pb.ProposeRequest, pb.ProposeResponse>, callback: grpc.sendUnaryData<pb.ProposeResponse>) =>
         void this.#onProposeCall(call, callback),
+      proposeStream: (call: grpc.ServerDuplexStream<pb.ProposeRequest, pb.ProposeResponse>) => this.#onProposeStream(call),
     });
     this.#boundPort = await new Promise<number>((resolve, reject) => {
       this.#server.bindAsync(this.#options.listenAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
@@ -320,11 +321,40 @@ export class GrpcTransport implements Transport {
       return;
     }
     try {
-      callback(null, { result: await this.#handler.onPropose(call.request.command) });
+      callback(null, { result: await this.#handler.onPropose(call.request.command), id: 0, code: 0, message: '' });
     } catch (err) {
-      const code = errorCode(err);
-      callback(serviceError((code === undefined ? undefined : PROPOSE_STATUS[code]) ?? grpc.status.INTERNAL, (err as Error).message));
+      callback(serviceError(proposeStatus(err), (err as Error).message));
     }
+  }
+
+  #onProposeStream(call: grpc.ServerDuplexStream<pb.ProposeRequest, pb.ProposeResponse>): void {
+    const refusal = this.#secretRefusal(call.metadata);
+    if (refusal || !this.#handler) {
+      call.destroy(refusal ?? serviceError(grpc.status.UNAVAILABLE, 'not started'));
+      return;
+    }
+    const handler = this.#handler;
+    let pending = 0;
+    let ended = false;
+    const answer = (res: pb.ProposeResponse) => {
+      pending--;
+      if (!call.destroyed) call.write(res);
+      if (ended && pending === 0) call.end();
+    };
+    call.on('data', (req: pb.ProposeRequest) => {
+      pending++;
+      handler.onPropose(req.command).then(
+        (result) => answer({ result, id: req.id, code: 0, message: '' }),
+        (err: unknown) => answer({ result: new Uint8Array(0), id: req.id, code: proposeStatus(err), message: (err as Error).message }),
+      );
+    });
+    call.on('end', () => {
+      ended = true;
+      if (pending === 0) call.end();
+    });
+    call.on('error', () => {
+      // The client went away; its pending commands still complete (or time out) in the log.
+    });
   }
 
   async #onSnapshotCall(call: grpc.ServerReadableStream<pb.SnapshotChunk, pb.SnapshotResponse>, callback: grpc.sendUnaryData<pb.SnapshotResponse>): Promise<void> {
@@ -372,6 +402,11 @@ const PROPOSE_STATUS: Record<string, grpc.status> = {
   [CONSENSUS_ERR_TIMEOUT]: grpc.status.DEADLINE_EXCEEDED,
   [CONSENSUS_ERR_BAD_COMMAND]: grpc.status.INVALID_ARGUMENT,
 };
+
+function proposeStatus(err: unknown): grpc.status {
+  const code = errorCode(err);
+  return (code === undefined ? undefined : PROPOSE_STATUS[code]) ?? grpc.status.INTERNAL;
+}
 
 function serviceError(code: grpc.status, details: string): grpc.ServiceError {
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });

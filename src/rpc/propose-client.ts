@@ -1,7 +1,8 @@
 /**
- * A client of the Propose RPC: puts metadata commands into a cluster's replicated log through any
+ * Clients of the Propose RPCs: put metadata commands into a cluster's replicated log through any
  * node, over one HTTP/2 connection. For tools and the Raft benchmark; the S3 layer proposes
- * in-process instead.
+ * in-process instead. `propose` makes one unary call per command; `openStream` pipelines many
+ * commands over one ProposeStream (much less work per command on both ends).
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -15,6 +16,23 @@ export interface ProposeClientOptions {
   address: string;
   clusterId: string;
   clusterSecret: string;
+}
+
+/** A failed proposal: `code` is the gRPC status (UNAVAILABLE: not applied; DEADLINE_EXCEEDED: unknown). */
+export class ProposeError extends Error {
+  readonly code: grpc.status;
+  constructor(code: grpc.status, message: string) {
+    super(message);
+    this.name = 'ProposeError';
+    this.code = code;
+  }
+}
+
+/** Commands pipelined over one ProposeStream. */
+export interface ProposeStream {
+  propose(op: MetaOp, options?: { requestId?: string; timeoutMs?: number }): Promise<ApplyResult>;
+  proposeEncoded(command: Uint8Array, timeoutMs?: number): Promise<ApplyResult>;
+  close(): void;
 }
 
 /** Proposes metadata operations through one node. */
@@ -34,21 +52,84 @@ export class ProposeClient {
    * `requestId`), INVALID_ARGUMENT, UNAUTHENTICATED.
    */
   propose(op: MetaOp, options: { requestId?: string; timeoutMs?: number } = {}): Promise<ApplyResult> {
-    const command = encodeCommand({ v: 1, requestId: options.requestId ?? randomUUID(), stampMs: Date.now(), op });
-    return this.proposeEncoded(command, options.timeoutMs);
+    return this.proposeEncoded(encode(op, options.requestId), options.timeoutMs);
   }
 
   /** Sends already-encoded command bytes (tests use it to send malformed ones). */
   proposeEncoded(command: Uint8Array, timeoutMs = 10_000): Promise<ApplyResult> {
     return new Promise((resolve, reject) => {
-      this.#client.propose({ command }, this.#metadata, { deadline: Date.now() + timeoutMs }, (err, response) => {
+      this.#client.propose({ command, id: 0 }, this.#metadata, { deadline: Date.now() + timeoutMs }, (err, response) => {
         if (err) reject(err);
-        else resolve(JSON.parse(Buffer.from(response.result).toString('utf8')) as ApplyResult);
+        else resolve(decodeResult(response.result));
       });
     });
+  }
+
+  /**
+   * Opens a ProposeStream. Each command gets its own deadline; a broken stream fails every
+   * command still waiting with UNAVAILABLE (outcome unknown for those already sent: retry with
+   * the same request id) and the next command opens a new stream.
+   */
+  openStream(): ProposeStream {
+    let call: grpc.ClientDuplexStream<pb.ProposeRequest, pb.ProposeResponse> | undefined;
+    let nextId = 1;
+    const waiting = new Map<number, { resolve: (r: ApplyResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+    const failAll = (err: Error) => {
+      for (const w of waiting.values()) {
+        clearTimeout(w.timer);
+        w.reject(err);
+      }
+      waiting.clear();
+    };
+    const open = () => {
+      const c = this.#client.proposeStream(this.#metadata);
+      c.on('data', (res: pb.ProposeResponse) => {
+        const w = waiting.get(res.id);
+        if (!w) return;
+        waiting.delete(res.id);
+        clearTimeout(w.timer);
+        if (res.code === 0) w.resolve(decodeResult(res.result));
+        else w.reject(new ProposeError(res.code, res.message));
+      });
+      const broken = (err?: Error) => {
+        if (call === c) call = undefined;
+        failAll(new ProposeError(grpc.status.UNAVAILABLE, `propose stream ended: ${err?.message ?? 'closed'}`));
+      };
+      c.on('error', broken);
+      c.on('end', () => broken());
+      return c;
+    };
+    const proposeEncoded = (command: Uint8Array, timeoutMs = 10_000): Promise<ApplyResult> =>
+      new Promise((resolve, reject) => {
+        call ??= open();
+        const id = nextId++;
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          reject(new ProposeError(grpc.status.DEADLINE_EXCEEDED, 'no answer in time; the outcome is unknown'));
+        }, timeoutMs);
+        waiting.set(id, { resolve, reject, timer });
+        call.write({ command, id });
+      });
+    return {
+      propose: (op, options = {}) => proposeEncoded(encode(op, options.requestId), options.timeoutMs),
+      proposeEncoded,
+      close: () => {
+        call?.end();
+        call = undefined;
+        failAll(new ProposeError(grpc.status.CANCELLED, 'stream closed'));
+      },
+    };
   }
 
   close(): void {
     this.#client.close();
   }
+}
+
+function encode(op: MetaOp, requestId: string | undefined): Uint8Array {
+  return encodeCommand({ v: 1, requestId: requestId ?? randomUUID(), stampMs: Date.now(), op });
+}
+
+function decodeResult(bytes: Uint8Array): ApplyResult {
+  return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as ApplyResult;
 }

@@ -5,9 +5,10 @@
  *   throughput  committed proposals/s and p50/p99 commit latency at 1, 16, 64, 256 concurrent
  *               proposers (256-byte commands), each row: BENCH_WARMUP_SECONDS warm-up, then
  *               BENCH_SECONDS measured; systems alternate first/second per row.
- *               ts3gw: one proposal = one Propose RPC to the leader (one HTTP/2 connection)
- *               carrying a PutObject command of a 256-byte inline object, answered once applied;
- *               with BENCH_TS3GW_CLIENT=s3, one SigV4 PutObject over keep-alive HTTP/1.1 (one
+ *               ts3gw: one proposal = one PutObject command of a 256-byte inline object sent to
+ *               the leader over one ProposeStream (one HTTP/2 connection; answered once applied);
+ *               BENCH_TS3GW_CLIENT=unary: one unary Propose call each, as etcd's client does;
+ *               BENCH_TS3GW_CLIENT=s3: one SigV4 PutObject over keep-alive HTTP/1.1 (one
  *               connection per proposer), i.e. the whole S3 write path.
  *               etcd:  one proposal = one KV Put of a 256-byte value to the leader over its gRPC v3
  *               API (one HTTP/2 connection).
@@ -20,7 +21,7 @@
  * Environment: BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_CONCURRENCY (1,16,64,256),
  * BENCH_FAILOVER_TRIALS (3), BENCH_FAILOVER_TIMEOUT_MS (30000), BENCH_SKIP_THROUGHPUT=1,
  * BENCH_SKIP_FAILOVER=1, BENCH_SKIP_AGGRESSIVE=1, BENCH_MAX_MINUTES (40: hard stop),
- * BENCH_ETCD_BIN (etcd), BENCH_TS3GW_LOG_LEVEL (warn), BENCH_TS3GW_CLIENT (grpc | s3).
+ * BENCH_ETCD_BIN (etcd), BENCH_TS3GW_LOG_LEVEL (warn), BENCH_TS3GW_CLIENT (stream | unary | s3).
  * Output: tables on stdout and bench-results/raft-bench-<timestamp>.json.
  * Needs etcd: apt-get install -y etcd-server etcd-client.
  */

@@ -79,6 +79,23 @@ test.serial('the Propose RPC puts commands in the log through a follower; bad se
     const bad = await proposer.proposeEncoded(Buffer.from(JSON.stringify({ v: 1, requestId: 'propose-bad', stampMs: 1, op: { type: 'DeleteObjects', bucket: 'raft-propose', keys: [7] } })));
     t.like(bad, { ok: false, code: 'META_ERR_BAD_COMMAND' });
     for (const id of [1, 2, 3]) t.is(await read(client(cluster, id), 'raft-propose', 'k'), 'hello', `still there via node ${id}`);
+
+    // ProposeStream: many commands in flight on one stream, answered by id; a bad one fails alone.
+    const stream = proposer.openStream();
+    try {
+      const puts = Array.from({ length: 20 }, (_, i) =>
+        stream.propose({ type: 'PutObject', bucket: 'raft-propose', key: `s${i}`, object: { ...object, writeId: `s${i}` } }),
+      );
+      const badOne = stream.proposeEncoded(Buffer.from('nope'));
+      t.true((await Promise.all(puts)).every((r) => r.ok));
+      const err = await t.throwsAsync(badOne);
+      t.is((err as { code?: number }).code, grpc.status.INVALID_ARGUMENT);
+      t.true((await stream.propose({ type: 'DeleteObject', bucket: 'raft-propose', key: 's0' })).ok, 'the stream still works');
+    } finally {
+      stream.close();
+    }
+    const listed = await client(cluster, leader).send(new ListObjectsV2Command({ Bucket: 'raft-propose', Prefix: 's' }));
+    t.is(listed.KeyCount, 19);
   } finally {
     proposer.close();
     intruder.close();

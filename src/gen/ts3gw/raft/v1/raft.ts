@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
   type ClientWritableStream,
+  type handleBidiStreamingCall,
   type handleClientStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -273,10 +275,20 @@ export interface SnapshotResponse {
  */
 export interface ProposeRequest {
   command: Uint8Array;
+  /** ProposeStream only: the caller's id for this request, echoed in its response. */
+  id: number;
 }
 
 export interface ProposeResponse {
   result: Uint8Array;
+  /**
+   * ProposeStream only: the request's id, and when it failed, the gRPC status code it would
+   * have had as a unary call (UNAVAILABLE, DEADLINE_EXCEEDED, ...) with a message; `result` is
+   * then empty.
+   */
+  id: number;
+  code: number;
+  message: string;
 }
 
 function createBaseEntry(): Entry {
@@ -1192,13 +1204,16 @@ export const SnapshotResponse: MessageFns<SnapshotResponse> = {
 };
 
 function createBaseProposeRequest(): ProposeRequest {
-  return { command: new Uint8Array(0) };
+  return { command: new Uint8Array(0), id: 0 };
 }
 
 export const ProposeRequest: MessageFns<ProposeRequest> = {
   encode(message: ProposeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.command.length !== 0) {
       writer.uint32(10).bytes(message.command);
+    }
+    if (message.id !== 0) {
+      writer.uint32(16).uint64(message.id);
     }
     return writer;
   },
@@ -1224,6 +1239,14 @@ export const ProposeRequest: MessageFns<ProposeRequest> = {
             message.command = reader.bytes();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1237,13 +1260,19 @@ export const ProposeRequest: MessageFns<ProposeRequest> = {
   },
 
   fromJSON(object: any): ProposeRequest {
-    return { command: isSet(object.command) ? bytesFromBase64(object.command) : new Uint8Array(0) };
+    return {
+      command: isSet(object.command) ? bytesFromBase64(object.command) : new Uint8Array(0),
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+    };
   },
 
   toJSON(message: ProposeRequest): unknown {
     const obj: any = {};
     if (message.command.length !== 0) {
       obj.command = base64FromBytes(message.command);
+    }
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
     }
     return obj;
   },
@@ -1254,18 +1283,28 @@ export const ProposeRequest: MessageFns<ProposeRequest> = {
   fromPartial<I extends Exact<DeepPartial<ProposeRequest>, I>>(object: I): ProposeRequest {
     const message = createBaseProposeRequest();
     message.command = object.command ?? new Uint8Array(0);
+    message.id = object.id ?? 0;
     return message;
   },
 };
 
 function createBaseProposeResponse(): ProposeResponse {
-  return { result: new Uint8Array(0) };
+  return { result: new Uint8Array(0), id: 0, code: 0, message: "" };
 }
 
 export const ProposeResponse: MessageFns<ProposeResponse> = {
   encode(message: ProposeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.result.length !== 0) {
       writer.uint32(10).bytes(message.result);
+    }
+    if (message.id !== 0) {
+      writer.uint32(16).uint64(message.id);
+    }
+    if (message.code !== 0) {
+      writer.uint32(24).uint32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(34).string(message.message);
     }
     return writer;
   },
@@ -1291,6 +1330,30 @@ export const ProposeResponse: MessageFns<ProposeResponse> = {
             message.result = reader.bytes();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1304,13 +1367,27 @@ export const ProposeResponse: MessageFns<ProposeResponse> = {
   },
 
   fromJSON(object: any): ProposeResponse {
-    return { result: isSet(object.result) ? bytesFromBase64(object.result) : new Uint8Array(0) };
+    return {
+      result: isSet(object.result) ? bytesFromBase64(object.result) : new Uint8Array(0),
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
   },
 
   toJSON(message: ProposeResponse): unknown {
     const obj: any = {};
     if (message.result.length !== 0) {
       obj.result = base64FromBytes(message.result);
+    }
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
     }
     return obj;
   },
@@ -1321,6 +1398,9 @@ export const ProposeResponse: MessageFns<ProposeResponse> = {
   fromPartial<I extends Exact<DeepPartial<ProposeResponse>, I>>(object: I): ProposeResponse {
     const message = createBaseProposeResponse();
     message.result = object.result ?? new Uint8Array(0);
+    message.id = object.id ?? 0;
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
     return message;
   },
 };
@@ -1357,6 +1437,19 @@ export const RaftServiceService = {
     responseSerialize: (value: ProposeResponse): Buffer => Buffer.from(ProposeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ProposeResponse => ProposeResponse.decode(value),
   },
+  /**
+   * Many commands pipelined over one stream: responses come as commands are applied, in any
+   * order, matched by id. Far cheaper per command than unary calls.
+   */
+  proposeStream: {
+    path: "/ts3gw.raft.v1.RaftService/ProposeStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ProposeRequest): Buffer => Buffer.from(ProposeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ProposeRequest => ProposeRequest.decode(value),
+    responseSerialize: (value: ProposeResponse): Buffer => Buffer.from(ProposeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ProposeResponse => ProposeResponse.decode(value),
+  },
 } as const;
 
 export interface RaftServiceServer extends UntypedServiceImplementation {
@@ -1366,6 +1459,11 @@ export interface RaftServiceServer extends UntypedServiceImplementation {
   installSnapshot: handleClientStreamingCall<SnapshotChunk, SnapshotResponse>;
   /** One metadata command, proposed through this node (forwarded to the leader if need be). */
   propose: handleUnaryCall<ProposeRequest, ProposeResponse>;
+  /**
+   * Many commands pipelined over one stream: responses come as commands are applied, in any
+   * order, matched by id. Far cheaper per command than unary calls.
+   */
+  proposeStream: handleBidiStreamingCall<ProposeRequest, ProposeResponse>;
 }
 
 export interface RaftServiceClient extends Client {
@@ -1417,6 +1515,16 @@ export interface RaftServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ProposeResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Many commands pipelined over one stream: responses come as commands are applied, in any
+   * order, matched by id. Far cheaper per command than unary calls.
+   */
+  proposeStream(): ClientDuplexStream<ProposeRequest, ProposeResponse>;
+  proposeStream(options: Partial<CallOptions>): ClientDuplexStream<ProposeRequest, ProposeResponse>;
+  proposeStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<ProposeRequest, ProposeResponse>;
 }
 
 export const RaftServiceClient = makeGenericClientConstructor(

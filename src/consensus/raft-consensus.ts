@@ -93,6 +93,8 @@ export const DEFAULT_RAFT_TIMING = {
 const READ_ROUND_RETRY_MS = 1_000;
 /** Committed-but-unapplied entries beyond which the Ready loop waits for apply (backpressure). */
 const APPLY_BACKLOG_ENTRIES_MAX = 8192;
+/** Most entries applied in one LevelDB batch. */
+const APPLY_BATCH_ENTRIES_MAX = 2048;
 
 /** Collaborators of the host. */
 export interface RaftConsensusDeps {
@@ -166,6 +168,8 @@ export class RaftConsensus implements Consensus {
   #applyTail: Promise<void> = Promise.resolve();
   /** Committed entries queued for apply and not yet applied. */
   #applyBacklogEntries = 0;
+  #applyQueue: Entry[] = [];
+  #applyWorking = false;
   /** Serialises applies with snapshot installs (both write the state machine). */
   #stateMachineLock: Promise<void> = Promise.resolve();
 
@@ -546,24 +550,36 @@ export class RaftConsensus implements Consensus {
     }
   }
 
-  /** Queues committed entries for the apply worker (one batch at a time, in order). */
+  /**
+   * Queues committed entries for the apply worker. The worker applies everything queued when it
+   * starts a batch (up to APPLY_BATCH_ENTRIES_MAX), so under load several Readys' entries share
+   * one LevelDB batch; `#applyTail` resolves once the queue is empty.
+   */
   #enqueueApply(entries: Entry[]): void {
+    this.#applyQueue.push(...entries);
     this.#applyBacklogEntries += entries.length;
-    this.#applyTail = this.#applyTail
-      .then(() => this.#withStateMachine(() => this.#apply(entries)))
-      .then(
-        () => {
-          this.#applyBacklogEntries -= entries.length;
-          this.#releaseReads();
-        },
-        (err: unknown) => {
-          // A failed apply leaves state we cannot reason about: stop the process.
-          this.#deps.logger.error({ err }, 'raft apply failed; exiting');
-          process.nextTick(() => {
-            throw err;
-          });
-        },
-      );
+    if (this.#applyWorking) return;
+    this.#applyWorking = true;
+    this.#applyTail = this.#applyWorker().catch((err: unknown) => {
+      // A failed apply leaves state we cannot reason about: stop the process.
+      this.#deps.logger.error({ err }, 'raft apply failed; exiting');
+      process.nextTick(() => {
+        throw err;
+      });
+    });
+  }
+
+  async #applyWorker(): Promise<void> {
+    try {
+      while (this.#applyQueue.length > 0) {
+        const batch = this.#applyQueue.splice(0, APPLY_BATCH_ENTRIES_MAX);
+        await this.#withStateMachine(() => this.#apply(batch));
+        this.#applyBacklogEntries -= batch.length;
+        this.#releaseReads();
+      }
+    } finally {
+      this.#applyWorking = false;
+    }
   }
 
   async #apply(entries: Entry[]): Promise<void> {

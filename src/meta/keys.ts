@@ -19,11 +19,9 @@ import { assert } from '../util/assert.ts';
 const SEP = 0x00;
 
 function join(tag: string, ...parts: string[]): Buffer {
-  const chunks: Buffer[] = [Buffer.from(tag, 'latin1')];
-  for (const part of parts) {
-    chunks.push(Buffer.of(SEP), Buffer.from(part, 'utf8'));
-  }
-  return Buffer.concat(chunks);
+  // Tags are ASCII and the separator is NUL, which UTF-8 encodes as the single byte 0x00, so
+  // encoding the joined string gives exactly tag 0x00 part 0x00 part… in one allocation.
+  return Buffer.from(parts.length === 0 ? tag : `${tag}\0${parts.join('\0')}`, 'utf8');
 }
 
 /** Key of a bucket record. */

@@ -22,6 +22,8 @@ import { messageFromWire, messageToWire } from './raft-codec.ts';
 
 /** Bytes buffered on one peer stream before messages to that peer are dropped. */
 export const PEER_QUEUE_BYTES_MAX = 64 * 1024 * 1024;
+/** Commands one ProposeStream may have in flight before the node stops reading it. */
+export const PROPOSE_STREAM_IN_FLIGHT_MAX = 1024;
 /** Bytes of state per InstallSnapshot chunk. */
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 /** Largest gRPC message accepted (a MsgApp batch is bounded by maxSizePerMsgBytes). */
@@ -339,10 +341,13 @@ export class GrpcTransport implements Transport {
     const answer = (res: pb.ProposeResponse) => {
       pending--;
       if (!call.destroyed) call.write(res);
+      if (pending === PROPOSE_STREAM_IN_FLIGHT_MAX - 1) call.resume();
       if (ended && pending === 0) call.end();
     };
     call.on('data', (req: pb.ProposeRequest) => {
-      pending++;
+      // Backpressure: a client that keeps more commands in flight than this waits (flow control
+      // holds its writes) instead of growing this node's memory.
+      if (++pending === PROPOSE_STREAM_IN_FLIGHT_MAX) call.pause();
       handler.onPropose(req.command).then(
         (result) => answer({ result, id: req.id, code: 0, message: '' }),
         (err: unknown) => answer({ result: new Uint8Array(0), id: req.id, code: proposeStatus(err), message: (err as Error).message }),

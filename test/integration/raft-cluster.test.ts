@@ -10,6 +10,7 @@ import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectC
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import anyTest, { type TestFn } from 'ava';
+import { PROPOSE_STREAM_IN_FLIGHT_MAX } from '../../src/rpc/grpc-transport.ts';
 import { ProposeClient } from '../../src/rpc/propose-client.ts';
 import { admin, clusterStatus, eventually, startCluster, TEST_CLUSTER_SECRET, type TestCluster, waitForLeader } from '../helpers/cluster.ts';
 import { s3Client } from '../helpers/server.ts';
@@ -91,6 +92,12 @@ test.serial('the Propose RPC puts commands in the log through a follower; bad se
       const err = await t.throwsAsync(badOne);
       t.is((err as { code?: number }).code, grpc.status.INVALID_ARGUMENT);
       t.true((await stream.propose({ type: 'DeleteObject', bucket: 'raft-propose', key: 's0' })).ok, 'the stream still works');
+      // More commands in flight than the node reads at once (PROPOSE_STREAM_IN_FLIGHT_MAX): the
+      // stream is paused and resumed, and every command is answered.
+      const bulk = Array.from({ length: PROPOSE_STREAM_IN_FLIGHT_MAX + 300 }, (_, i) =>
+        stream.propose({ type: 'PutObject', bucket: 'raft-propose', key: `bulk/${i}`, object: { ...object, writeId: `b${i}` } }, { timeoutMs: 60_000 }),
+      );
+      t.true((await Promise.all(bulk)).every((r) => r.ok));
     } finally {
       stream.close();
     }

@@ -95,7 +95,7 @@ export class GrpcTransport implements Transport {
         void this.#onSnapshotCall(call, callback),
       propose: (call: grpc.ServerUnaryCall<pb.ProposeRequest, pb.ProposeResponse>, callback: grpc.sendUnaryData<pb.ProposeResponse>) =>
         void this.#onProposeCall(call, callback),
-      proposeStream: (call: grpc.ServerDuplexStream<pb.ProposeRequest, pb.ProposeResponse>) => this.#onProposeStream(call),
+      proposeStream: (call: grpc.ServerDuplexStream<pb.ProposeBatch, pb.ProposeResults>) => this.#onProposeStream(call),
     });
     this.#boundPort = await new Promise<number>((resolve, reject) => {
       this.#server.bindAsync(this.#options.listenAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
@@ -329,7 +329,7 @@ export class GrpcTransport implements Transport {
     }
   }
 
-  #onProposeStream(call: grpc.ServerDuplexStream<pb.ProposeRequest, pb.ProposeResponse>): void {
+  #onProposeStream(call: grpc.ServerDuplexStream<pb.ProposeBatch, pb.ProposeResults>): void {
     const refusal = this.#secretRefusal(call.metadata);
     if (refusal || !this.#handler) {
       call.destroy(refusal ?? serviceError(grpc.status.UNAVAILABLE, 'not started'));
@@ -338,20 +338,30 @@ export class GrpcTransport implements Transport {
     const handler = this.#handler;
     let pending = 0;
     let ended = false;
-    const answer = (res: pb.ProposeResponse) => {
-      pending--;
-      if (!call.destroyed) call.write(res);
-      if (pending === PROPOSE_STREAM_IN_FLIGHT_MAX - 1) call.resume();
+    // Answers ready in one turn of the event loop leave as one message.
+    let outgoing: pb.ProposeResponse[] = [];
+    const flush = () => {
+      const responses = outgoing;
+      outgoing = [];
+      if (!call.destroyed && responses.length > 0) call.write({ responses });
+      if (pending < PROPOSE_STREAM_IN_FLIGHT_MAX && call.isPaused()) call.resume();
       if (ended && pending === 0) call.end();
     };
-    call.on('data', (req: pb.ProposeRequest) => {
+    const answer = (res: pb.ProposeResponse) => {
+      pending--;
+      if (outgoing.push(res) === 1) setImmediate(flush);
+    };
+    call.on('data', (batch: pb.ProposeBatch) => {
+      for (const req of batch.requests) {
+        pending++;
+        handler.onPropose(req.command).then(
+          (result) => answer({ result, id: req.id, code: 0, message: '' }),
+          (err: unknown) => answer({ result: new Uint8Array(0), id: req.id, code: proposeStatus(err), message: (err as Error).message }),
+        );
+      }
       // Backpressure: a client that keeps more commands in flight than this waits (flow control
       // holds its writes) instead of growing this node's memory.
-      if (++pending === PROPOSE_STREAM_IN_FLIGHT_MAX) call.pause();
-      handler.onPropose(req.command).then(
-        (result) => answer({ result, id: req.id, code: 0, message: '' }),
-        (err: unknown) => answer({ result: new Uint8Array(0), id: req.id, code: proposeStatus(err), message: (err as Error).message }),
-      );
+      if (pending >= PROPOSE_STREAM_IN_FLIGHT_MAX) call.pause();
     });
     call.on('end', () => {
       ended = true;

@@ -2,7 +2,8 @@
  * Clients of the Propose RPCs: put metadata commands into a cluster's replicated log through any
  * node, over one HTTP/2 connection. For tools and the Raft benchmark; the S3 layer proposes
  * in-process instead. `propose` makes one unary call per command; `openStream` pipelines many
- * commands over one ProposeStream (much less work per command on both ends).
+ * commands over one ProposeStream, those of one event-loop turn in one message (much less work
+ * per command on both ends).
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -71,7 +72,16 @@ export class ProposeClient {
    * the same request id) and the next command opens a new stream.
    */
   openStream(): ProposeStream {
-    let call: grpc.ClientDuplexStream<pb.ProposeRequest, pb.ProposeResponse> | undefined;
+    let call: grpc.ClientDuplexStream<pb.ProposeBatch, pb.ProposeResults> | undefined;
+    // Commands proposed in one turn of the event loop leave as one message.
+    let outgoing: pb.ProposeRequest[] = [];
+    const flush = () => {
+      const requests = outgoing;
+      outgoing = [];
+      if (requests.length === 0) return; // closed meanwhile
+      call ??= open();
+      call.write({ requests });
+    };
     let nextId = 1;
     const waiting = new Map<number, { resolve: (r: ApplyResult) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
     const failAll = (err: Error) => {
@@ -83,13 +93,15 @@ export class ProposeClient {
     };
     const open = () => {
       const c = this.#client.proposeStream(this.#metadata);
-      c.on('data', (res: pb.ProposeResponse) => {
-        const w = waiting.get(res.id);
-        if (!w) return;
-        waiting.delete(res.id);
-        clearTimeout(w.timer);
-        if (res.code === 0) w.resolve(decodeResult(res.result));
-        else w.reject(new ProposeError(res.code, res.message));
+      c.on('data', (results: pb.ProposeResults) => {
+        for (const res of results.responses) {
+          const w = waiting.get(res.id);
+          if (!w) continue;
+          waiting.delete(res.id);
+          clearTimeout(w.timer);
+          if (res.code === 0) w.resolve(decodeResult(res.result));
+          else w.reject(new ProposeError(res.code, res.message));
+        }
       });
       const broken = (err?: Error) => {
         if (call === c) call = undefined;
@@ -101,19 +113,19 @@ export class ProposeClient {
     };
     const proposeEncoded = (command: Uint8Array, timeoutMs = 10_000): Promise<ApplyResult> =>
       new Promise((resolve, reject) => {
-        call ??= open();
         const id = nextId++;
         const timer = setTimeout(() => {
           waiting.delete(id);
           reject(new ProposeError(grpc.status.DEADLINE_EXCEEDED, 'no answer in time; the outcome is unknown'));
         }, timeoutMs);
         waiting.set(id, { resolve, reject, timer });
-        call.write({ command, id });
+        if (outgoing.push({ command, id }) === 1) setImmediate(flush);
       });
     return {
       propose: (op, options = {}) => proposeEncoded(encode(op, options.requestId), options.timeoutMs),
       proposeEncoded,
       close: () => {
+        outgoing = [];
         call?.end();
         call = undefined;
         failAll(new ProposeError(grpc.status.CANCELLED, 'stream closed'));

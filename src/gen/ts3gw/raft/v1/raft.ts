@@ -291,6 +291,15 @@ export interface ProposeResponse {
   message: string;
 }
 
+/** ProposeStream messages: the commands (answers) a side had ready at one moment. */
+export interface ProposeBatch {
+  requests: ProposeRequest[];
+}
+
+export interface ProposeResults {
+  responses: ProposeResponse[];
+}
+
 function createBaseEntry(): Entry {
   return { term: 0, index: 0, type: 0, data: new Uint8Array(0) };
 }
@@ -1405,6 +1414,148 @@ export const ProposeResponse: MessageFns<ProposeResponse> = {
   },
 };
 
+function createBaseProposeBatch(): ProposeBatch {
+  return { requests: [] };
+}
+
+export const ProposeBatch: MessageFns<ProposeBatch> = {
+  encode(message: ProposeBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      ProposeRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProposeBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProposeBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(ProposeRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProposeBatch {
+    return {
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => ProposeRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ProposeBatch): unknown {
+    const obj: any = {};
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => ProposeRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProposeBatch>, I>>(base?: I): ProposeBatch {
+    return ProposeBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProposeBatch>, I>>(object: I): ProposeBatch {
+    const message = createBaseProposeBatch();
+    message.requests = object.requests?.map((e) => ProposeRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseProposeResults(): ProposeResults {
+  return { responses: [] };
+}
+
+export const ProposeResults: MessageFns<ProposeResults> = {
+  encode(message: ProposeResults, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.responses) {
+      ProposeResponse.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProposeResults {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProposeResults();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.responses.push(ProposeResponse.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProposeResults {
+    return {
+      responses: globalThis.Array.isArray(object?.responses)
+        ? object.responses.map((e: any) => ProposeResponse.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ProposeResults): unknown {
+    const obj: any = {};
+    if (message.responses?.length) {
+      obj.responses = message.responses.map((e) => ProposeResponse.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProposeResults>, I>>(base?: I): ProposeResults {
+    return ProposeResults.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProposeResults>, I>>(object: I): ProposeResults {
+    const message = createBaseProposeResults();
+    message.responses = object.responses?.map((e) => ProposeResponse.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type RaftServiceService = typeof RaftServiceService;
 export const RaftServiceService = {
   /** Raft messages from the caller to the callee, in order, for as long as the stream lives. */
@@ -1438,17 +1589,17 @@ export const RaftServiceService = {
     responseDeserialize: (value: Buffer): ProposeResponse => ProposeResponse.decode(value),
   },
   /**
-   * Many commands pipelined over one stream: responses come as commands are applied, in any
-   * order, matched by id. Far cheaper per command than unary calls.
+   * Many commands pipelined over one stream, in batches: answers come as commands are applied,
+   * in any order, matched by id, several per message. Far cheaper per command than unary calls.
    */
   proposeStream: {
     path: "/ts3gw.raft.v1.RaftService/ProposeStream" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: ProposeRequest): Buffer => Buffer.from(ProposeRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ProposeRequest => ProposeRequest.decode(value),
-    responseSerialize: (value: ProposeResponse): Buffer => Buffer.from(ProposeResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ProposeResponse => ProposeResponse.decode(value),
+    requestSerialize: (value: ProposeBatch): Buffer => Buffer.from(ProposeBatch.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ProposeBatch => ProposeBatch.decode(value),
+    responseSerialize: (value: ProposeResults): Buffer => Buffer.from(ProposeResults.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ProposeResults => ProposeResults.decode(value),
   },
 } as const;
 
@@ -1460,10 +1611,10 @@ export interface RaftServiceServer extends UntypedServiceImplementation {
   /** One metadata command, proposed through this node (forwarded to the leader if need be). */
   propose: handleUnaryCall<ProposeRequest, ProposeResponse>;
   /**
-   * Many commands pipelined over one stream: responses come as commands are applied, in any
-   * order, matched by id. Far cheaper per command than unary calls.
+   * Many commands pipelined over one stream, in batches: answers come as commands are applied,
+   * in any order, matched by id, several per message. Far cheaper per command than unary calls.
    */
-  proposeStream: handleBidiStreamingCall<ProposeRequest, ProposeResponse>;
+  proposeStream: handleBidiStreamingCall<ProposeBatch, ProposeResults>;
 }
 
 export interface RaftServiceClient extends Client {
@@ -1516,15 +1667,12 @@ export interface RaftServiceClient extends Client {
     callback: (error: ServiceError | null, response: ProposeResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Many commands pipelined over one stream: responses come as commands are applied, in any
-   * order, matched by id. Far cheaper per command than unary calls.
+   * Many commands pipelined over one stream, in batches: answers come as commands are applied,
+   * in any order, matched by id, several per message. Far cheaper per command than unary calls.
    */
-  proposeStream(): ClientDuplexStream<ProposeRequest, ProposeResponse>;
-  proposeStream(options: Partial<CallOptions>): ClientDuplexStream<ProposeRequest, ProposeResponse>;
-  proposeStream(
-    metadata: Metadata,
-    options?: Partial<CallOptions>,
-  ): ClientDuplexStream<ProposeRequest, ProposeResponse>;
+  proposeStream(): ClientDuplexStream<ProposeBatch, ProposeResults>;
+  proposeStream(options: Partial<CallOptions>): ClientDuplexStream<ProposeBatch, ProposeResults>;
+  proposeStream(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ProposeBatch, ProposeResults>;
 }
 
 export const RaftServiceClient = makeGenericClientConstructor(

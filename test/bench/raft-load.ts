@@ -182,6 +182,8 @@ export interface FailoverTrial {
   errorSamples: string[];
   /** Restart of the killed member and a stable leader again, ms. */
   recoveryMs: number | undefined;
+  /** Wall-clock time of the kill (epoch ms), to line the trial up with the members' logs. */
+  killEpochMs?: number;
   error?: string;
 }
 
@@ -229,10 +231,9 @@ export async function failoverTrial(system: BenchSystem, trial: number, tag: str
   const value = randomBytes(COMMAND_BYTES);
   const result: FailoverTrial = { system: system.name, trial, killed, ms: undefined, via: undefined, newLeader: undefined, attempts: 0, failedAttempts: 0, errorSamples: [], recoveryMs: undefined };
   const tKill = performance.now();
-  const killEpochMs = Date.now();
+  result.killEpochMs = Date.now();
   try {
     await system.kill(killed);
-    (result as { killEpochMs?: number }).killEpochMs = killEpochMs;
     let done = false;
     const won = await new Promise<{ ms: number; via: number } | undefined>((resolve) => {
       const inflight = new Map<number, number>(survivors.map((id) => [id, 0]));

@@ -222,14 +222,24 @@ test.serial('after two nodes join, chunks rebalance to their new owners within Â
     const referenced = new Set<string>();
     for (const key of objects.keys()) for (const c of bodies.get(key)!) referenced.add(c);
     let counts: number[] = [];
+    let seen = '';
+    let seenSince = 0;
     await eventually(
       async () => {
         const sets = await Promise.all(ids.map((id) => inventory(cluster.nodes.get(id)!.dataDir)));
         counts = sets.map((s) => [...s].filter((c) => referenced.has(c)).length);
         const copies = [...referenced].map((c) => sets.filter((s) => s.has(c)).length);
         if (process.env['DEBUG_MAINT']) console.log(counts.join(' '), copies.filter((n) => n !== 3).length);
-        // Done when every referenced chunk has exactly R = 3 copies (old copies dropped).
-        return copies.every((n) => n === 3) ? true : undefined;
+        // Done when every referenced chunk has exactly R = 3 copies (old copies dropped), the new
+        // nodes hold some, and nothing moved for 2 s (several maintenance passes). Exactly 3
+        // copies alone is also true of chunks a pass has not reached yet, still on their old owners.
+        const state = counts.join(',');
+        if (state !== seen) {
+          seen = state;
+          seenSince = Date.now();
+        }
+        const settled = copies.every((n) => n === 3) && counts[3]! > 0 && counts[4]! > 0 && Date.now() - seenSince >= 2_000;
+        return settled ? true : undefined;
       },
       90_000,
       'referenced chunks to settle at 3 copies over 5 nodes',

@@ -164,6 +164,8 @@ export class RaftConsensus implements Consensus {
   /** Callers whose read index is known, waiting for apply to reach it. */
   #awaitingApply: { index: number; waiters: ReadWaiter[] }[] = [];
   #leaderWaiters: (() => void)[] = [];
+  /** The leader (and its term) pending proposals were last re-proposed for. */
+  #reproposedFor = '';
   /** The apply worker: resolves once every entry queued so far is applied. */
   #applyTail: Promise<void> = Promise.resolve();
   /** Committed entries queued for apply and not yet applied. */
@@ -401,6 +403,14 @@ export class RaftConsensus implements Consensus {
     }
   }
 
+  /** Once per leader and term: what was forwarded to an earlier leader may be lost, so propose it again. */
+  #reproposeOnNewLeader(lead: NodeId): void {
+    const key = `${lead}@${this.#node.term}`;
+    if (key === this.#reproposedFor) return;
+    this.#reproposedFor = key;
+    this.#reproposeStalled(true);
+  }
+
   /**
    * Hands the buffered proposals to the core as one batch: one log append and one MsgApp per
    * follower for all of them (group commit starts here). A refused batch fails its first-time
@@ -491,6 +501,10 @@ export class RaftConsensus implements Consensus {
   }
 
   async #handleReady(): Promise<void> {
+    // A new leader: re-propose what was forwarded to the old one before taking this Ready, so it
+    // leaves in the new leader's first MsgApp (a follower in probe state takes one at a time).
+    if (this.#node.lead !== NONE) this.#reproposeOnNewLeader(this.#node.lead);
+    this.#flushProposals();
     const rd = this.#node.ready();
     if (rd.softState) this.#onSoftState(rd.softState.lead, rd.softState.raftState);
     // A snapshot replaces the state: everything committed before it is applied first.
@@ -544,7 +558,7 @@ export class RaftConsensus implements Consensus {
       }
       if (lead !== NONE) {
         for (const wake of this.#leaderWaiters.splice(0)) wake();
-        this.#reproposeStalled(true);
+        this.#reproposeOnNewLeader(lead);
         if (this.#nextRead.length > 0) queueMicrotask(() => this.#startReadRound());
       }
     }

@@ -183,6 +183,15 @@ export class RawNode {
     this.raft.step(makeMessage({ type: MessageType.SnapStatus, from: id, reject: !ok }));
   }
 
+  /** The leader this node knows right now (NONE if none) and its term; cheaper than status(). */
+  get lead(): NodeId {
+    return this.raft.lead;
+  }
+
+  get term(): number {
+    return this.raft.term;
+  }
+
   /** True when ready() would return something to do. */
   hasReady(): boolean {
     const r = this.raft;

@@ -4,7 +4,7 @@
  * extra nodes join with TS3GW_JOIN and are added through /_ts3gw/admin.
  */
 import { createServer } from 'node:net';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawS3 } from './signer.ts';
@@ -149,4 +149,15 @@ export async function waitForLeader(cluster: TestCluster, ids: number[] = [...cl
     timeoutMs,
     'one agreed leader',
   );
+}
+
+/** Chunk files a node holds (its inventory): the sha256 ids under <dataDir>/chunks/<2-hex shard>/. */
+export async function chunkInventory(dataDir: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  const base = join(dataDir, 'chunks');
+  for (const shard of await readdir(base)) {
+    if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+    for (const f of await readdir(join(base, shard))) out.add(f);
+  }
+  return out;
 }

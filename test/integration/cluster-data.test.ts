@@ -7,8 +7,6 @@
  * Method: 3 real processes on loopback; the AWS SDK at default settings; bytes compared.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -24,7 +22,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import anyTest, { type TestFn } from 'ava';
-import { admin, eventually, startCluster, type TestCluster, waitForLeader } from '../helpers/cluster.ts';
+import { admin, chunkInventory, eventually, startCluster, type TestCluster, waitForLeader } from '../helpers/cluster.ts';
 import { s3Client, s3ErrorOf } from '../helpers/server.ts';
 
 const test = anyTest as TestFn<{ cluster: TestCluster }>;
@@ -50,16 +48,6 @@ async function get(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
   return Buffer.from(await res.Body!.transformToByteArray());
 }
 
-async function chunkFiles(dataDir: string): Promise<Set<string>> {
-  const out = new Set<string>();
-  const base = join(dataDir, 'chunks');
-  for (const shard of await readdir(base)) {
-    if (!/^[0-9a-f]{2}$/.test(shard)) continue;
-    for (const f of await readdir(join(base, shard))) out.add(f);
-  }
-  return out;
-}
-
 test.serial('a multi-chunk object written through node 1 reads back through nodes 2 and 3, with 3 copies of every chunk', async (t) => {
   const { cluster } = t.context;
   await client(cluster, 1).send(new CreateBucketCommand({ Bucket: 'data' }));
@@ -68,7 +56,7 @@ test.serial('a multi-chunk object written through node 1 reads back through node
   // Node registration goes through the log; wait until every node's ring knows all three.
   await eventually(async () => {
     await client(cluster, 1).send(new PutObjectCommand({ Bucket: 'data', Key: 'probe', Body: randomBytes(100_000) }));
-    const counts = await Promise.all([1, 2, 3].map(async (id) => (await chunkFiles(cluster.nodes.get(id)!.dataDir)).size));
+    const counts = await Promise.all([1, 2, 3].map(async (id) => (await chunkInventory(cluster.nodes.get(id)!.dataDir)).size));
     return counts.every((c) => c > 0) ? true : undefined;
   }, 15_000, 'chunks to reach every node');
   await client(cluster, 1).send(new PutObjectCommand({ Bucket: 'data', Key: 'small', Body: small }));
@@ -81,7 +69,7 @@ test.serial('a multi-chunk object written through node 1 reads back through node
   // copy completes in the background). Chunks are 4 MiB pieces named by their sha256.
   const ids = [0, 1, 2].map((i) => sha(large.subarray(i * 4 * 1024 * 1024, (i + 1) * 4 * 1024 * 1024)));
   await eventually(async () => {
-    const sets = await Promise.all([1, 2, 3].map((id) => chunkFiles(cluster.nodes.get(id)!.dataDir)));
+    const sets = await Promise.all([1, 2, 3].map((id) => chunkInventory(cluster.nodes.get(id)!.dataDir)));
     return sets.every((s) => ids.every((c) => s.has(c))) ? true : undefined;
   }, 10_000, 'three copies of every chunk');
   t.pass();

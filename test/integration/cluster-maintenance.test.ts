@@ -12,11 +12,11 @@
  * in each node's data dir, polled with deadlines (no fixed sleeps).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'ava';
-import { admin, clusterStatus, eventually, startCluster, type TestCluster, waitForLeader } from '../helpers/cluster.ts';
+import { admin, clusterStatus, chunkInventory, eventually, startCluster, type TestCluster, waitForLeader } from '../helpers/cluster.ts';
 import { s3Client } from '../helpers/server.ts';
 
 const CHUNK = 64 * 1024;
@@ -40,17 +40,6 @@ async function get(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
   return Buffer.from(await res.Body!.transformToByteArray());
 }
 
-/** Chunk files a node holds (its inventory). */
-async function inventory(dataDir: string): Promise<Set<string>> {
-  const out = new Set<string>();
-  const base = join(dataDir, 'chunks');
-  for (const shard of await readdir(base)) {
-    if (!/^[0-9a-f]{2}$/.test(shard)) continue;
-    for (const f of await readdir(join(base, shard))) out.add(f);
-  }
-  return out;
-}
-
 async function maintenanceStats(cluster: TestCluster, id: number): Promise<Record<string, number>> {
   const res = await admin(cluster.nodes.get(id)!.server.url, 'GET', '/maintenance');
   return res.body as Record<string, number>;
@@ -62,7 +51,7 @@ async function waitForRing(cluster: TestCluster, ids: number[], probe: S3Client)
     async () => {
       const body = randomBytes(3 * CHUNK);
       await probe.send(new PutObjectCommand({ Bucket: 'gc-test', Key: 'probe', Body: body }));
-      const sets = await Promise.all(ids.map((id) => inventory(cluster.nodes.get(id)!.dataDir)));
+      const sets = await Promise.all(ids.map((id) => chunkInventory(cluster.nodes.get(id)!.dataDir)));
       return sets.every((s) => chunkIds(body).some((c) => s.has(c))) ? true : undefined;
     },
     20_000,
@@ -93,7 +82,7 @@ test.serial('gc removes unreferenced chunks everywhere after the grace; repair r
     const started = Date.now();
     await eventually(
       async () => {
-        const sets = await Promise.all([1, 2, 3].map((id) => inventory(cluster.nodes.get(id)!.dataDir)));
+        const sets = await Promise.all([1, 2, 3].map((id) => chunkInventory(cluster.nodes.get(id)!.dataDir)));
         return sets.every((s) => garbage.every((c) => !s.has(c)) && live.every((c) => s.has(c))) ? true : undefined;
       },
       45_000,
@@ -115,7 +104,7 @@ test.serial('gc removes unreferenced chunks everywhere after the grace; repair r
     await cluster.restart(3);
     await eventually(
       async () => {
-        const s = await inventory(cluster.nodes.get(3)!.dataDir);
+        const s = await chunkInventory(cluster.nodes.get(3)!.dataDir);
         if ([...referenced].every((c) => s.has(c))) return true;
         // Kept for the timeout message: how far node 3's passes got.
         repairProgress = JSON.stringify(await maintenanceStats(cluster, 3));
@@ -127,7 +116,7 @@ test.serial('gc removes unreferenced chunks everywhere after the grace; repair r
       throw new Error(`${String(err)}; node 3 maintenance: ${repairProgress}`);
     });
     t.log(`repair: ${referenced.size} chunks restored on a wiped node ${Date.now() - restartAt} ms after its restart`);
-    const sets = await Promise.all([1, 2, 3].map((id) => inventory(cluster.nodes.get(id)!.dataDir)));
+    const sets = await Promise.all([1, 2, 3].map((id) => chunkInventory(cluster.nodes.get(id)!.dataDir)));
     for (const c of referenced) t.is(sets.filter((s) => s.has(c)).length, 3, `chunk ${c} has R = 3 copies`);
     const repaired = await maintenanceStats(cluster, 3);
     t.true(repaired['ts3gw_repair_fetched_chunks_total']! >= 1);
@@ -226,7 +215,7 @@ test.serial('after two nodes join, chunks rebalance to their new owners within Â
     let seenSince = 0;
     await eventually(
       async () => {
-        const sets = await Promise.all(ids.map((id) => inventory(cluster.nodes.get(id)!.dataDir)));
+        const sets = await Promise.all(ids.map((id) => chunkInventory(cluster.nodes.get(id)!.dataDir)));
         counts = sets.map((s) => [...s].filter((c) => referenced.has(c)).length);
         const copies = [...referenced].map((c) => sets.filter((s) => s.has(c)).length);
         if (process.env['DEBUG_MAINT']) console.log(counts.join(' '), copies.filter((n) => n !== 3).length);

@@ -404,11 +404,12 @@ export class RaftConsensus implements Consensus {
   }
 
   /** Once per leader and term: what was forwarded to an earlier leader may be lost, so propose it again. */
-  #reproposeOnNewLeader(lead: NodeId): void {
+  #reproposeOnNewLeader(lead: NodeId): boolean {
     const key = `${lead}@${this.#node.term}`;
-    if (key === this.#reproposedFor) return;
+    if (key === this.#reproposedFor) return false;
     this.#reproposedFor = key;
     this.#reproposeStalled(true);
+    return true;
   }
 
   /**
@@ -503,8 +504,7 @@ export class RaftConsensus implements Consensus {
   async #handleReady(): Promise<void> {
     // A new leader: re-propose what was forwarded to the old one before taking this Ready, so it
     // leaves in the new leader's first MsgApp (a follower in probe state takes one at a time).
-    if (this.#node.lead !== NONE) this.#reproposeOnNewLeader(this.#node.lead);
-    this.#flushProposals();
+    if (this.#node.lead !== NONE && this.#reproposeOnNewLeader(this.#node.lead)) this.#flushProposals();
     const rd = this.#node.ready();
     if (rd.softState) this.#onSoftState(rd.softState.lead, rd.softState.raftState);
     // A snapshot replaces the state: everything committed before it is applied first.

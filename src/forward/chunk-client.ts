@@ -4,7 +4,7 @@
  * gRPC (protobuf framing and copies cost more for multi-MiB payloads); control stays on gRPC.
  * Calls carry the cluster id and secret; every call has a deadline.
  */
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 
 /** Connections kept per peer. */
 export const CHUNK_POOL_CONNECTIONS_MAX = 16;
@@ -46,13 +46,7 @@ export class HttpChunkClient {
   }
 
   async get(nodeId: number, id: string): Promise<Buffer | undefined> {
-    const res = await this.#pool(nodeId).request({
-      method: 'GET',
-      path: `/_ts3gw/chunks/${id}`,
-      headers: this.#auth(),
-      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
-      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
-    });
+    const res = await this.#request(nodeId, 'GET', `/_ts3gw/chunks/${id}`);
     const body = Buffer.from(await res.body.arrayBuffer());
     if (res.statusCode === 404) return undefined;
     if (res.statusCode !== 200) throw new Error(`node ${nodeId} could not serve chunk ${id}: ${res.statusCode}`);
@@ -66,13 +60,7 @@ export class HttpChunkClient {
    * the body fails.
    */
   async openRead(nodeId: number, id: string): Promise<{ sizeBytes: number; body: AsyncIterable<Buffer> } | undefined> {
-    const res = await this.#pool(nodeId).request({
-      method: 'GET',
-      path: `/_ts3gw/chunks/${id}`,
-      headers: this.#auth(),
-      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
-      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
-    });
+    const res = await this.#request(nodeId, 'GET', `/_ts3gw/chunks/${id}`);
     if (res.statusCode === 404) {
       await res.body.dump();
       return undefined;
@@ -87,13 +75,7 @@ export class HttpChunkClient {
 
   /** True when the node holds a copy of the chunk that verifies against its id (HEAD). */
   async has(nodeId: number, id: string): Promise<boolean> {
-    const res = await this.#pool(nodeId).request({
-      method: 'HEAD',
-      path: `/_ts3gw/chunks/${id}`,
-      headers: this.#auth(),
-      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
-      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
-    });
+    const res = await this.#request(nodeId, 'HEAD', `/_ts3gw/chunks/${id}`);
     await res.body.dump();
     if (res.statusCode === 200) return true;
     if (res.statusCode === 404) return false;
@@ -125,13 +107,7 @@ export class HttpChunkClient {
 
   /** Anti-entropy: the sorted ids of the chunks the node holds in one range. */
   async inventoryList(nodeId: number, range: { start: number; end: number }): Promise<string[]> {
-    const res = await this.#pool(nodeId).request({
-      method: 'GET',
-      path: `/_ts3gw/chunks/inventory?start=${range.start}&end=${range.end}`,
-      headers: this.#auth(),
-      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
-      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
-    });
+    const res = await this.#request(nodeId, 'GET', `/_ts3gw/chunks/inventory?start=${range.start}&end=${range.end}`);
     const text = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`node ${nodeId} could not list its inventory: ${res.statusCode} ${text.slice(0, 200)}`);
     const ids = (JSON.parse(text) as { ids?: unknown }).ids;
@@ -155,6 +131,17 @@ export class HttpChunkClient {
       this.#pools.set(url, pool);
     }
     return pool;
+  }
+
+  /** A bodyless authenticated request to a node's internal chunk endpoint, with the transfer deadlines. */
+  #request(nodeId: number, method: 'GET' | 'HEAD', path: string): Promise<Dispatcher.ResponseData> {
+    return this.#pool(nodeId).request({
+      method,
+      path,
+      headers: this.#auth(),
+      headersTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+      bodyTimeout: CHUNK_TRANSFER_TIMEOUT_MS,
+    });
   }
 
   #auth(): Record<string, string> {

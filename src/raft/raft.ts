@@ -443,6 +443,24 @@ export class Raft {
     return ents.some((e) => e.type === EntryType.ConfChange);
   }
 
+  /**
+   * Forgets the leader this follower knows (etcd's ForgetLeader): the node stays a leaderless
+   * follower in its term and does not campaign, but it now grants (pre-)votes at once instead of
+   * refusing them as disruptions for the rest of an election timeout (leader stickiness). When a
+   * quorum of followers has outside evidence that the leader is dead (its process is gone: the
+   * host saw the connection refused), they forget it and one of them campaigns: a new leader in a
+   * few round trips instead of an election timeout. Hearing from the leader again restores it.
+   * Safety does not depend on timing, so a wrong guess costs at most an unneeded election.
+   * Ignored with lease reads: the old leader may still be serving reads on a lease that counts
+   * on this node not voting for anyone else before its election timeout runs out.
+   */
+  forgetLeader(): boolean {
+    if (this.readOnly.option === ReadOnlyOption.LeaseBased) return false;
+    if (this.state !== StateType.Follower || this.lead === NONE) return false;
+    this.lead = NONE;
+    return true;
+  }
+
   #hup(t: CampaignType): void {
     // Each early return below is a deliberate refusal to campaign.
     if (this.state === StateType.Leader) return; // already leader

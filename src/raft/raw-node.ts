@@ -2,7 +2,7 @@
  * RawNode: the host-facing API of the Raft core, in the shape of etcd's RawNode.
  *
  * Inputs:  tick(), step(m), propose(data), proposeConfChange(cc), readIndex(ctx),
- *          transferLeader(to), campaign(), reportUnreachable(id), reportSnapshot(id, ok).
+ *          transferLeader(to), campaign(), forgetLeader(), reportUnreachable(id), reportSnapshot(id, ok).
  * Outputs: ready() -> Ready, acknowledged by advance(rd).
  *
  * The host loop (one thread, no concurrency inside the core):
@@ -75,6 +75,14 @@ export class RawNode {
   /** Starts an election now (pre-vote first if enabled). */
   campaign(): void {
     this.raft.step(makeMessage({ type: MessageType.Hup, from: this.raft.id }));
+  }
+
+  /**
+   * Forgets the current leader so this follower grants votes at once (see Raft.forgetLeader).
+   * Returns false when it did nothing: not a follower, no leader known, or lease reads on.
+   */
+  forgetLeader(): boolean {
+    return this.raft.forgetLeader();
   }
 
   /**

@@ -67,8 +67,10 @@ export interface SimResult {
   seed: number;
   nodes: number;
   steps: number;
-  config: { preVote: boolean; checkQuorum: boolean; leaseReads: boolean; dropP: number; dupP: number; maxDelay: number };
+  config: { preVote: boolean; checkQuorum: boolean; leaseReads: boolean; failureDetector: boolean; dropP: number; dupP: number; maxDelay: number };
   leadersElected: number;
+  /** Times a follower forgot its leader on a (true or false) suspicion of the failure detector. */
+  leadersForgotten: number;
   maxTerm: number;
   appliedIndex: number;
   opsInvoked: number;
@@ -282,6 +284,14 @@ class Simulation {
   readonly checkQuorum: boolean;
   /** Lease-based ReadIndex (with check-quorum); drift allowance 3 ticks covers the 9..11 tick spread. */
   readonly leaseReads: boolean;
+  /**
+   * The host's crash detector (a refused reconnect): after a crash, the survivors hear of it a few
+   * steps later, forget the dead leader and campaign, as RaftConsensus does; now and then a
+   * running leader is wrongly suspected. Timing hints only: no checker may notice them.
+   */
+  readonly failureDetector: boolean;
+  /** Suspicions on their way to nodes: at `at`, `node` hears that `suspect` is down. */
+  readonly suspicions: { at: number; node: NodeId; suspect: NodeId; campaign: boolean }[] = [];
   readonly net: SimNetwork;
   readonly nodes = new Map<NodeId, SimNode>();
   readonly clients: Client[] = [];
@@ -300,7 +310,7 @@ class Simulation {
   /** index -> KV digest after applying that index. */
   readonly digests = new Map<number, string>();
   readonly lastLeaderTerm = new Map<NodeId, number>();
-  stats = { crashes: 0, partitions: 0, snapshotsSent: 0, readsOk: 0, leadersElected: 0, confChanges: 0 };
+  stats = { crashes: 0, partitions: 0, snapshotsSent: 0, readsOk: 0, leadersElected: 0, confChanges: 0, leadersForgotten: 0 };
 
   constructor(opts: SimOptions) {
     this.seed = opts.seed;
@@ -311,6 +321,7 @@ class Simulation {
     this.preVote = this.rng.chance(0.7);
     this.checkQuorum = this.rng.chance(0.7);
     this.leaseReads = this.checkQuorum && this.rng.chance(0.5);
+    this.failureDetector = this.rng.chance(0.5);
     const dropP = this.rng.chance(0.3) ? 0 : this.rng.float() * 0.15;
     const dupP = this.rng.float() * 0.05;
     const maxDelay = 1 + this.rng.intBelow(30);
@@ -418,11 +429,13 @@ class Simulation {
         preVote: this.preVote,
         checkQuorum: this.checkQuorum,
         leaseReads: this.leaseReads,
+        failureDetector: this.failureDetector,
         dropP: this.net.dropP,
         dupP: this.net.dupP,
         maxDelay: this.net.maxDelay,
       },
       leadersElected: this.stats.leadersElected,
+      leadersForgotten: this.stats.leadersForgotten,
       maxTerm,
       appliedIndex: appliedMax,
       opsInvoked: this.history.length,
@@ -478,6 +491,13 @@ class Simulation {
     for (const node of this.nodes.values()) {
       if (node.raw === undefined && !node.retired && this.now >= node.restartAt) this.#restart(node);
     }
+    // A live leader wrongly suspected by one of its followers (the detector is only a hint).
+    if (this.failureDetector && r.chance(0.002)) {
+      const leader = [...this.nodes.values()].find((n) => n.raw?.status().softState.raftState === StateType.Leader);
+      const up = [...this.nodes.values()].filter((n) => n.raw !== undefined && n !== leader);
+      const node = up[r.intBelow(Math.max(up.length, 1))];
+      if (leader !== undefined && node !== undefined) this.suspicions.push({ at: this.now + r.intBelow(5), node: node.id, suspect: leader.id, campaign: r.chance(0.3) });
+    }
     // Partitions: start one with small probability, heal with larger probability.
     if (this.net.groups.size === 0) {
       if (r.chance(0.002)) {
@@ -524,6 +544,22 @@ class Simulation {
     options[this.rng.intBelow(options.length)]?.();
   }
 
+  /** Delivers due suspicions: forget the suspected leader, and campaign (or not) as the host may. */
+  #suspect(): void {
+    if (this.suspicions.length === 0) return;
+    const due = this.suspicions.filter((h) => h.at <= this.now);
+    if (due.length === 0) return;
+    this.suspicions.splice(0, this.suspicions.length, ...this.suspicions.filter((h) => h.at > this.now));
+    for (const h of due) {
+      const raw = this.nodes.get(h.node)?.raw;
+      if (raw === undefined || raw.lead !== h.suspect) continue;
+      if (!raw.forgetLeader()) continue;
+      this.stats.leadersForgotten++;
+      this.log(`${h.node} forgets leader ${h.suspect}${h.campaign ? ' and campaigns' : ''}`);
+      if (h.campaign) raw.campaign();
+    }
+  }
+
   #crash(node: SimNode): void {
     this.stats.crashes++;
     this.log(`crash ${node.id}`);
@@ -531,6 +567,12 @@ class Simulation {
     node.writing = undefined;
     node.disk.crash();
     node.restartAt = this.now + 50 + this.rng.intBelow(800);
+    if (this.failureDetector) {
+      for (const other of this.nodes.values()) {
+        if (other === node || other.raw === undefined) continue;
+        this.suspicions.push({ at: this.now + 1 + this.rng.intBelow(10), node: other.id, suspect: node.id, campaign: this.rng.chance(0.6) });
+      }
+    }
     node.waitingPuts.clear();
     node.waitingReads.clear();
     node.readyReads = [];
@@ -566,6 +608,8 @@ class Simulation {
         node.nextTickAt = this.now + node.tickEvery;
       }
     }
+    // 2b. The failure detector's suspicions.
+    this.#suspect();
     // 3. Clients.
     this.#clients();
     // 4. Ready handling per the contract.

@@ -42,7 +42,7 @@ for (const seed of seeds) {
       console.log(JSON.stringify(r, null, 2));
     } else {
       console.log(
-        `seed ${seed}: ok nodes=${r.nodes} leaders=${r.leadersElected} maxTerm=${r.maxTerm} applied=${r.appliedIndex} ops=${r.opsInvoked} (indeterminate ${r.opsIndeterminate}) crashes=${r.crashes} partitions=${r.partitions} confChanges=${r.confChanges} final=${r.finalConfig} snaps=${r.snapshotsSent} lease=${r.config.leaseReads} lin=${r.linearizability.ok}`,
+        `seed ${seed}: ok nodes=${r.nodes} leaders=${r.leadersElected} maxTerm=${r.maxTerm} applied=${r.appliedIndex} ops=${r.opsInvoked} (indeterminate ${r.opsIndeterminate}) crashes=${r.crashes} partitions=${r.partitions} confChanges=${r.confChanges} final=${r.finalConfig} snaps=${r.snapshotsSent} lease=${r.config.leaseReads} forgot=${r.leadersForgotten} lin=${r.linearizability.ok}`,
       );
     }
   } catch (err) {

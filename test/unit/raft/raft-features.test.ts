@@ -122,6 +122,51 @@ test('leader stickiness: with check-quorum a follower ignores vote requests whil
   );
 });
 
+test('forget leader: followers that forgot a dead leader elect a new one at once, without waiting out their lease', (t) => {
+  const c = TestCluster.of([1, 2, 3], [], { checkQuorum: true, preVote: true });
+  c.elect(1);
+  const t0 = term(c, 1);
+  c.isolate(1); // the leader's process is gone
+  // Node 2 campaigns at once but node 3 still respects the leader it heard from: no election.
+  c.raw(2).campaign();
+  c.stabilize();
+  t.is(role(c, 2), StateType.PreCandidate, 'pre-vote refused inside the lease');
+  t.is(term(c, 3), t0);
+  // Both saw the leader die and forget it; a campaign now wins in one pre-vote and one vote round.
+  t.true(c.raw(2).forgetLeader() === false, 'a pre-candidate has no leader to forget');
+  t.true(c.raw(3).forgetLeader());
+  t.is(c.raw(3).status().softState.lead, 0);
+  t.is(role(c, 3), StateType.Follower, 'forgetting is not campaigning');
+  c.raw(2).campaign();
+  c.stabilize();
+  t.is(role(c, 2), StateType.Leader);
+  t.is(term(c, 2), t0 + 1);
+  t.is(c.raw(3).status().softState.lead, 2);
+});
+
+test('forget leader: a follower that hears from its leader again follows it again', (t) => {
+  const c = TestCluster.of([1, 2, 3], [], { checkQuorum: true, preVote: true });
+  c.elect(1);
+  t.true(c.raw(2).forgetLeader());
+  t.is(c.raw(2).status().softState.lead, 0);
+  c.propose(1, 'x');
+  c.stabilize();
+  t.is(c.raw(2).status().softState.lead, 1, 'the next append restores the leader');
+  t.deepEqual(c.appliedStrings(2), ['x']);
+});
+
+test('forget leader: ignored with lease reads, where the old leader counts on the lease', (t) => {
+  // Nodes refuse votes for their first election timeout with leases on: tick until one wins.
+  const c = TestCluster.of([1, 2, 3], [], { checkQuorum: true, preVote: true, readOnlyOption: ReadOnlyOption.LeaseBased, leaseDriftTicks: 2 });
+  for (let i = 0; i < 60 && ![1, 2, 3].some((id) => role(c, id) === StateType.Leader); i++) tickAll(c, 1);
+  const lead = [1, 2, 3].find((id) => role(c, id) === StateType.Leader);
+  if (lead === undefined) throw new Error('no leader elected');
+  const follower = lead === 1 ? 2 : 1;
+  t.false(c.raw(follower).forgetLeader());
+  t.is(c.raw(follower).status().softState.lead, lead);
+  t.false(c.raw(lead).forgetLeader(), 'a leader forgets nothing');
+});
+
 test('learner does not vote: it never campaigns, is never asked, and is not counted for commit', (t) => {
   const c = TestCluster.of([1, 2], [3]);
   tickAlone(c, 3, 100);

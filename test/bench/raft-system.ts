@@ -100,6 +100,9 @@ async function ts3gwPropose(proposer: Pick<ProposeClient, 'propose'>, key: strin
   if (!result.ok) throw new Error(`Propose ${key}: ${result.code} ${result.message}`);
 }
 
+/** BENCH_TS3GW_GRACEFUL_STOP=1: stop the members with SIGTERM at the end instead of kill -9. */
+const GRACEFUL_STOP = process.env['BENCH_TS3GW_GRACEFUL_STOP'] === '1';
+
 /** Starts a 3-node ts3gw cluster (fsync on, the default) with the given timing and creates the bench bucket. */
 export async function startTs3gwCluster(timing: Ts3gwTiming, cleanups: Array<() => Promise<void>>, size = 3): Promise<BenchSystem> {
   // Like test/helpers/cluster.ts startCluster, but every process is tracked from the moment it is
@@ -116,7 +119,8 @@ export async function startTs3gwCluster(timing: Ts3gwTiming, cleanups: Array<() 
     if (stopped) return;
     stopped = true;
     await Promise.allSettled([...launching]);
-    await Promise.all([...servers.values()].map((s) => s.kill()));
+    // A graceful stop lets `--cpu-prof` (TS3GW_TEST_NODE_ARGS) write its profile.
+    await Promise.all([...servers.values()].map((s) => (GRACEFUL_STOP ? s.stop() : s.kill())));
     await Promise.all([...dataDirs.values()].map((d) => removeDir(d)));
   };
   cleanups.push(stop);

@@ -2,17 +2,20 @@
  * Baseline receiver of `npm run bench:cluster`, run as its own process (like a ts3gw node) so the
  * baselines cross a process boundary the way a chunk transfer between nodes does. It answers the
  * same chunk transfer (one 4 MiB chunk per request, acknowledged) over three protocols, each with
- * two kinds of receiver work:
+ * up to three kinds of receiver work:
  *
  *   discard  the bytes are counted and dropped (PUT); a fixed buffer is sent (GET). The protocol
  *            alone: framing, copies, event-loop work.
- *   store    the bytes go through the production DiskChunkStore in a temp dir (fsync on): a PUT
- *            is hashed as it arrives, written in batches, fsynced and renamed (putStream); a GET
- *            streams the file and verifies its hash (openRead). Exactly the work a node's
- *            internal chunk endpoint does, without fastify and the rest of the node.
+ *   store    the bytes go through the production DiskChunkStore in BENCH_SINK_STORE_DIR (fsync
+ *            on): a PUT is hashed as it arrives, written in batches, fsynced and renamed
+ *            (putStream); a GET streams the file and verifies its hash (openRead). Exactly the
+ *            work a node's internal chunk endpoint does, without fastify and the rest of the node.
+ *   tmpfs    the same store in BENCH_SINK_TMPFS_DIR (on tmpfs, when the bench found one): the
+ *            same work with fsync as cheap as it gets, so the transfer machinery shows without
+ *            the disk's bound. Raw TCP and HTTP only.
  *
  * Protocols:
- *   tcp   plain net socket. Request: 1 byte op ('P' or 'G'), 1 byte work ('d' or 's'), 8 bytes
+ *   tcp   plain net socket. Request: 1 byte op ('P' or 'G'), 1 byte work ('d', 's' or 'm'), 8 bytes
  *         length (big-endian), 32 bytes chunk id (raw sha256); a PUT's bytes follow. Answer to a
  *         PUT: 1 byte (0 ok, 1 refused); to a GET: 8 bytes length, then the bytes. Many requests
  *         per connection, one at a time (like an HTTP keep-alive connection). The upper bound
@@ -25,15 +28,13 @@
  *         work and length in metadata, the bytes as messages of BENCH_GRPC_PIECE_KIB), Get is
  *         server-streaming. The throwaway service lives here and in cluster-bench.ts only.
  *
- * Prints one line `sink tcp=<port> http-discard=<port> http-store=<port> grpc=<port>` once all
- * listen; exits on SIGTERM or when its parent's stdin closes (removing its store directory).
+ * Prints one line `sink tcp=<port> http-discard=<port> http-store=<port> http-tmpfs=<port or 0>
+ * grpc=<port>` once all listen; exits on SIGTERM or when its parent's stdin closes. The store
+ * directories belong to the bench (it empties them between rows and removes them at the end).
  */
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { CHUNK_SIZE_BYTES_MAX } from '../../src/chunks/chunk-store.ts';
 import { type DiskChunkStore, openDiskChunkStore } from '../../src/chunks/disk-chunk-store.ts';
@@ -124,7 +125,7 @@ type TcpBody =
  * A GET pauses reading while it is answered (the client sends nothing meanwhile).
  */
 class TcpSession {
-  readonly #store: DiskChunkStore;
+  readonly #stores: SinkStores;
   readonly #header = Buffer.alloc(TCP_HEADER_BYTES);
   #headerFilled = 0;
   readonly #scratch = Buffer.allocUnsafe(TCP_DISCARD_READ_BYTES);
@@ -133,8 +134,8 @@ class TcpSession {
   #body: TcpBody | undefined;
   readonly #socket: net.Socket;
 
-  constructor(handle: unknown, store: DiskChunkStore) {
-    this.#store = store;
+  constructor(handle: unknown, stores: SinkStores) {
+    this.#stores = stores;
     // Node offers `onread` only on sockets it builds from options, not on the ones a net.Server
     // accepts, so the accepted handle (the server has pauseOnConnect, nothing was read from it)
     // is wrapped in a socket that has it; node:http's server reads its sockets' handles directly
@@ -188,29 +189,30 @@ class TcpSession {
   #onHeader(): void {
     const h = this.#header;
     const op = String.fromCharCode(h[0]!);
-    const work = h[1] === 0x73 ? 'store' : 'discard';
+    const work = h[1] === 0x73 ? 'store' : h[1] === 0x6d ? 'tmpfs' : 'discard';
+    const store = work === 'discard' ? undefined : this.#stores[work];
     const length = Number(h.readBigUInt64BE(2));
     const id = h.subarray(10, 42).toString('hex');
-    if ((op !== 'P' && op !== 'G') || !(length >= 0 && length <= TCP_BODY_BYTES_MAX)) {
-      this.#socket.destroy(new Error(`bad raw TCP request ${op} of ${length} bytes`));
+    if ((op !== 'P' && op !== 'G') || !(length >= 0 && length <= TCP_BODY_BYTES_MAX) || (work !== 'discard' && store === undefined)) {
+      this.#socket.destroy(new Error(`bad raw TCP request ${op} of ${length} bytes (${work})`));
       return;
     }
     if (op === 'G') {
       this.#socket.pause();
-      this.#answerGet(work, id, length).then(
+      this.#answerGet(store, id, length).then(
         () => this.#socket.resume(),
         (err: unknown) => this.#socket.destroy(err as Error),
       );
       return;
     }
-    if (work === 'discard') {
+    if (store === undefined) {
       if (length === 0) this.#socket.write(TCP_ACK_OK);
-      else this.#body = { work, left: length };
+      else this.#body = { work: 'discard', left: length };
       return;
     }
     if (this.#landing === undefined || this.#landing.length < length) this.#landing = Buffer.allocUnsafe(length);
-    const body: TcpBody = { work, length, filled: 0, pieces: [], ended: false, wake: undefined, stored: Promise.resolve(false) };
-    body.stored = this.#store.putStream(id, length, this.#piecesOf(body)).then(
+    const body: TcpBody = { work: 'store', length, filled: 0, pieces: [], ended: false, wake: undefined, stored: Promise.resolve(false) };
+    body.stored = store.putStream(id, length, this.#piecesOf(body)).then(
       () => true,
       () => false,
     );
@@ -252,14 +254,14 @@ class TcpSession {
     });
   }
 
-  /** A discarding GET sends a fixed answer in one write; a storing GET streams the file. */
-  async #answerGet(work: 'discard' | 'store', id: string, length: number): Promise<void> {
+  /** A discarding GET (no store) sends a fixed answer in one write; a storing GET streams the file. */
+  async #answerGet(store: DiskChunkStore | undefined, id: string, length: number): Promise<void> {
     const socket = this.#socket;
-    if (work === 'discard') {
+    if (store === undefined) {
       if (!socket.write(fixedAnswer(length))) await once(socket, 'drain');
       return;
     }
-    const read = await this.#store.openRead(id);
+    const read = await store.openRead(id);
     const head = Buffer.allocUnsafe(TCP_ANSWER_HEADER_BYTES);
     head.writeBigUInt64BE(BigInt(read.sizeBytes), 0);
     // The length prefix leaves with the first piece (one writev), not as a packet of its own.
@@ -280,7 +282,14 @@ class TcpSession {
 
 // ------------------------------------------------------------------------------------ http
 
-function httpServer(work: 'discard' | 'store', store: DiskChunkStore): http.Server {
+/** The sink's stores: on the bench's temp dir (disk) and, when it has one, on tmpfs. */
+interface SinkStores {
+  store: DiskChunkStore;
+  tmpfs: DiskChunkStore | undefined;
+}
+
+/** A node:http chunk server: discarding without a store, storing with one. */
+function httpServer(store: DiskChunkStore | undefined): http.Server {
   const server = http.createServer((req, res) => {
     const id = /\/_ts3gw\/chunks\/([0-9a-f]{64})$/.exec(req.url ?? '')?.[1];
     if (!id) {
@@ -293,7 +302,7 @@ function httpServer(work: 'discard' | 'store', store: DiskChunkStore): http.Serv
     };
     if (req.method === 'PUT') {
       const length = Number(req.headers['content-length']);
-      if (work === 'store') {
+      if (store !== undefined) {
         store.putStream(id, length, req).then(() => res.writeHead(204).end(), fail);
         return;
       }
@@ -305,7 +314,7 @@ function httpServer(work: 'discard' | 'store', store: DiskChunkStore): http.Serv
       res.writeHead(404).end();
       return;
     }
-    if (work === 'discard') {
+    if (store === undefined) {
       const body = fixedBody(4 * 1024 * 1024);
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) }).end(body);
       return;
@@ -360,14 +369,20 @@ function grpcServer(store: DiskChunkStore): grpc.Server {
 // ------------------------------------------------------------------------------------ main
 
 if (import.meta.main) {
-  const storeDir = await mkdtemp(join(process.env['BENCH_SINK_DIR'] ?? tmpdir(), 'ts3gw-sink-'));
-  const store = await openDiskChunkStore({ dir: storeDir, fsync: true });
+  const storeDir = process.env['BENCH_SINK_STORE_DIR'];
+  if (!storeDir) throw new Error('BENCH_SINK_STORE_DIR is required');
+  const tmpfsDir = process.env['BENCH_SINK_TMPFS_DIR'];
+  const stores: SinkStores = {
+    store: await openDiskChunkStore({ dir: storeDir, fsync: true }),
+    tmpfs: tmpfsDir ? await openDiskChunkStore({ dir: tmpfsDir, fsync: true }) : undefined,
+  };
+  const store = stores.store;
   // pauseOnConnect: a TcpSession takes the accepted handle over before anything is read from it.
   const tcp = net.createServer({ noDelay: true, pauseOnConnect: true }, (accepted) => {
     const handle = (accepted as unknown as { _handle: unknown })._handle;
     // The accepted socket gives up the handle, so only the session reads and closes it.
     (accepted as unknown as { _handle: unknown })._handle = null;
-    new TcpSession(handle, store);
+    new TcpSession(handle, stores);
   });
   const listen = (server: net.Server | http.Server): Promise<number> =>
     new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
@@ -375,11 +390,14 @@ if (import.meta.main) {
   const grpcPort = await new Promise<number>((resolve, reject) =>
     rpc.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
-  const [tcpPort, httpDiscard, httpStore] = await Promise.all([listen(tcp), listen(httpServer('discard', store)), listen(httpServer('store', store))]);
-  process.stdout.write(`sink tcp=${tcpPort} http-discard=${httpDiscard} http-store=${httpStore} grpc=${grpcPort}\n`);
-  const exit = () => {
-    void rm(storeDir, { recursive: true, force: true }).finally(() => process.exit(0));
-  };
+  const [tcpPort, httpDiscard, httpStore, httpTmpfs] = await Promise.all([
+    listen(tcp),
+    listen(httpServer(undefined)),
+    listen(httpServer(store)),
+    stores.tmpfs ? listen(httpServer(stores.tmpfs)) : Promise.resolve(0),
+  ]);
+  process.stdout.write(`sink tcp=${tcpPort} http-discard=${httpDiscard} http-store=${httpStore} http-tmpfs=${httpTmpfs} grpc=${grpcPort}\n`);
+  const exit = () => process.exit(0);
   process.stdin.resume();
   process.stdin.on('end', exit);
   process.on('SIGTERM', exit);

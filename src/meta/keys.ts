@@ -7,12 +7,13 @@
  *   'U' 0x00 bucket 0x00 key 0x00 uploadId                    → UploadRecord (in progress)
  *   'P' 0x00 bucket 0x00 key 0x00 uploadId 0x00 part(5 digits) → PartRecord
  *   'C' 0x00 bucket 0x00 key 0x00 uploadId                    → CompletionRecord (completed)
- *   'R' 0x00 requestId                    → DedupRecord     (answer to a retried command)
- *   'Q' 0x00 index(16 hex) 0x00 requestId → ''              (prune queue for 'R', by apply index)
+ *   'D' 0x00 groupStart(16 hex)           → dedup answers of a range of indexes (dedup-table.ts)
  *   'M' 0x00 name                         → store metadata (applied index, …)
  *
  * Object keys may contain any character but NUL (the S3 layer rejects NUL), so 0x00 is a safe
- * separator and the byte 0xFF (never present in UTF-8) bounds a prefix scan.
+ * separator and the byte 0xFF (never present in UTF-8) bounds a prefix scan. Stores written before
+ * dedup-table.ts also hold 'R' (a dedup record per request id) and 'Q' (their prune queue), which
+ * opening converts to 'D' records.
  */
 import { assert } from '../util/assert.ts';
 
@@ -62,28 +63,6 @@ export function afterPrefix(prefix: Buffer): Buffer {
 /** Smallest encoded key strictly greater than `key` itself. */
 export function justAfter(key: Buffer): Buffer {
   return Buffer.concat([key, Buffer.of(0x00)]);
-}
-
-/** Key of a dedup record. */
-export function dedupKey(requestId: string): Buffer {
-  return join('R', requestId);
-}
-
-/** Key of a dedup prune-queue entry; the index sorts numerically as fixed-width hex. */
-export function dedupQueueKey(index: number, requestId: string): Buffer {
-  assert(Number.isSafeInteger(index) && index >= 0, 'bad index');
-  return join('Q', index.toString(16).padStart(16, '0'), requestId);
-}
-
-/** Range of prune-queue entries for indexes strictly below `index`. */
-export function dedupQueueBelow(index: number): { gte: Buffer; lt: Buffer } {
-  return { gte: Buffer.from('Q\0', 'latin1'), lt: join('Q', Math.max(0, index).toString(16).padStart(16, '0')) };
-}
-
-/** Splits a prune-queue key into its request id. */
-export function requestIdOfQueueKey(encoded: Buffer): string {
-  // 'Q' 0x00 + 16 hex + 0x00 + requestId
-  return encoded.subarray(2 + 16 + 1).toString('utf8');
 }
 
 /** Key of a store metadata value. */

@@ -32,9 +32,6 @@ import {
   bucketRange,
   completionKey,
   completionPrefix,
-  dedupKey,
-  dedupQueueBelow,
-  dedupQueueKey,
   metaKey,
   nodeKey,
   nodeRange,
@@ -42,10 +39,10 @@ import {
   objectPrefix,
   partKey,
   partPrefix,
-  requestIdOfQueueKey,
   uploadKey,
   uploadPrefix,
 } from './keys.ts';
+import { DedupTable, dedupGroupRange, legacyDedupMigration } from './dedup-table.ts';
 import { listObjects } from './listing.ts';
 import { exportLevel, importLevel, recoverSwap, swapIn } from './snapshot.ts';
 import { checkCompletion, listUploads, sameCompletion } from './multipart.ts';
@@ -66,10 +63,7 @@ import type {
   WriteCondition,
 } from './types.ts';
 
-/** How many applied indexes a request id is remembered for deduplication. */
-export const DEDUP_WINDOW_ENTRIES = 100_000;
-/** Expired request ids are pruned when the applied index crosses a multiple of this. */
-const DEDUP_PRUNE_EVERY = 256;
+export { DEDUP_WINDOW_ENTRIES } from './dedup-table.ts';
 
 const APPLIED_INDEX = 'appliedIndex';
 const REPLICATION = 'replication';
@@ -146,7 +140,19 @@ export async function openLevelMetaStore(options: LevelMetaStoreOptions): Promis
   const raw = await db.get(metaKey(APPLIED_INDEX));
   const applied = raw === undefined ? 0 : Number(raw);
   assert(Number.isSafeInteger(applied) && applied >= 0, 'corrupt applied index');
-  return new LevelMetaStore(db, options, applied);
+  return new LevelMetaStore(db, options, applied, await loadDedup(db));
+}
+
+/** Loads the dedup table of `db`, converting an older layout first (see legacyDedupMigration). */
+async function loadDedup(db: Db): Promise<DedupTable> {
+  const migration = await legacyDedupMigration((range) => db.iterator(range));
+  if (migration.length > 0) {
+    await db.batch(
+      migration.map((op) => (op.type === 'del' ? { type: 'del' as const, key: op.key } : { type: 'put' as const, key: op.key, value: op.value! })),
+      { sync: true },
+    );
+  }
+  return DedupTable.load(db.iterator(dedupGroupRange()), (key) => db.get(key));
 }
 
 /** The classic-level implementation of MetaStore. Construct with openLevelMetaStore(). */
@@ -159,11 +165,14 @@ export class LevelMetaStore implements MetaStore {
   #prefetched = new Map<string, string | undefined>();
   /** While a command executes: the values its writes replaced in the batch overlay, to undo them. */
   #undo: Map<string, string | null | undefined> | undefined;
+  /** Answers of recent commands by request id (its records live in the same database). */
+  #dedup: DedupTable;
 
-  constructor(db: Db, options: LevelMetaStoreOptions, appliedIndex: number) {
+  constructor(db: Db, options: LevelMetaStoreOptions, appliedIndex: number, dedup: DedupTable) {
     this.#db = db;
     this.#options = options;
     this.#appliedIndex = appliedIndex;
+    this.#dedup = dedup;
   }
 
   /** Index of the last command whose effects are in the store. */
@@ -254,6 +263,8 @@ export class LevelMetaStore implements MetaStore {
       return await this.#applyBatch(entries);
     } finally {
       this.#prefetched = new Map();
+      // A no-op after a committed batch; after a failed one, drops what it recorded.
+      this.#dedup.abort();
       this.#applying = false;
     }
   }
@@ -274,12 +285,13 @@ export class LevelMetaStore implements MetaStore {
       last = index;
     }
     if (last === this.#appliedIndex) return results;
-    await this.#pruneDedup(pending, this.#appliedIndex + 1, last);
+    for (const [k, v] of this.#dedup.writes(last)) pending.set(k, v);
     pending.set(metaKey(APPLIED_INDEX).toString('latin1'), String(last));
     const ops = [...pending].map(([k, v]) =>
       v === null ? { type: 'del' as const, key: Buffer.from(k, 'latin1') } : { type: 'put' as const, key: Buffer.from(k, 'latin1'), value: v },
     );
     await this.#db.batch(ops, { sync: this.#options.syncWrites });
+    this.#dedup.commit();
     this.#appliedIndex = last;
     return results;
   }
@@ -315,6 +327,7 @@ export class LevelMetaStore implements MetaStore {
       const raw = await db.get(metaKey(APPLIED_INDEX));
       this.#db = db;
       this.#appliedIndex = raw === undefined ? 0 : Number(raw);
+      this.#dedup = await loadDedup(db);
     } finally {
       this.#applying = false;
     }
@@ -328,8 +341,8 @@ export class LevelMetaStore implements MetaStore {
   }
 
   /**
-   * Reads, in one getMany, the keys a batch's commands will look at first (their dedup records,
-   * buckets and objects), so applying N commands costs one database round trip instead of 3N.
+   * Reads, in one getMany, the keys a batch's commands will look at first (their buckets and
+   * objects), so applying N commands costs one database round trip instead of 2N.
    * The database does not change while a batch is applied (only the batch itself writes, at its
    * end), so these values stay exact; the batch's own writes take precedence through `pending`.
    */
@@ -338,7 +351,6 @@ export class LevelMetaStore implements MetaStore {
     const add = (key: Buffer) => keys.set(key.toString('latin1'), key);
     for (const { command } of entries) {
       if (!command || typeof command.requestId !== 'string' || command.requestId.includes('\0')) continue;
-      add(dedupKey(command.requestId));
       const op = command.op as { bucket?: unknown; key?: unknown };
       if (typeof op.bucket !== 'string' || op.bucket.includes('\0')) continue;
       add(bucketKey(op.bucket));
@@ -359,16 +371,10 @@ export class LevelMetaStore implements MetaStore {
     if (command.v !== 1 || typeof command.requestId !== 'string' || command.requestId.includes('\0')) {
       return { ok: false, code: META_ERR_BAD_COMMAND, message: 'malformed command' };
     }
-    const seen = await this.#read(pending, dedupKey(command.requestId));
-    if (seen !== undefined) {
-      // A record older than the window counts as forgotten whether or not pruning has removed it
-      // yet: replicas prune at different batch boundaries, and the answer must not depend on that.
-      const record = JSON.parse(seen) as { index: number; result: ApplyResult };
-      if (record.index >= index - DEDUP_WINDOW_ENTRIES) return record.result;
-    }
+    const seen = await this.#dedup.find(command.requestId, index);
+    if (seen !== undefined) return seen;
     const result = await this.#executeGuarded(pending, command);
-    this.#write(pending, dedupKey(command.requestId), JSON.stringify({ index, result }));
-    this.#write(pending, dedupQueueKey(index, command.requestId), '');
+    this.#dedup.record(index, command.requestId, result);
     return result;
   }
 
@@ -568,19 +574,6 @@ export class LevelMetaStore implements MetaStore {
       if (pending.get(key.toString('latin1')) !== null) return false;
     }
     return true;
-  }
-
-  /** Forgets request ids older than the dedup window, in the same batch (deterministic). */
-  async #pruneDedup(pending: Pending, firstIndex: number, lastIndex: number): Promise<void> {
-    const below = lastIndex - DEDUP_WINDOW_ENTRIES;
-    if (below <= 0) return;
-    // An iterator per batch is costly; prune once per DEDUP_PRUNE_EVERY indexes (up to 1024
-    // records each time, more than were added since the last prune).
-    if (Math.floor(lastIndex / DEDUP_PRUNE_EVERY) === Math.floor((firstIndex - 1) / DEDUP_PRUNE_EVERY)) return;
-    for await (const key of this.#db.keys({ ...dedupQueueBelow(below), limit: 1024 })) {
-      this.#write(pending, key, null);
-      this.#write(pending, dedupKey(requestIdOfQueueKey(key)), null);
-    }
   }
 }
 

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { dedupQueueKey, objectKey, partKey } from '../../../src/meta/keys.ts';
+import { completionKey, objectKey, partKey } from '../../../src/meta/keys.ts';
 
 const oracle = (tag: string, ...parts: string[]) =>
   Buffer.concat([Buffer.from(tag, 'latin1'), ...parts.flatMap((p) => [Buffer.of(0), Buffer.from(p, 'utf8')])]);
@@ -16,7 +16,7 @@ test('keys are tag, NUL and UTF-8 parts, byte for byte', (t) => {
     fc.property(noNul, noNul, noNul, fc.integer({ min: 1, max: 10_000 }), (bucket, key, upload, n) => {
       t.true(objectKey(bucket, key).equals(oracle('O', bucket, key)));
       t.true(partKey(bucket, key, upload, n).equals(oracle('P', bucket, key, upload, String(n).padStart(5, '0'))));
-      t.true(dedupQueueKey(n, upload).equals(oracle('Q', n.toString(16).padStart(16, '0'), upload)));
+      t.true(completionKey(bucket, key, upload).equals(oracle('C', bucket, key, upload)));
     }),
   );
 });

@@ -27,8 +27,17 @@ import {
  * handful of system calls, small enough that the socket keeps reading while the disk writes.
  */
 export const CHUNK_WRITE_BATCH_BYTES = 1024 * 1024;
-/** Size of the pieces a streaming read yields (and of the buffer verify() reuses). */
-export const CHUNK_READ_PIECE_BYTES = 256 * 1024;
+/** Size of the pieces a streaming read yields. */
+export const CHUNK_READ_PIECE_BYTES = 512 * 1024;
+/**
+ * Size of the read buffers openRead() recycles: the default chunk size, so a chunk of up to
+ * this size is read into memory the process touched before. (On this project's VMs a fresh
+ * buffer per read cost more than the read and hash together: page faults on first touch, a
+ * slower first socket send from it, and the garbage collector's work to free it.)
+ */
+export const CHUNK_READ_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Released read buffers kept for reuse (32 MiB); more concurrent reads allocate fresh ones. */
+export const CHUNK_READ_BUFFERS_KEPT_MAX = 8;
 
 /** A stored chunk opened for streaming: its size, then its bytes (see DiskChunkStore.openRead). */
 export interface ChunkReadStream {
@@ -37,8 +46,15 @@ export interface ChunkReadStream {
    * The bytes in pieces, hashed as they are read. The last piece is held back until the whole
    * file hashed to the id: a corrupt copy throws CHUNK_ERR_CORRUPT instead of yielding it, so a
    * consumer that forwards pieces never completes a corrupt transfer. Iterate it once.
+   * Pieces are views of one buffer (distinct regions, never overwritten during this read).
    */
   body: AsyncIterable<Buffer>;
+  /**
+   * Gives the pieces' buffer back for reuse by a later read. Call it only once nothing refers
+   * to any piece any more (e.g. a response's 'finish': every socket write completed), and not
+   * at all when unsure (an aborted response): an unreleased buffer is just left to the GC.
+   */
+  release(): void;
 }
 
 /** Options of the disk store. */
@@ -62,6 +78,8 @@ export class DiskChunkStore implements ChunkStore {
   readonly #madeDirs = new Set<string>();
   /** Per-chunk queue: put, delete and deleteIfOlder of one id never interleave (see put()). */
   readonly #locks = new Map<string, Promise<void>>();
+  /** Read buffers of CHUNK_READ_BUFFER_BYTES given back by released reads (see openRead). */
+  readonly #readBuffers: Buffer[] = [];
   #closed = false;
 
   constructor(options: DiskChunkStoreOptions) {
@@ -154,7 +172,18 @@ export class DiskChunkStore implements ChunkStore {
     const s = await this.stat(id);
     if (s === undefined) throw new StoreError(CHUNK_ERR_NOT_FOUND, `chunk ${id} not found`, { id });
     // The file is opened by the body's first read, so a body nobody iterates holds no handle.
-    return { sizeBytes: s.sizeBytes, body: readVerified(this.#path(id), id, s.sizeBytes) };
+    const pooled = s.sizeBytes <= CHUNK_READ_BUFFER_BYTES;
+    const buffer = pooled ? (this.#readBuffers.pop() ?? Buffer.allocUnsafeSlow(CHUNK_READ_BUFFER_BYTES)) : Buffer.allocUnsafeSlow(s.sizeBytes);
+    let released = false;
+    return {
+      sizeBytes: s.sizeBytes,
+      body: readVerified(this.#path(id), id, s.sizeBytes, buffer),
+      release: () => {
+        assert(!released, 'a chunk read is released once');
+        released = true;
+        if (pooled && this.#readBuffers.length < CHUNK_READ_BUFFERS_KEPT_MAX) this.#readBuffers.push(buffer);
+      },
+    };
   }
 
   /**
@@ -163,10 +192,12 @@ export class DiskChunkStore implements ChunkStore {
    */
   async verify(id: string): Promise<'ok' | 'missing' | 'corrupt'> {
     try {
-      const { body } = await this.openRead(id);
-      for await (const _ of body) {
+      const read = await this.openRead(id);
+      for await (const _ of read.body) {
         // Hashing happens in the iterator; the pieces are not needed.
       }
+      // Only after a complete iteration: a failed one may have left the file handle reading.
+      read.release();
       return 'ok';
     } catch (err) {
       const code = errorCode(err);
@@ -416,8 +447,12 @@ function remainder(pieces: Uint8Array[], skip: number): Uint8Array[] {
   return out;
 }
 
-/** The body of openRead(): pieces of a chunk file, the last one released only once verified. */
-async function* readVerified(path: string, id: string, sizeBytes: number): AsyncGenerator<Buffer> {
+/**
+ * The body of openRead(): pieces of a chunk file, read into consecutive regions of `buffer`
+ * (at least `sizeBytes` long), the last one yielded only once the whole file verified.
+ */
+async function* readVerified(path: string, id: string, sizeBytes: number, buffer: Buffer): AsyncGenerator<Buffer> {
+  assert(buffer.length >= sizeBytes, 'the read buffer holds the whole chunk');
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -430,11 +465,10 @@ async function* readVerified(path: string, id: string, sizeBytes: number): Async
     let offset = 0;
     let held: Buffer | undefined;
     while (offset < sizeBytes) {
-      // A fresh buffer per piece: the consumer may still hold the previous one (a socket write).
-      const piece = Buffer.allocUnsafe(Math.min(CHUNK_READ_PIECE_BYTES, sizeBytes - offset));
-      const { bytesRead } = await handle.read(piece, 0, piece.length, offset);
+      // Each piece has its own region: the consumer may still hold earlier ones (socket writes).
+      const { bytesRead } = await handle.read(buffer, offset, Math.min(CHUNK_READ_PIECE_BYTES, sizeBytes - offset), offset);
       if (bytesRead === 0) break; // Truncated under us: the hash check below reports it.
-      const got = bytesRead === piece.length ? piece : piece.subarray(0, bytesRead);
+      const got = buffer.subarray(offset, offset + bytesRead);
       hash.update(got);
       offset += bytesRead;
       if (held) yield held;

@@ -13,6 +13,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 export interface InternalChunkRead {
   sizeBytes: number;
   body: AsyncIterable<Buffer>;
+  /** Gives the body's buffer back for reuse; called once the response finished (see there). */
+  release(): void;
 }
 
 /** What the node gives the internal endpoint. */
@@ -76,6 +78,10 @@ export async function serveInternalChunk(req: FastifyRequest, reply: FastifyRepl
       return;
     }
     reply.code(200).type('application/octet-stream').header('content-length', String(read.sizeBytes));
+    // 'finish' comes after the last socket write completed, and writes complete in order, so
+    // no piece is referenced any more. An aborted response ('close' alone) keeps the buffer
+    // out of the pool: a cancelled write may still point into it.
+    reply.raw.once('finish', () => read.release());
     reply.send(Readable.from(read.body, { objectMode: false }));
     return;
   }

@@ -277,6 +277,11 @@ class TcpSession {
       if (!more) await once(socket, 'drain');
     }
     if (corked) socket.uncork();
+    // Writes complete in order: once this empty one did, no piece is referenced (as the node
+    // endpoint does on its response's 'finish').
+    socket.write(Buffer.alloc(0), (err) => {
+      if (!err) read.release();
+    });
   }
 }
 
@@ -321,6 +326,7 @@ function httpServer(store: DiskChunkStore | undefined): http.Server {
     }
     store.openRead(id).then(async (read) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(read.sizeBytes) });
+      res.once('finish', () => read.release());
       for await (const piece of read.body) if (!res.write(piece)) await new Promise((r) => res.once('drain', r));
       res.end();
     }, fail);
@@ -356,8 +362,10 @@ function grpcServer(store: DiskChunkStore): grpc.Server {
             if (!call.write(body.subarray(o, o + GRPC_PIECE_BYTES))) await new Promise((r) => call.once('drain', r));
           }
         } else {
+          // gRPC copies each message into its frame, so the buffer is free once the body ended.
           const read = await store.openRead(id);
           for await (const piece of read.body) if (!call.write(piece)) await new Promise((r) => call.once('drain', r));
+          read.release();
         }
         call.end();
       })().catch((err: unknown) => call.destroy(err as Error));

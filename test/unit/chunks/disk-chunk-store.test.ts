@@ -94,6 +94,35 @@ test('putStream stores verified bytes across write batches; openRead streams the
   });
 });
 
+test('openRead reuses a released read buffer, never one still unreleased', async (t) => {
+  await withDir(async (dir) => {
+    const store = await openDiskChunkStore({ dir, fsync: false });
+    const a = Buffer.alloc(1024 * 1024 + 3, 1);
+    const b = Buffer.alloc(700 * 1024, 2);
+    await store.put(id(a), a);
+    await store.put(id(b), b);
+    const readAll = async (read: { body: AsyncIterable<Buffer> }) => {
+      const parts: Buffer[] = [];
+      for await (const p of read.body) parts.push(p);
+      return parts;
+    };
+    const first = await store.openRead(id(a));
+    const firstParts = await readAll(first);
+    // Unreleased: the next read gets other memory, so the first one's pieces stay intact.
+    const second = await store.openRead(id(b));
+    const secondParts = await readAll(second);
+    t.not(secondParts[0]!.buffer, firstParts[0]!.buffer);
+    t.true(Buffer.concat(firstParts).equals(a), 'an unreleased read keeps its bytes');
+    first.release();
+    t.throws(() => first.release(), { message: /released once/ });
+    const third = await store.openRead(id(b));
+    const thirdParts = await readAll(third);
+    t.is(thirdParts[0]!.buffer, firstParts[0]!.buffer, 'the released buffer is reused');
+    t.true(Buffer.concat(thirdParts).equals(b), 'a reused buffer yields the new chunk exactly');
+    t.true(Buffer.concat(secondParts).equals(b));
+  });
+});
+
 test('putStream refuses wrong bytes and wrong lengths and leaves nothing behind', async (t) => {
   await withDir(async (dir) => {
     const store = await openDiskChunkStore({ dir, fsync: false });

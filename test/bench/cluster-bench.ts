@@ -368,6 +368,8 @@ interface Transfer {
   receiverCpuSeconds: number;
   receiverCpuMsPerMiB: number;
   senderCpuMsPerMiB?: number;
+  /** A node receiver's CPU rate while idle just before the row (ms of CPU per second). */
+  receiverIdleCpuMsPerSec?: number;
   includes: string;
   /** MiB/s over raw TCP with the same direction, receiver work and concurrency. */
   fractionOfTcp?: number;
@@ -665,6 +667,16 @@ async function chunkPhase(spec: PhaseSpec): Promise<Transfer> {
     if (size !== CHUNK_BYTES) throw new Error(`GET ${chunkId(tail)}: ${size} bytes`);
     if (verify && !chunkMatches(parts, tail)) throw new Error(`GET ${chunkId(tail)}: bytes differ`);
   };
+  // A node works when nobody talks to it too (Raft ticks and heartbeats, maintenance passes):
+  // that rate, over a quiet second before the row, says how much of its CPU per MiB is not the
+  // transfer's.
+  let receiverIdleCpuMsPerSec: number | undefined;
+  if (spec.proto === 'node') {
+    const idle0 = processCpuSeconds(spec.receiverPid);
+    const q0 = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    receiverIdleCpuMsPerSec = ((processCpuSeconds(spec.receiverPid) - idle0) * 1e6) / (performance.now() - q0);
+  }
   const warmUntil = performance.now() + CHUNK_WARMUP_SECONDS * 1000;
   await Promise.all(
     conns.map(async (_, w) => {
@@ -735,6 +747,7 @@ async function chunkPhase(spec: PhaseSpec): Promise<Transfer> {
     includes: spec.includes,
   };
   if (firstError) t.firstError = firstError;
+  if (receiverIdleCpuMsPerSec !== undefined) t.receiverIdleCpuMsPerSec = receiverIdleCpuMsPerSec;
   return t;
 }
 
@@ -746,7 +759,7 @@ function logTransfer(t: Transfer): void {
   console.log(
     `${t.name.padEnd(36)} ${fmt(t.mibPerSec).padStart(8)} MiB/s  ${fmt(t.bytes / MiB, 0)} MiB in ${t.seconds.toFixed(2)} s` +
       (t.p50Ms !== undefined ? `  p50 ${fmt(t.p50Ms, 1)} ms  p99 ${fmt(t.p99Ms ?? Number.NaN, 1)} ms  errors ${t.errors}` : '') +
-      `  receiver cpu ${fmt(t.receiverCpuMsPerMiB, 2)} ms/MiB  sender cpu ${fmt(t.senderCpuMsPerMiB ?? Number.NaN, 2)} ms/MiB  stopped by ${t.stoppedBy}${t.firstError ? `  first error: ${t.firstError}` : ''}`,
+      `  receiver cpu ${fmt(t.receiverCpuMsPerMiB, 2)} ms/MiB${t.receiverIdleCpuMsPerSec === undefined ? '' : ` (idle ${fmt(t.receiverIdleCpuMsPerSec, 1)} ms/s)`}  sender cpu ${fmt(t.senderCpuMsPerMiB ?? Number.NaN, 2)} ms/MiB  stopped by ${t.stoppedBy}${t.firstError ? `  first error: ${t.firstError}` : ''}`,
   );
 }
 

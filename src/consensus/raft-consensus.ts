@@ -207,6 +207,7 @@ export class RaftConsensus implements Consensus {
     deps.transport.onUnreachable = (id) => {
       host.#node.reportUnreachable(id);
     };
+    deps.transport.onPeerDown = (id) => host.#onPeerDown(id);
     await deps.transport.start({
       onMessages: (messages) => host.#onMessages(messages),
       onSnapshot: (message, data) => host.#onSnapshot(message, data),
@@ -373,6 +374,32 @@ export class RaftConsensus implements Consensus {
     assert(result.ok, 'membership changes always apply');
   }
 
+  /**
+   * The transport saw the leader's process go away (its connection broke, a reconnect was
+   * refused): forget it and campaign now rather than after an election timeout. The other
+   * followers saw the same and forget it too, so they grant the vote (leader stickiness would
+   * otherwise refuse it for an election timeout). Survivors take turns by node id, one tick
+   * apart, so two of them do not split the vote; each goes only if no leader has appeared and
+   * its term has not moved. Not with lease reads (the core ignores forgetLeader then).
+   */
+  #onPeerDown(id: NodeId): void {
+    if (this.#closed || this.#node.lead !== id || this.#role !== StateType.Follower) return;
+    const voters = this.#confState.voters.filter((v) => v !== id).sort((a, b) => a - b);
+    const rank = voters.indexOf(this.#options.nodeId);
+    if (rank < 0 || !this.#node.forgetLeader()) return;
+    const term = this.#node.term;
+    // The grace lets the other survivors' own probes land first, so they grant the first ask.
+    const delayMs = Math.ceil(this.#options.tickMs / 4) + rank * this.#options.tickMs;
+    this.#deps.logger.info({ leader: id, campaignInMs: delayMs }, 'raft leader is gone (connection refused): forgetting it');
+    const timer = setTimeout(() => {
+      if (this.#closed || this.#node.term !== term || this.#node.lead !== NONE || this.#role !== StateType.Follower) return;
+      this.#node.campaign();
+      this.#kick();
+    }, delayMs);
+    timer.unref();
+    this.#kick();
+  }
+
   #tick(): void {
     if (this.#closed) return;
     // Ticks follow the monotonic clock, not the timer: a timer that fired late (a busy or paused
@@ -392,7 +419,8 @@ export class RaftConsensus implements Consensus {
    * election timeout (a lost MsgProp). Duplicates in the log apply once (request-id dedup).
    */
   #reproposeStalled(all = false): void {
-    if (this.#lead === NONE || this.#proposals.size === 0) return;
+    // The core's leader, not #lead: on a new leader this runs before the Ready that tells #lead.
+    if (this.#node.lead === NONE || this.#proposals.size === 0) return;
     const now = performance.now();
     const stallMs = 2 * this.#options.electionTimeoutTicks * this.#options.tickMs;
     for (const [requestId, waiter] of this.#proposals) {

@@ -40,5 +40,10 @@ export interface Transport {
   sendSnapshot(message: Message, data: () => AsyncIterable<Uint8Array>): Promise<boolean>;
   /** Called by the transport when messages to a peer were dropped. */
   onUnreachable?: (id: NodeId) => void;
+  /**
+   * Called when there is evidence that a peer's process is gone (its connection broke and a
+   * reconnect was refused), as opposed to merely slow or partitioned. A hint: it may be wrong.
+   */
+  onPeerDown?: (id: NodeId) => void;
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@
  * (Raft retransmits what matters).
  */
 import { timingSafeEqual } from 'node:crypto';
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { PeerAddress, Transport, TransportHandler } from '../consensus/transport.ts';
 import { CONSENSUS_ERR_BAD_COMMAND, CONSENSUS_ERR_CLOSED, CONSENSUS_ERR_NO_LEADER, CONSENSUS_ERR_TIMEOUT } from '../consensus/types.ts';
@@ -59,10 +60,21 @@ interface Peer {
   refusedUntilMs: number;
   /** Reopens a broken stream after a pause, so the connection is up before it is needed. */
   redial: NodeJS.Timeout | undefined;
+  /** A connect probe (see #probe) is in flight. */
+  probing: boolean;
+  /** When the last probe started (performance.now() ms). */
+  probedAtMs: number;
 }
 
 /** Pause before a broken peer stream is reopened without traffic waiting for it. */
 const REDIAL_MS = 500;
+
+/** A liveness probe's connect that takes longer than this proves nothing. */
+const PROBE_TIMEOUT_MS = 1_000;
+/** A probe connection closed by the peer within this long says its process is going away. */
+const PROBE_HOLD_MS = 150;
+/** Least time between two liveness probes of one peer. */
+const PROBE_INTERVAL_MS = 250;
 
 /** How long a peer with a refused incarnation is left alone before it is checked again. */
 const REFUSED_PEER_RECHECK_MS = 5_000;
@@ -76,6 +88,7 @@ export class GrpcTransport implements Transport {
   #boundPort = 0;
   #closed = false;
   onUnreachable?: (id: NodeId) => void;
+  onPeerDown?: (id: NodeId) => void;
 
   constructor(options: GrpcTransportOptions) {
     this.#options = options;
@@ -121,7 +134,7 @@ export class GrpcTransport implements Transport {
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 1_000,
       });
-      const peer: Peer = { address, client, stream: undefined, queuedBytes: 0, refusedUntilMs: 0, redial: undefined };
+      const peer: Peer = { address, client, stream: undefined, queuedBytes: 0, refusedUntilMs: 0, redial: undefined, probing: false, probedAtMs: Number.NEGATIVE_INFINITY };
       this.#peers.set(id, peer);
       // Connect now, not at the first message: two followers exchange nothing until an election,
       // and a connection set up then (TCP + HTTP/2 + channel start) delays the vote by tens of ms.
@@ -222,7 +235,10 @@ export class GrpcTransport implements Transport {
       // does a redial after a pause while the peer is still ours.
       if (peer.stream === stream) peer.stream = undefined;
       peer.queuedBytes = 0;
-      if (err && err.code !== grpc.status.CANCELLED) this.onUnreachable?.(id);
+      if (err && err.code !== grpc.status.CANCELLED) {
+        this.onUnreachable?.(id);
+        this.#probe(id, peer);
+      }
       if (err && !this.#closed && this.#peers.get(id) === peer && peer.redial === undefined) {
         peer.redial = setTimeout(() => {
           peer.redial = undefined;
@@ -245,6 +261,46 @@ export class GrpcTransport implements Transport {
       }
     });
     return stream;
+  }
+
+  /**
+   * After a peer's stream broke: is its process gone? A TCP connect to its Raft port that is
+   * refused says nobody listens there any more (kill -9, crash, OOM kill: the kernel closed the
+   * dead process's connections, which is what broke the stream), and the host may elect a new
+   * leader at once instead of after an election timeout. A connect that succeeds or times out
+   * (slow peer, partition, dead machine) says nothing, and the election timeout stays in charge.
+   */
+  #probe(id: NodeId, peer: Peer): void {
+    if (this.#closed || this.onPeerDown === undefined || peer.probing) return;
+    // A dead peer's stream breaks again at every send to it: probe at most every so often.
+    const now = performance.now();
+    if (now - peer.probedAtMs < PROBE_INTERVAL_MS) return;
+    peer.probedAtMs = now;
+    const target = splitHostPort(peer.address);
+    if (target === undefined) return;
+    peer.probing = true;
+    const socket = net.connect({ host: target.host, port: target.port });
+    let settled = false;
+    const done = (down: boolean) => {
+      if (settled) return;
+      settled = true;
+      peer.probing = false;
+      clearTimeout(timer);
+      socket.destroy();
+      if (down && !this.#closed && this.#peers.get(id) === peer) this.onPeerDown?.(id);
+    };
+    let timer = setTimeout(() => done(false), PROBE_TIMEOUT_MS);
+    timer.unref();
+    // A dying process's listening socket can outlive its connections by a few ms and accept
+    // the probe, then reset it: a connection dropped within PROBE_HOLD_MS counts as refused.
+    // A live server keeps a fresh connection open (it waits for the HTTP/2 preface).
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => done(false), PROBE_HOLD_MS);
+      timer.unref();
+    });
+    socket.once('close', () => done(true));
+    socket.once('error', (err) => done(errorCode(err) === 'ECONNREFUSED' || errorCode(err) === 'ECONNRESET'));
   }
 
   #metadata(): grpc.Metadata {
@@ -305,9 +361,15 @@ export class GrpcTransport implements Transport {
       if (messages.length > 0) this.#handler?.onMessages(messages);
     });
     call.on('end', () => callback(null, {}));
-    call.on('error', () => {
-      // The peer went away; it reconnects with a new stream.
-    });
+    // The peer went away; it reconnects with a new stream, unless its process is gone: this is
+    // often the first sign of that (a follower hears from its leader on this stream).
+    const from = Number(call.metadata.get(METADATA_NODE)[0]);
+    const lost = () => {
+      const peer = this.#peers.get(from);
+      if (peer !== undefined) this.#probe(from, peer);
+    };
+    call.on('error', lost);
+    call.on('cancelled', lost);
   }
 
   async #onProposeCall(call: grpc.ServerUnaryCall<pb.ProposeRequest, pb.ProposeResponse>, callback: grpc.sendUnaryData<pb.ProposeResponse>): Promise<void> {
@@ -425,4 +487,14 @@ function proposeStatus(err: unknown): grpc.status {
 
 function serviceError(code: grpc.status, details: string): grpc.ServiceError {
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+}
+
+/** "host:port" or "[v6]:port" → parts; undefined when it does not parse. */
+function splitHostPort(address: string): { host: string; port: number } | undefined {
+  const at = address.lastIndexOf(':');
+  if (at <= 0) return undefined;
+  const port = Number(address.slice(at + 1));
+  if (!Number.isInteger(port) || port <= 0 || port > 65_535) return undefined;
+  const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  return { host, port };
 }

@@ -16,10 +16,13 @@
  *               10 ms on each survivor), BENCH_FAILOVER_TRIALS trials per system, killed member
  *               restarted between trials; with default timeouts (ts3gw 100 ms × 10 ticks, etcd
  *               --heartbeat-interval 100 --election-timeout 1000) and aggressive ones (ts3gw 20 ms ×
- *               10 ticks, etcd 20/200).
+ *               10 ticks, etcd 20/200). Two ways for the leader to fail: kill -9 (ts3gw's
+ *               followers see its Raft port refuse connections and elect at once) and SIGSTOP
+ *               until a survivor took a write (a hung leader with open connections: only the
+ *               election timeout can tell, in both systems).
  *
  * Environment: BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_CONCURRENCY (1,16,64,256),
- * BENCH_FAILOVER_TRIALS (3), BENCH_FAILOVER_TIMEOUT_MS (30000), BENCH_SKIP_THROUGHPUT=1,
+ * BENCH_FAILOVER_TRIALS (3), BENCH_FAILURE_MODES (kill,freeze), BENCH_FAILOVER_TIMEOUT_MS (30000), BENCH_SKIP_THROUGHPUT=1,
  * BENCH_SKIP_FAILOVER=1, BENCH_SKIP_AGGRESSIVE=1, BENCH_MAX_MINUTES (40: hard stop),
  * BENCH_ETCD_BIN (etcd), BENCH_TS3GW_LOG_LEVEL (warn), BENCH_TS3GW_CLIENT (stream | unary | s3).
  * Output: tables on stdout and bench-results/raft-bench-<timestamp>.json.
@@ -31,7 +34,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { etcdVersion, startEtcdCluster } from './raft-etcd.ts';
-import { ATTEMPT_INTERVAL_MS, COMMAND_BYTES, type FailoverTrial, failoverTrial, quantile, type RowResult, runRow, settle } from './raft-load.ts';
+import { ATTEMPT_INTERVAL_MS, COMMAND_BYTES, type FailoverTrial, type FailureMode, failoverTrial, quantile, type RowResult, runRow, settle } from './raft-load.ts';
 import { type BenchSystem, startTs3gwCluster, waitForStableLeader } from './raft-system.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -48,6 +51,8 @@ const SECONDS = envNumber('BENCH_SECONDS', 5);
 const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 1);
 const CONCURRENCY = (process.env['BENCH_CONCURRENCY'] ?? '1,16,64,256').split(',').filter(Boolean).map(Number);
 const FAILOVER_TRIALS = Math.floor(envNumber('BENCH_FAILOVER_TRIALS', 3));
+const FAILURE_MODES = (process.env['BENCH_FAILURE_MODES'] ?? 'kill,freeze').split(',').filter(Boolean) as FailureMode[];
+for (const m of FAILURE_MODES) if (m !== 'kill' && m !== 'freeze') throw new Error(`BENCH_FAILURE_MODES: unknown mode ${m}`);
 const FAILOVER_TIMEOUT_MS = envNumber('BENCH_FAILOVER_TIMEOUT_MS', 30_000);
 const SKIP_THROUGHPUT = process.env['BENCH_SKIP_THROUGHPUT'] === '1';
 const SKIP_FAILOVER = process.env['BENCH_SKIP_FAILOVER'] === '1';
@@ -162,6 +167,7 @@ function throughputTable(pairs: RowPair[]): string {
 
 interface FailoverSummary {
   timing: string;
+  mode: FailureMode;
   system: string;
   settings: string;
   trials: FailoverTrial[];
@@ -171,15 +177,15 @@ interface FailoverSummary {
   failed: number;
 }
 
-function summarise(timing: string, system: string, settings: string, trials: FailoverTrial[]): FailoverSummary {
+function summarise(timing: string, mode: FailureMode, system: string, settings: string, trials: FailoverTrial[]): FailoverSummary {
   const ok = trials.map((t) => t.ms).filter((ms): ms is number => ms !== undefined).sort((a, b) => a - b);
-  return { timing, system, settings, trials, minMs: ok[0], medianMs: quantile(ok, 0.5), maxMs: ok.at(-1), failed: trials.length - ok.length };
+  return { timing, mode, system, settings, trials, minMs: ok[0], medianMs: quantile(ok, 0.5), maxMs: ok.at(-1), failed: trials.length - ok.length };
 }
 
 function failoverTable(rows: FailoverSummary[]): string {
   return table(
-    ['timeouts', 'system', 'settings', 'trials', 'min ms', 'median ms', 'max ms', 'failed', 'each (ms)'],
-    rows.map((r) => [r.timing, r.system, r.settings, String(r.trials.length), f0(r.minMs), f0(r.medianMs), f0(r.maxMs), String(r.failed), r.trials.map((t) => f0(t.ms)).join(',')]),
+    ['timeouts', 'leader', 'system', 'settings', 'trials', 'min ms', 'median ms', 'max ms', 'failed', 'each (ms)'],
+    rows.map((r) => [r.timing, r.mode === 'kill' ? 'kill -9' : 'SIGSTOP', r.system, r.settings, String(r.trials.length), f0(r.minMs), f0(r.medianMs), f0(r.maxMs), String(r.failed), r.trials.map((t) => f0(t.ms)).join(',')]),
   );
 }
 
@@ -227,25 +233,25 @@ async function throughput(systems: { ts3gw: BenchSystem; etcd: BenchSystem }, ev
   return pairs;
 }
 
-async function failover(timing: keyof typeof TIMINGS, systems: { ts3gw: BenchSystem; etcd: BenchSystem }, evidence: Record<string, unknown>[]): Promise<FailoverSummary[]> {
+async function failover(timing: keyof typeof TIMINGS, mode: FailureMode, systems: { ts3gw: BenchSystem; etcd: BenchSystem }, evidence: Record<string, unknown>[]): Promise<FailoverSummary[]> {
   const trials: Record<'ts3gw' | 'etcd', FailoverTrial[]> = { ts3gw: [], etcd: [] };
   for (let k = 0; k < FAILOVER_TRIALS; k++) {
     const order: ('ts3gw' | 'etcd')[] = k % 2 === 0 ? ['ts3gw', 'etcd'] : ['etcd', 'ts3gw'];
     for (const name of order) {
       const system = systems[name];
-      process.stdout.write(`  ${timing} ${name} trial ${k + 1}: `);
-      const t = await failoverTrial(system, k + 1, `fo-${timing}-${k}`, FAILOVER_TIMEOUT_MS);
+      process.stdout.write(`  ${timing} ${mode} ${name} trial ${k + 1}: `);
+      const t = await failoverTrial(system, k + 1, `fo-${timing}-${mode}-${k}`, FAILOVER_TIMEOUT_MS, mode);
       trials[name].push(t);
-      console.log(`killed ${t.killed} → first write ${f0(t.ms)} ms via ${t.via ?? '-'} (new leader ${t.newLeader ?? '-'}; ${t.attempts} attempts, ${t.failedAttempts} failed; back to 3 in ${f0(t.recoveryMs)} ms)${t.error ? ` ERROR ${t.error}` : ''}`);
+      console.log(`${mode === 'kill' ? 'killed' : 'froze'} ${t.killed} → first write ${f0(t.ms)} ms via ${t.via ?? '-'} (new leader ${t.newLeader ?? '-'}; ${t.attempts} attempts, ${t.failedAttempts} failed; back to 3 in ${f0(t.recoveryMs)} ms)${t.error ? ` ERROR ${t.error}` : ''}`);
       if (t.error || t.ms === undefined) {
-        evidence.push({ where: `failover ${timing} ${name} trial ${k + 1}`, error: t.error, errorSamples: t.errorSamples, survivorsOutputTail: system.members().filter((m) => m.id !== t.killed).map((m) => ({ id: m.id, tail: system.output(m.id).slice(-40) })) });
+        evidence.push({ where: `failover ${timing} ${mode} ${name} trial ${k + 1}`, error: t.error, errorSamples: t.errorSamples, survivorsOutputTail: system.members().filter((m) => m.id !== t.killed).map((m) => ({ id: m.id, tail: system.output(m.id).slice(-40) })) });
       }
     }
   }
   const t = TIMINGS[timing];
   return [
-    summarise(timing, 'ts3gw', `tick ${t.ts3gw.tickMs} ms × ${t.ts3gw.electionTicks}`, trials.ts3gw),
-    summarise(timing, 'etcd', `hb ${t.etcd.heartbeatMs} / election ${t.etcd.electionMs} ms`, trials.etcd),
+    summarise(timing, mode, 'ts3gw', `tick ${t.ts3gw.tickMs} ms × ${t.ts3gw.electionTicks}`, trials.ts3gw),
+    summarise(timing, mode, 'etcd', `hb ${t.etcd.heartbeatMs} / election ${t.etcd.electionMs} ms`, trials.etcd),
   ];
 }
 
@@ -275,7 +281,7 @@ async function main(): Promise<void> {
     }
     if (!SKIP_FAILOVER) {
       console.log('\nfailover, default timeouts:');
-      failovers.push(...(await failover('default', defaults, evidence)));
+      for (const mode of FAILURE_MODES) failovers.push(...(await failover('default', mode, defaults, evidence)));
     }
   } finally {
     await stopPair(defaults);
@@ -285,7 +291,7 @@ async function main(): Promise<void> {
     clusters['aggressive'] = { ts3gw: aggressive.ts3gw.describe(), etcd: aggressive.etcd.describe() };
     try {
       console.log('\nfailover, aggressive timeouts:');
-      failovers.push(...(await failover('aggressive', aggressive, evidence)));
+      for (const mode of FAILURE_MODES) failovers.push(...(await failover('aggressive', mode, aggressive, evidence)));
     } finally {
       await stopPair(aggressive);
     }
@@ -297,7 +303,7 @@ async function main(): Promise<void> {
     console.log(throughputTable(pairs));
   }
   if (failovers.length > 0) {
-    console.log(`\nfailover: kill -9 leader → first acknowledged write through a survivor (attempt every ${ATTEMPT_INTERVAL_MS} ms per survivor):\n`);
+    console.log(`\nfailover: kill -9 (or SIGSTOP) of the leader → first acknowledged write through a survivor (attempt every ${ATTEMPT_INTERVAL_MS} ms per survivor):\n`);
     console.log(failoverTable(failovers));
   }
   const out = {

@@ -170,9 +170,10 @@ export async function runRow(system: BenchSystem, concurrency: number, seconds: 
 /** One kill -9 of the leader. */
 export interface FailoverTrial {
   system: string;
+  mode: FailureMode;
   trial: number;
   killed: number;
-  /** kill -9 sent → first acknowledged write through a survivor; undefined when none in time. */
+  /** kill -9 (or SIGSTOP) sent → first acknowledged write through a survivor; undefined when none in time. */
   ms: number | undefined;
   /** The survivor that took that write. */
   via: number | undefined;
@@ -180,7 +181,7 @@ export interface FailoverTrial {
   attempts: number;
   failedAttempts: number;
   errorSamples: string[];
-  /** Restart of the killed member and a stable leader again, ms. */
+  /** Restart of the killed member (or SIGCONT of the frozen one) and a stable leader again, ms. */
   recoveryMs: number | undefined;
   /** Wall-clock time of the kill (epoch ms), to line the trial up with the members' logs. */
   killEpochMs?: number;
@@ -222,18 +223,32 @@ export async function settle(system: BenchSystem, tag: string): Promise<number> 
 }
 
 /** Kills the leader, measures the time to the first acknowledged write through a survivor, restarts it. */
-export async function failoverTrial(system: BenchSystem, trial: number, tag: string, timeoutMs: number): Promise<FailoverTrial> {
+/**
+ * How the leader fails: 'kill' = kill -9 (the process is gone, the kernel closes its sockets);
+ * 'freeze' = SIGSTOP until a survivor took a write, then SIGCONT (the process hangs with its
+ * connections open, like a long GC pause or a stuck disk: only a timeout can tell).
+ */
+export type FailureMode = 'kill' | 'freeze';
+
+export async function failoverTrial(system: BenchSystem, trial: number, tag: string, timeoutMs: number, mode: FailureMode = 'kill'): Promise<FailoverTrial> {
   const killed = await settle(system, `${tag}-pre`);
   // Let heartbeats flow for a moment after the checks, as in a quiet steady state.
   await sleep(500);
   const survivors = system.members().map((m) => m.id).filter((id) => id !== killed);
   const writers = new Map<number, Writer>(survivors.map((id) => [id, system.openWriter(id, MAX_INFLIGHT_PER_SURVIVOR)]));
   const value = randomBytes(COMMAND_BYTES);
-  const result: FailoverTrial = { system: system.name, trial, killed, ms: undefined, via: undefined, newLeader: undefined, attempts: 0, failedAttempts: 0, errorSamples: [], recoveryMs: undefined };
+  const result: FailoverTrial = { system: system.name, mode, trial, killed, ms: undefined, via: undefined, newLeader: undefined, attempts: 0, failedAttempts: 0, errorSamples: [], recoveryMs: undefined };
   const tKill = performance.now();
   result.killEpochMs = Date.now();
+  const pid = system.members().find((m) => m.id === killed)?.pid;
+  if (mode === 'freeze' && pid === undefined) throw new Error(`no pid for member ${killed}`);
+  let frozen = false;
   try {
-    await system.kill(killed);
+    if (mode === 'kill') await system.kill(killed);
+    else {
+      process.kill(pid!, 'SIGSTOP');
+      frozen = true;
+    }
     let done = false;
     const won = await new Promise<{ ms: number; via: number } | undefined>((resolve) => {
       const inflight = new Map<number, number>(survivors.map((id) => [id, 0]));
@@ -270,17 +285,18 @@ export async function failoverTrial(system: BenchSystem, trial: number, tag: str
     });
     result.ms = won?.ms;
     result.via = won?.via;
-    if (!won) result.error = `no write acknowledged within ${timeoutMs} ms of kill -9`;
+    if (!won) result.error = `no write acknowledged within ${timeoutMs} ms of ${mode === 'kill' ? 'kill -9' : 'SIGSTOP'}`;
     try {
       result.newLeader = await waitForStableLeader(system, 10_000, survivors);
     } catch (err) {
       result.error ??= (err as Error).message;
     }
   } finally {
+    if (frozen) process.kill(pid!, 'SIGCONT');
     await Promise.all([...writers.values()].map((w) => w.close().catch(() => undefined)));
   }
   const tRecover = performance.now();
-  await system.restart(killed);
+  if (mode === 'kill') await system.restart(killed);
   await settle(system, `${tag}-post`);
   result.recoveryMs = performance.now() - tRecover;
   return result;

@@ -362,10 +362,10 @@ function grpcServer(store: DiskChunkStore): grpc.Server {
             if (!call.write(body.subarray(o, o + GRPC_PIECE_BYTES))) await new Promise((r) => call.once('drain', r));
           }
         } else {
-          // gRPC copies each message into its frame, so the buffer is free once the body ended.
+          // No release(): grpc-js frames (copies) a written message later than write() returns,
+          // so the pieces may still be read after the loop; the buffer is left to the GC.
           const read = await store.openRead(id);
           for await (const piece of read.body) if (!call.write(piece)) await new Promise((r) => call.once('drain', r));
-          read.release();
         }
         call.end();
       })().catch((err: unknown) => call.destroy(err as Error));

@@ -23,7 +23,7 @@ import {
   type SnapshotMetadata,
 } from '../raft/index.ts';
 import { assert } from '../util/assert.ts';
-import { encodeRecord, WriteAheadLog } from './wal.ts';
+import { allocRecord, encodeRecord, RECORD_PAYLOAD_OFFSET, sealRecord, WriteAheadLog } from './wal.ts';
 
 const RECORD_HARD_STATE = 1;
 const RECORD_ENTRIES = 2;
@@ -88,7 +88,7 @@ export class DurableLogStorage implements RaftStorage {
   async persist(input: PersistInput, sync: boolean): Promise<void> {
     const records: Buffer[] = [];
     if (input.snapshot) records.push(encodeRecord(RECORD_SNAPSHOT, encodeSnapshotMetadata(input.snapshot.metadata)));
-    if (input.entries.length > 0) records.push(encodeRecord(RECORD_ENTRIES, encodeEntries(input.entries)));
+    if (input.entries.length > 0) records.push(encodeEntriesRecord(input.entries));
     if (input.hardState) records.push(encodeRecord(RECORD_HARD_STATE, encodeHardState(input.hardState)));
     await this.#wal.append(records, sync);
     if (input.snapshot) this.#memory.applySnapshot({ metadata: input.snapshot.metadata, data: new Uint8Array(0) });
@@ -112,7 +112,7 @@ export class DurableLogStorage implements RaftStorage {
       encodeRecord(RECORD_SNAPSHOT, encodeSnapshotMetadata(this.#memory.snapshot().metadata)),
       encodeRecord(RECORD_HARD_STATE, encodeHardState(this.#memory.hardState())),
     ];
-    if (lastIndex > index) records.push(encodeRecord(RECORD_ENTRIES, encodeEntries(this.#memory.entries(index + 1, lastIndex + 1, Number.MAX_SAFE_INTEGER))));
+    if (lastIndex > index) records.push(encodeEntriesRecord(this.#memory.entries(index + 1, lastIndex + 1, Number.MAX_SAFE_INTEGER)));
     await this.#wal.rewrite(records);
   }
 
@@ -164,22 +164,32 @@ function decodeHardState(b: Buffer): HardState {
   return { term: b.readUIntBE(0, 6), vote: b.readUIntBE(6, 6), commit: b.readUIntBE(12, 6) };
 }
 
-function encodeEntries(entries: readonly Entry[]): Buffer {
+/** An entries record, encoded in place in the record's buffer (one allocation, one copy of the data). */
+function encodeEntriesRecord(entries: readonly Entry[]): Buffer {
   let size = 4;
   for (const e of entries) size += 17 + e.data.byteLength;
-  const b = Buffer.allocUnsafe(size);
-  b.writeUInt32BE(entries.length, 0);
-  let at = 4;
+  const b = allocRecord(RECORD_ENTRIES, size);
+  let at = RECORD_PAYLOAD_OFFSET;
+  b.writeUInt32BE(entries.length, at);
+  at += 4;
   for (const e of entries) {
-    b.writeUIntBE(e.term, at, 6);
-    b.writeUIntBE(e.index, at + 6, 6);
+    writeUint48(b, e.term, at);
+    writeUint48(b, e.index, at + 6);
     b[at + 12] = e.type === EntryType.ConfChange ? 1 : 0;
     b.writeUInt32BE(e.data.byteLength, at + 13);
     b.set(e.data, at + 17);
     at += 17 + e.data.byteLength;
   }
-  assert(at === size, 'entries encoding size');
-  return b;
+  assert(at === b.length, 'entries encoding size');
+  return sealRecord(b);
+}
+
+/** writeUIntBE(v, at, 6) without its generic checks; indexes and terms are below 2^48. */
+function writeUint48(b: Buffer, v: number, at: number): void {
+  assert(Number.isSafeInteger(v) && v >= 0 && v < 2 ** 48, 'index or term out of range');
+  const hi = Math.floor(v / 2 ** 32);
+  b.writeUInt16BE(hi, at);
+  b.writeUInt32BE(v - hi * 2 ** 32, at + 2);
 }
 
 function decodeEntries(b: Buffer): Entry[] {

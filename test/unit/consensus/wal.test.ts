@@ -90,3 +90,30 @@ test('durable log: entries, HardState and compaction survive reopen at any crash
     { numRuns: 60 },
   );
 });
+
+test('an append without sync is held and written in front of the next synced append, in order', async (t) => {
+  for (const fsync of [true, false]) {
+    await withDir(async (dir) => {
+      const path = join(dir, 'wal');
+      const { wal } = await WriteAheadLog.open(path, { fsync });
+      await wal.append([encodeRecord(1, Buffer.from('a'))], true);
+      await wal.append([encodeRecord(1, Buffer.from('b')), encodeRecord(1, Buffer.from('c'))], false);
+      // A crash now loses only what was appended without sync.
+      t.deepEqual(decodeRecords(await readFile(path)).records.map((r) => r.payload.toString()), ['a']);
+      t.is(wal.sizeBytes, (await readFile(path)).length + 2 * encodeRecord(1, Buffer.from('b')).length, 'size counts held records');
+      await wal.append([encodeRecord(1, Buffer.from('d'))], true);
+      t.deepEqual(decodeRecords(await readFile(path)).records.map((r) => r.payload.toString()), ['a', 'b', 'c', 'd']);
+      await wal.append([encodeRecord(1, Buffer.from('e'))], false);
+      await wal.close();
+      const reopened = await WriteAheadLog.open(path, { fsync });
+      t.deepEqual(reopened.replay.records.map((r) => r.payload.toString()), ['a', 'b', 'c', 'd', 'e'], 'close writes held records');
+      await reopened.wal.append([encodeRecord(1, Buffer.from('f'))], false);
+      await reopened.wal.rewrite([encodeRecord(1, Buffer.from('new'))]);
+      await reopened.wal.append([encodeRecord(1, Buffer.from('g'))], true);
+      await reopened.wal.close();
+      const again = await WriteAheadLog.open(path, { fsync });
+      t.deepEqual(again.replay.records.map((r) => r.payload.toString()), ['new', 'g'], 'a rewrite replaces held records too');
+      await again.wal.close();
+    });
+  }
+});

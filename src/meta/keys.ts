@@ -25,6 +25,31 @@ function join(tag: string, ...parts: string[]): Buffer {
   return Buffer.from(parts.length === 0 ? tag : `${tag}\0${parts.join('\0')}`, 'utf8');
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * A key as a "binary string": one char per byte of its UTF-8 encoding (what Buffer#toString('latin1')
+ * gives). Apply's overlay is keyed by these; for ASCII keys (the usual case) it is the joined
+ * string itself, with no Buffer in between.
+ */
+function joinBinary(tag: string, ...parts: string[]): string {
+  const s = `${tag}\0${parts.join('\0')}`;
+  return ASCII.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1');
+}
+
+/** bucketKey(bucket) as a binary string (see joinBinary). */
+export function bucketKeyBinary(bucket: string): string {
+  assert(!bucket.includes('\0'), 'bucket name contains NUL');
+  return joinBinary('B', bucket);
+}
+
+/** objectKey(bucket, key) as a binary string (see joinBinary). */
+export function objectKeyBinary(bucket: string, key: string): string {
+  assert(!bucket.includes('\0'), 'bucket name contains NUL');
+  assert(!key.includes('\0'), 'object key contains NUL');
+  return joinBinary('O', bucket, key);
+}
+
 /** Key of a bucket record. */
 export function bucketKey(bucket: string): Buffer {
   assert(!bucket.includes('\0'), 'bucket name contains NUL');

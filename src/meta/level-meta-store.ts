@@ -29,6 +29,7 @@ import {
 import {
   afterPrefix,
   bucketKey,
+  bucketKeyBinary,
   bucketRange,
   completionKey,
   completionPrefix,
@@ -36,6 +37,7 @@ import {
   nodeKey,
   nodeRange,
   objectKey,
+  objectKeyBinary,
   objectPrefix,
   partKey,
   partPrefix,
@@ -343,11 +345,12 @@ export class LevelMetaStore implements MetaStore {
     }
   }
 
-  async #read(pending: Pending, key: Buffer): Promise<string | undefined> {
-    const k = key.toString('latin1');
+  /** The value of a key (a Buffer, or a binary string from keys.ts) as the batch so far sees it. */
+  async #read(pending: Pending, key: Buffer | string): Promise<string | undefined> {
+    const k = typeof key === 'string' ? key : key.toString('latin1');
     if (pending.has(k)) return pending.get(k) ?? undefined;
     if (this.#prefetched.has(k)) return this.#prefetched.get(k) ?? undefined;
-    return this.#db.get(key);
+    return this.#db.get(typeof key === 'string' ? Buffer.from(key, 'latin1') : key);
   }
 
   /**
@@ -357,22 +360,23 @@ export class LevelMetaStore implements MetaStore {
    * end), so these values stay exact; the batch's own writes take precedence through `pending`.
    */
   async #prefetch(entries: IndexedCommand[]): Promise<Map<string, string | undefined>> {
-    const keys = new Map<string, Buffer>();
-    const add = (key: Buffer) => keys.set(key.toString('latin1'), key);
+    const keys = new Set<string>();
+    const add = (key: string) => keys.add(key);
     for (const { command } of entries) {
       if (!command || typeof command.requestId !== 'string' || command.requestId.includes('\0')) continue;
       const op = command.op as { bucket?: unknown; key?: unknown };
       if (typeof op.bucket !== 'string' || op.bucket.includes('\0')) continue;
-      add(bucketKey(op.bucket));
-      if (typeof op.key === 'string' && !op.key.includes('\0')) add(objectKey(op.bucket, op.key));
+      add(bucketKeyBinary(op.bucket));
+      if (typeof op.key === 'string' && !op.key.includes('\0')) add(objectKeyBinary(op.bucket, op.key));
     }
     if (keys.size === 0) return new Map();
-    const values = await this.#db.getMany([...keys.values()]);
-    return new Map([...keys.keys()].map((k, i) => [k, values[i] ?? undefined]));
+    const list = [...keys];
+    const values = await this.#db.getMany(list.map((k) => Buffer.from(k, 'latin1')));
+    return new Map(list.map((k, i) => [k, values[i] ?? undefined]));
   }
 
-  #write(pending: Pending, key: Buffer, value: string | null): void {
-    const k = key.toString('latin1');
+  #write(pending: Pending, key: Buffer | string, value: string | null): void {
+    const k = typeof key === 'string' ? key : key.toString('latin1');
     if (this.#undo && !this.#undo.has(k)) this.#undo.set(k, pending.has(k) ? pending.get(k) : undefined);
     pending.set(k, value);
   }
@@ -434,13 +438,13 @@ export class LevelMetaStore implements MetaStore {
         return { ok: true };
       }
       case 'PutObject': {
-        if (!(await this.#read(pending, bucketKey(op.bucket)))) return noSuchBucket(op.bucket);
-        const key = objectKey(op.bucket, op.key);
+        if (!(await this.#read(pending, bucketKeyBinary(op.bucket)))) return noSuchBucket(op.bucket);
+        const key = objectKeyBinary(op.bucket, op.key);
         const current = parse<ObjectRecord>(await this.#read(pending, key));
         const failed = conditionFails(op.condition, current);
         if (failed) return failed;
         if (op.copySource) {
-          const source = parse<ObjectRecord>(await this.#read(pending, objectKey(op.copySource.bucket, op.copySource.key)));
+          const source = parse<ObjectRecord>(await this.#read(pending, objectKeyBinary(op.copySource.bucket, op.copySource.key)));
           if (!source || source.writeId !== op.copySource.writeId) {
             return { ok: false, code: META_ERR_COPY_SOURCE_CHANGED, message: 'the copy source changed while it was being copied', meta: { ...op.copySource } };
           }
@@ -449,8 +453,8 @@ export class LevelMetaStore implements MetaStore {
         return { ok: true, value: current ? { kind: 'PutObject', replaced: current } : { kind: 'PutObject' } };
       }
       case 'DeleteObject': {
-        if (!(await this.#read(pending, bucketKey(op.bucket)))) return noSuchBucket(op.bucket);
-        const key = objectKey(op.bucket, op.key);
+        if (!(await this.#read(pending, bucketKeyBinary(op.bucket)))) return noSuchBucket(op.bucket);
+        const key = objectKeyBinary(op.bucket, op.key);
         const current = parse<ObjectRecord>(await this.#read(pending, key));
         if (current) this.#write(pending, key, null);
         return { ok: true, value: current ? { kind: 'DeleteObject', removed: current } : { kind: 'DeleteObject' } };

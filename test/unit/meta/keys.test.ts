@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { completionKey, objectKey, partKey } from '../../../src/meta/keys.ts';
+import { bucketKey, bucketKeyBinary, completionKey, objectKey, objectKeyBinary, partKey } from '../../../src/meta/keys.ts';
 
 const oracle = (tag: string, ...parts: string[]) =>
   Buffer.concat([Buffer.from(tag, 'latin1'), ...parts.flatMap((p) => [Buffer.of(0), Buffer.from(p, 'utf8')])]);
@@ -17,6 +17,15 @@ test('keys are tag, NUL and UTF-8 parts, byte for byte', (t) => {
       t.true(objectKey(bucket, key).equals(oracle('O', bucket, key)));
       t.true(partKey(bucket, key, upload, n).equals(oracle('P', bucket, key, upload, String(n).padStart(5, '0'))));
       t.true(completionKey(bucket, key, upload).equals(oracle('C', bucket, key, upload)));
+    }),
+  );
+});
+
+test('binary-string keys are the latin1 view of the same bytes', (t) => {
+  fc.assert(
+    fc.property(noNul, noNul, (bucket, key) => {
+      t.is(objectKeyBinary(bucket, key), objectKey(bucket, key).toString('latin1'));
+      t.is(bucketKeyBinary(bucket), bucketKey(bucket).toString('latin1'));
     }),
   );
 });

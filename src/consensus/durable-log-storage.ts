@@ -90,7 +90,11 @@ export class DurableLogStorage implements RaftStorage {
     if (input.snapshot) records.push(encodeRecord(RECORD_SNAPSHOT, encodeSnapshotMetadata(input.snapshot.metadata)));
     if (input.entries.length > 0) records.push(encodeEntriesRecord(input.entries));
     if (input.hardState) records.push(encodeRecord(RECORD_HARD_STATE, encodeHardState(input.hardState)));
-    await this.#wal.append(records, sync);
+    // An unsynced append is held in memory until the next synced one (wal.ts), so a process
+    // crash, not only a power loss, can drop it. That is harmless for a commit-only HardState
+    // (commit is re-learned), which is all the core ever leaves unsynced (rd.mustSync); entries
+    // and snapshot points are written durably even if a caller asked for less.
+    await this.#wal.append(records, sync || input.entries.length > 0 || input.snapshot !== undefined);
     if (input.snapshot) this.#memory.applySnapshot({ metadata: input.snapshot.metadata, data: new Uint8Array(0) });
     if (input.entries.length > 0) this.#memory.append(input.entries);
     if (input.hardState) this.#memory.setHardState(input.hardState);

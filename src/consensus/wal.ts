@@ -17,7 +17,8 @@
  * write and then an fdatasync: each costs a thread-pool round trip, and on this kind of VM a
  * round trip that waits for the disk costs 100–250 µs of CPU on its own. An O_DSYNC write makes
  * durable only the range it writes (Linux syncs that range and the metadata to reach it), so it
- * is enough only when everything written before is durable already. That is why an append that
+ * is enough only when everything written before is durable already: open() syncs the whole file
+ * once (a previous process may have died inside a write), and an append that
  * need not be durable is not written at once but held in memory and written in front of the next
  * durable one (or at close): every byte in the file is then durable when its write returns, and
  * losing a held record in a crash is exactly the loss its caller accepted by not asking for sync.
@@ -149,10 +150,11 @@ export class WriteAheadLog {
     const handle = await open(path, 'a+');
     const data = await handle.readFile();
     const { records, validBytes } = decodeRecords(data);
-    if (validBytes < data.length) {
-      await handle.truncate(validBytes);
-      if (options.fsync) await handle.sync();
-    }
+    if (validBytes < data.length) await handle.truncate(validBytes);
+    // Make the whole file durable once: the previous process may have died inside a write that
+    // reached the page cache but not the disk, and later O_DSYNC appends sync only their own
+    // range, so without this a power loss could still tear a record that replay accepted.
+    if (options.fsync) await handle.sync();
     const syncHandle = await WriteAheadLog.#openSyncHandle(path, options.fsync);
     return { wal: new WriteAheadLog(path, handle, syncHandle, validBytes, options.fsync), replay: { records, truncatedBytes: data.length - validBytes } };
   }

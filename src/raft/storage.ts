@@ -168,7 +168,10 @@ export class MemoryStorage implements RaftStorage {
     if (first > head) ents = ents.slice(first - head);
     const offset = at(ents, 0).index - at(this.#ents, 0).index;
     assert(offset <= this.#ents.length, `missing log entry: last ${this.lastIndex()}, appending ${at(ents, 0).index}`);
-    this.#ents = [...this.#ents.slice(0, offset), ...ents];
+    // In place: the array is never handed out (entries() and clone() copy), and rebuilding it
+    // cost a copy of the whole uncompacted log (up to snapshotEveryEntries) on every persist.
+    this.#ents.length = offset;
+    for (const e of ents) this.#ents.push(e);
     assert(this.lastIndex() === lastNew, 'append left a wrong last index');
   }
 

@@ -2,6 +2,7 @@
  * ChunkStore: content-addressed storage of object bytes. A chunk's id is the lowercase hex
  * sha256 of its bytes, so a chunk is immutable, deduplicated for free, and verifiable on read.
  */
+import { createHash } from 'node:crypto';
 
 /** Stable error codes of chunk storage. */
 export const CHUNK_ERR_NOT_FOUND = 'CHUNK_ERR_NOT_FOUND';
@@ -15,13 +16,24 @@ export const CHUNK_ERR_CLOSED = 'CHUNK_ERR_CLOSED';
 /** Largest chunk any store accepts; chunks are held in memory whole, so this bounds memory. */
 export const CHUNK_SIZE_BYTES_MAX = 16 * 1024 * 1024;
 
+/** Options of ChunkStore.put. */
+export interface ChunkPutOptions {
+  /**
+   * Called once, when nothing reads `data` any more: after the put settled and, for a
+   * replicated put (which resolves at W acknowledgements), after every owner's copy settled.
+   * The caller may reuse the buffer from then on, not before.
+   */
+  onBytesReleased?: () => void;
+}
+
 /** Durable, verified storage of immutable chunks. */
 export interface ChunkStore {
   /**
    * Stores `data` under `id` and resolves only once it is durable (fsynced). Verifies that
-   * sha256(data) is `id` first (CHUNK_ERR_HASH_MISMATCH). Storing an existing chunk is a no-op.
+   * sha256(data) is `id` first (CHUNK_ERR_HASH_MISMATCH), unless this very buffer was hashed to
+   * `id` by hashChunk() in this process. Storing an existing chunk is a no-op.
    */
-  put(id: string, data: Uint8Array): Promise<void>;
+  put(id: string, data: Uint8Array, options?: ChunkPutOptions): Promise<void>;
   /** Reads a chunk and verifies its hash; CHUNK_ERR_NOT_FOUND or CHUNK_ERR_CORRUPT otherwise. */
   get(id: string): Promise<Buffer>;
   has(id: string): Promise<boolean>;
@@ -33,6 +45,29 @@ export interface ChunkStore {
 }
 
 const CHUNK_ID = /^[0-9a-f]{64}$/;
+
+/** Buffers hashed by hashChunk, with their id, until a store takes them (takeHashedId). */
+const hashedHere = new WeakMap<Uint8Array, string>();
+
+/**
+ * The chunk id of `data`, remembered for the first local store that takes this very buffer
+ * object: the chunker hashes each chunk once, and the store it hands the buffer to a moment
+ * later trusts that instead of hashing the same bytes again (sha256 is the biggest CPU cost of
+ * a large PUT). Bytes from the network are never registered: every store hashes those itself.
+ * A caller must not change the bytes between hashChunk and put.
+ */
+export function hashChunk(data: Uint8Array): string {
+  const id = createHash('sha256').update(data).digest('hex');
+  hashedHere.set(data, id);
+  return id;
+}
+
+/** The id hashChunk computed for this buffer object, once (the registration is consumed). */
+export function takeHashedId(data: Uint8Array): string | undefined {
+  const id = hashedHere.get(data);
+  if (id !== undefined) hashedHere.delete(data);
+  return id;
+}
 
 /** True when `id` has the shape of a chunk id (64 lowercase hex digits). */
 export function isChunkId(id: string): boolean {

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { OwnerRange } from '../placement/index.ts';
 import { assert } from '../util/assert.ts';
 import { errorCode, StoreError } from '../util/errors.ts';
-import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, type ChunkStore } from './chunk-store.ts';
+import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, type ChunkPutOptions, type ChunkStore } from './chunk-store.ts';
 
 /** Fewer than W owners stored a chunk: the write cannot be acknowledged. */
 export const CHUNK_ERR_QUORUM = 'CHUNK_ERR_QUORUM';
@@ -65,22 +65,31 @@ export class ClusterChunkStore implements ChunkStore {
     this.#deps = deps;
   }
 
-  async put(id: string, data: Uint8Array): Promise<void> {
+  async put(id: string, data: Uint8Array, options?: ChunkPutOptions): Promise<void> {
     const placement = this.#deps.placement();
     if (!placement) {
-      await this.#deps.local.put(id, data);
+      await this.#deps.local.put(id, data, options);
       return;
     }
     const owners = placement.owners(id, placement.replicationFactor);
     const w = Math.min(placement.writeQuorum, owners.length);
     assert(owners.length > 0 && w > 0, 'a placement names at least one owner');
     assert(new Set(owners).size === owners.length, 'owners are distinct');
+    // The put resolves at W acknowledgements; the other copies keep reading `data` until they
+    // settle, and only then may the caller reuse the buffer.
+    let unsettled = owners.length;
+    const settled = () => {
+      if (--unsettled === 0) options?.onBytesReleased?.();
+    };
     await new Promise<void>((resolve, reject) => {
       let acks = 0;
       let failures = 0;
       const errors: unknown[] = [];
       for (const owner of owners) {
         const write = owner === this.#options.selfId ? this.#deps.local.put(id, data) : this.#deps.remote.put(owner, id, data);
+        write.finally(settled).catch(() => {
+          // Reported through the handlers below.
+        });
         write.then(
           () => {
             if (++acks === w) resolve();

@@ -18,8 +18,10 @@ import {
   CHUNK_ERR_SIZE_MISMATCH,
   CHUNK_ERR_TOO_LARGE,
   CHUNK_SIZE_BYTES_MAX,
+  type ChunkPutOptions,
   type ChunkStore,
   isChunkId,
+  takeHashedId,
 } from './chunk-store.ts';
 
 /**
@@ -86,13 +88,21 @@ export class DiskChunkStore implements ChunkStore {
     this.#options = options;
   }
 
-  async put(id: string, data: Uint8Array): Promise<void> {
+  async put(id: string, data: Uint8Array, options?: ChunkPutOptions): Promise<void> {
+    try {
+      await this.#put(id, data);
+    } finally {
+      options?.onBytesReleased?.();
+    }
+  }
+
+  async #put(id: string, data: Uint8Array): Promise<void> {
     this.#checkOpen();
     if (!isChunkId(id)) throw new TypeError(`not a chunk id: ${id}`);
     if (data.byteLength > CHUNK_SIZE_BYTES_MAX) {
       throw new StoreError(CHUNK_ERR_TOO_LARGE, `chunk of ${data.byteLength} bytes exceeds ${CHUNK_SIZE_BYTES_MAX}`);
     }
-    if (sha256Hex(data) !== id) throw new StoreError(CHUNK_ERR_HASH_MISMATCH, `chunk bytes do not hash to ${id}`);
+    if (takeHashedId(data) !== id && sha256Hex(data) !== id) throw new StoreError(CHUNK_ERR_HASH_MISMATCH, `chunk bytes do not hash to ${id}`);
     await this.#locked(id, async () => {
       // Dedup, and why it touches the file: a PUT whose chunk already exists writes nothing, yet
       // from now until its metadata command is applied it relies on this file, which may be

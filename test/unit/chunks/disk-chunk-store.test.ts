@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { hashChunk } from '../../../src/chunks/chunk-store.ts';
 import { openDiskChunkStore } from '../../../src/chunks/disk-chunk-store.ts';
 
 const id = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -162,5 +163,29 @@ test('openRead of a corrupt copy fails before its last piece; verify reports it'
     t.true(received < data.length, 'the whole corrupt copy was never handed out');
     t.is(await store.verify(cid), 'corrupt');
     await t.throwsAsync(store.openRead(id(Buffer.from('x'))), { code: 'CHUNK_ERR_NOT_FOUND' });
+  });
+});
+
+test('a buffer hashed by hashChunk is trusted once by put; any other buffer is hashed and checked', async (t) => {
+  await withDir(async (dir) => {
+    const store = await openDiskChunkStore({ dir, fsync: false });
+    const data = Buffer.from('hashed once by the chunker');
+    const good = hashChunk(data);
+    t.is(good, id(data));
+    let released = 0;
+    await store.put(good, data, { onBytesReleased: () => released++ });
+    t.is(released, 1, 'the bytes are released once the put settled');
+    t.true((await store.get(good)).equals(data));
+    // The registration was used up: the same buffer changed afterwards is hashed again.
+    data.write('X', 0);
+    const other = Buffer.from('another chunk');
+    await t.throwsAsync(store.put(id(other), data), { code: 'CHUNK_ERR_HASH_MISMATCH' });
+    // A registration only vouches for the id it was made for.
+    const wrong = Buffer.from('bytes whose id is not the one asked for');
+    hashChunk(wrong);
+    await t.throwsAsync(store.put(id(other), wrong, { onBytesReleased: () => released++ }), { code: 'CHUNK_ERR_HASH_MISMATCH' });
+    t.is(released, 2, 'released on failure too');
+    t.false(await store.has(id(other)));
+    await store.close();
   });
 });

@@ -1,0 +1,56 @@
+/**
+ * Goal: a replicated chunk put resolves at W durable copies, and tells its caller that the bytes
+ * are free for reuse only once every owner's copy settled (a slow third copy still reads them).
+ * Method: a ClusterChunkStore over a real local DiskChunkStore and a fake remote whose puts the
+ * test settles by hand.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { hashChunk } from '../../../src/chunks/chunk-store.ts';
+import { ClusterChunkStore, type RemoteChunks } from '../../../src/chunks/cluster-chunk-store.ts';
+import { openDiskChunkStore } from '../../../src/chunks/disk-chunk-store.ts';
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+test('put resolves at W copies; onBytesReleased waits for the last copy, failed or not', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ts3gw-cluster-chunks-'));
+  try {
+    const local = await openDiskChunkStore({ dir, fsync: false });
+    const pending = new Map<number, ReturnType<typeof deferred>>([
+      [2, deferred()],
+      [3, deferred()],
+    ]);
+    const remote: RemoteChunks = {
+      put: (nodeId) => pending.get(nodeId)!.promise,
+      get: async () => undefined,
+    };
+    const store = new ClusterChunkStore(
+      { selfId: 1, logger: { warn: () => undefined } },
+      { local, remote, placement: () => ({ owners: () => [1, 2, 3], nodes: () => [1, 2, 3], replicationFactor: 3, writeQuorum: 2 }) },
+    );
+    const data = Buffer.from('replicated chunk');
+    const id = hashChunk(data);
+    let released = false;
+    const put = store.put(id, data, { onBytesReleased: () => (released = true) });
+    pending.get(2)!.resolve();
+    await put; // local + node 2 = W
+    t.false(released, 'node 3 still reads the bytes');
+    pending.get(3)!.reject(new Error('node 3 went away'));
+    await new Promise((r) => setImmediate(r));
+    t.true(released, 'every copy settled');
+    t.true(await local.has(id));
+    await local.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -144,22 +144,14 @@ export class DiskChunkStore implements ChunkStore {
       if (received !== sizeBytes) throw sizeMismatch(id, received, sizeBytes);
       return;
     }
-    const tmp = await this.#tmpPath(id);
-    const handle = await open(tmp, 'w');
     const hash = createHash('sha256');
     let received = 0;
-    try {
+    const tmp = await this.#writeTemp(id, async (handle) => {
       received = await writeHashed(handle, source, hash, sizeBytes);
       if (received !== sizeBytes) throw sizeMismatch(id, received, sizeBytes);
       // Paired with the check in get(): nothing is renamed into place unverified.
       if (hash.digest('hex') !== id) throw new StoreError(CHUNK_ERR_HASH_MISMATCH, `chunk bytes do not hash to ${id}`);
-      if (this.#options.fsync) await handle.sync();
-    } catch (err) {
-      await handle.close();
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await handle.close();
+    });
     assert(received === sizeBytes, 'a verified streaming put has the declared size');
     await this.#locked(id, async () => {
       // A concurrent put of the same id may have won while this one streamed: keep its file.
@@ -359,15 +351,27 @@ export class DiskChunkStore implements ChunkStore {
   }
 
   async #writeFile(id: string, data: Uint8Array): Promise<void> {
-    const tmp = await this.#tmpPath(id);
-    const handle = await open(tmp, 'w');
-    try {
+    const tmp = await this.#writeTemp(id, async (handle) => {
       let written = 0;
       while (written < data.byteLength) {
         const { bytesWritten } = await handle.write(data, written, data.byteLength - written);
         assert(bytesWritten > 0, 'short write made no progress');
         written += bytesWritten;
       }
+    });
+    await this.#install(tmp, id);
+  }
+
+  /**
+   * A new temp file for chunk `id`, filled by `write`, fsynced (when on) and closed; returns its
+   * path, for #install. When `write` or the sync fails, the temp file is removed and the error
+   * rethrown: nothing half-written is left behind.
+   */
+  async #writeTemp(id: string, write: (handle: FileHandle) => Promise<void>): Promise<string> {
+    const tmp = await this.#tmpPath(id);
+    const handle = await open(tmp, 'w');
+    try {
+      await write(handle);
       if (this.#options.fsync) await handle.sync();
     } catch (err) {
       await handle.close();
@@ -375,7 +379,7 @@ export class DiskChunkStore implements ChunkStore {
       throw err;
     }
     await handle.close();
-    await this.#install(tmp, id);
+    return tmp;
   }
 
   #path(id: string): string {

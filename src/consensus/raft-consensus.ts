@@ -505,13 +505,17 @@ export class RaftConsensus implements Consensus {
     this.#again = true;
     if (this.#running) return;
     this.#running = true;
-    this.#idle = this.#loop().catch((err: unknown) => {
-      // A failed fsync or apply leaves state we cannot reason about: stop the process.
-      this.#deps.logger.error({ err }, 'raft host failed; exiting');
+    this.#idle = this.#loop().catch(this.#fatal('raft host failed'));
+  }
+
+  /** A failed fsync or apply leaves state we cannot reason about: log it and stop the process. */
+  #fatal(what: string): (err: unknown) => void {
+    return (err) => {
+      this.#deps.logger.error({ err }, `${what}; exiting`);
       process.nextTick(() => {
         throw err;
       });
-    });
+    };
   }
 
   async #loop(): Promise<void> {
@@ -602,13 +606,7 @@ export class RaftConsensus implements Consensus {
     this.#applyBacklogEntries += entries.length;
     if (this.#applyWorking) return;
     this.#applyWorking = true;
-    this.#applyTail = this.#applyWorker().catch((err: unknown) => {
-      // A failed apply leaves state we cannot reason about: stop the process.
-      this.#deps.logger.error({ err }, 'raft apply failed; exiting');
-      process.nextTick(() => {
-        throw err;
-      });
-    });
+    this.#applyTail = this.#applyWorker().catch(this.#fatal('raft apply failed'));
   }
 
   async #applyWorker(): Promise<void> {

@@ -666,6 +666,13 @@ async function chunkPhase(spec: PhaseSpec): Promise<Transfer> {
     const size = parts.reduce((n, p) => n + p.length, 0);
     if (size !== CHUNK_BYTES) throw new Error(`GET ${chunkId(tail)}: ${size} bytes`);
     if (verify && !chunkMatches(parts, tail)) throw new Error(`GET ${chunkId(tail)}: bytes differ`);
+    if (spec.proto === 'node') {
+      // As in production: the fetching node hashes every chunk it got from a peer
+      // (ClusterChunkStore.get), so the node row pays for that too.
+      const hash = createHash('sha256');
+      for (const p of parts) hash.update(p);
+      if (hash.digest('hex') !== chunkId(tail)) throw new Error(`GET ${chunkId(tail)}: sha256 mismatch`);
+    }
   };
   // A node works when nobody talks to it too (Raft ticks and heartbeats, maintenance passes):
   // that rate, over a quiet second before the row, says how much of its CPU per MiB is not the
@@ -872,7 +879,7 @@ async function runChunks(cluster: BenchCluster, sink: Sink, dirs: { sinkStore: s
                 conns: cs,
                 receiverPid: r?.pid ?? sink.pid,
                 target: r?.target ?? `sink (${proto})`,
-                includes: proto === 'node' ? `${INCLUDES[work][kind]}; behind fastify + auth` : INCLUDES[work][kind],
+                includes: proto === 'node' ? `${INCLUDES[work][kind]}; behind fastify + auth${kind === 'get' ? '; the fetching side re-hashes every chunk (ClusterChunkStore.get)' : ''}` : INCLUDES[work][kind],
                 verify: work !== 'discard',
                 ...(r && r.kept.length < GET_CHUNKS
                   ? {

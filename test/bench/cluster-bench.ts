@@ -666,9 +666,9 @@ async function chunkPhase(spec: PhaseSpec): Promise<Transfer> {
     const size = parts.reduce((n, p) => n + p.length, 0);
     if (size !== CHUNK_BYTES) throw new Error(`GET ${chunkId(tail)}: ${size} bytes`);
     if (verify && !chunkMatches(parts, tail)) throw new Error(`GET ${chunkId(tail)}: bytes differ`);
-    if (spec.proto === 'node') {
+    if (spec.work !== 'discard') {
       // As in production: the fetching node hashes every chunk it got from a peer
-      // (ClusterChunkStore.get), so the node row pays for that too.
+      // (ClusterChunkStore.get), so every storing GET row (baselines too) pays for that.
       const hash = createHash('sha256');
       for (const p of parts) hash.update(p);
       if (hash.digest('hex') !== chunkId(tail)) throw new Error(`GET ${chunkId(tail)}: sha256 mismatch`);
@@ -772,10 +772,13 @@ function logTransfer(t: Transfer): void {
 
 const INCLUDES: Record<Work, Record<'put' | 'get', string>> = {
   discard: { put: 'receiver counts and drops the bytes', get: 'sender sends a fixed 4 MiB buffer' },
-  store: { put: 'receiver hashes while receiving, writes, fsyncs, renames (DiskChunkStore.putStream)', get: 'sender streams the file, verifying its sha256 (openRead)' },
+  store: {
+    put: 'receiver hashes while receiving, writes, fsyncs, renames (DiskChunkStore.putStream)',
+    get: 'sender streams the file, verifying its sha256 (openRead); the fetcher re-hashes it (ClusterChunkStore.get)',
+  },
   tmpfs: {
     put: 'as store, on tmpfs (the transfer without the disk: hash, write, fsync, rename)',
-    get: 'as store, on tmpfs (streams the file, verifying its sha256)',
+    get: 'as store, on tmpfs (streams the file, verifying its sha256; the fetcher re-hashes it)',
   },
 };
 
@@ -879,7 +882,7 @@ async function runChunks(cluster: BenchCluster, sink: Sink, dirs: { sinkStore: s
                 conns: cs,
                 receiverPid: r?.pid ?? sink.pid,
                 target: r?.target ?? `sink (${proto})`,
-                includes: proto === 'node' ? `${INCLUDES[work][kind]}; behind fastify + auth${kind === 'get' ? '; the fetching side re-hashes every chunk (ClusterChunkStore.get)' : ''}` : INCLUDES[work][kind],
+                includes: proto === 'node' ? `${INCLUDES[work][kind]}; behind fastify + auth` : INCLUDES[work][kind],
                 verify: work !== 'discard',
                 ...(r && r.kept.length < GET_CHUNKS
                   ? {

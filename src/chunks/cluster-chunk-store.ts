@@ -87,14 +87,13 @@ export class ClusterChunkStore implements ChunkStore {
       const errors: unknown[] = [];
       for (const owner of owners) {
         const write = owner === this.#options.selfId ? this.#deps.local.put(id, data) : this.#deps.remote.put(owner, id, data);
-        write.finally(settled).catch(() => {
-          // Reported through the handlers below.
-        });
         write.then(
           () => {
+            settled();
             if (++acks === w) resolve();
           },
           (err: unknown) => {
+            settled();
             errors.push(err);
             this.#options.logger.warn({ owner, chunk: id, err: String(err) }, 'chunk copy failed');
             // Once more owners failed than R - W allows, W acks can no longer happen.

@@ -383,7 +383,8 @@ export class RaftConsensus implements Consensus {
    * its term has not moved. Not with lease reads (the core ignores forgetLeader then).
    */
   #onPeerDown(id: NodeId): void {
-    if (this.#closed || this.#node.lead !== id || this.#role !== StateType.Follower) return;
+    // Only our leader matters; forgetLeader() below refuses unless the core is its follower.
+    if (this.#closed || this.#node.lead !== id) return;
     const voters = this.#confState.voters.filter((v) => v !== id).sort((a, b) => a - b);
     const rank = voters.indexOf(this.#options.nodeId);
     if (rank < 0 || !this.#node.forgetLeader()) return;

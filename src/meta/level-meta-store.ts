@@ -149,10 +149,21 @@ export async function openLevelMetaStore(options: LevelMetaStoreOptions): Promis
     }
     throw err;
   }
+  const { appliedIndex, dedup } = await loadState(db);
+  return new LevelMetaStore(db, options, appliedIndex, dedup);
+}
+
+/** What a store keeps in memory about an opened database: its applied index and dedup table. */
+async function loadState(db: Db): Promise<{ appliedIndex: number; dedup: DedupTable }> {
   const raw = await db.get(metaKey(APPLIED_INDEX));
-  const applied = raw === undefined ? 0 : Number(raw);
-  assert(Number.isSafeInteger(applied) && applied >= 0, 'corrupt applied index');
-  return new LevelMetaStore(db, options, applied, await loadDedup(db));
+  const appliedIndex = raw === undefined ? 0 : Number(raw);
+  assert(Number.isSafeInteger(appliedIndex) && appliedIndex >= 0, 'corrupt applied index');
+  return { appliedIndex, dedup: await loadDedup(db) };
+}
+
+/** A key as the batch overlay holds it: a binary string (one char per byte), see keys.ts. */
+function overlayKey(key: Buffer | string): string {
+  return typeof key === 'string' ? key : key.toString('latin1');
 }
 
 /** Loads the dedup table of `db`, converting an older layout first (see legacyDedupMigration). */
@@ -336,10 +347,8 @@ export class LevelMetaStore implements MetaStore {
       await swapIn(location);
       const db: Db = new ClassicLevel<Buffer, string>(location, DB_OPTIONS);
       await db.open();
-      const raw = await db.get(metaKey(APPLIED_INDEX));
       this.#db = db;
-      this.#appliedIndex = raw === undefined ? 0 : Number(raw);
-      this.#dedup = await loadDedup(db);
+      ({ appliedIndex: this.#appliedIndex, dedup: this.#dedup } = await loadState(db));
     } finally {
       this.#applying = false;
     }
@@ -347,7 +356,7 @@ export class LevelMetaStore implements MetaStore {
 
   /** The value of a key (a Buffer, or a binary string from keys.ts) as the batch so far sees it. */
   async #read(pending: Pending, key: Buffer | string): Promise<string | undefined> {
-    const k = typeof key === 'string' ? key : key.toString('latin1');
+    const k = overlayKey(key);
     if (pending.has(k)) return pending.get(k) ?? undefined;
     if (this.#prefetched.has(k)) return this.#prefetched.get(k) ?? undefined;
     return this.#db.get(typeof key === 'string' ? Buffer.from(key, 'latin1') : key);
@@ -376,7 +385,7 @@ export class LevelMetaStore implements MetaStore {
   }
 
   #write(pending: Pending, key: Buffer | string, value: string | null): void {
-    const k = typeof key === 'string' ? key : key.toString('latin1');
+    const k = overlayKey(key);
     if (this.#undo && !this.#undo.has(k)) this.#undo.set(k, pending.has(k) ? pending.get(k) : undefined);
     pending.set(k, value);
   }

@@ -51,7 +51,6 @@ import { isEmptyHardState, isEmptySnapshot } from './util.ts';
 /** Kinds of campaigns. */
 type CampaignType = 'preElection' | 'election' | 'transfer';
 
-/** Validates a RaftConfig; throws TypeError listing the first problem. */
 /** Default lease allowance for clock drift and late timers, in ticks. */
 export const DEFAULT_LEASE_DRIFT_TICKS = 2;
 
@@ -77,6 +76,7 @@ function decodeLeaseCtx(ctx: Uint8Array): number | undefined {
   return v;
 }
 
+/** Validates a RaftConfig; throws TypeError listing the first problem. */
 export function validateConfig(c: RaftConfig): void {
   if (!isValidNodeId(c.id)) throw new TypeError(`raft config: id ${c.id} must be a positive safe integer`);
   if (!Number.isInteger(c.heartbeatTimeoutTicks) || c.heartbeatTimeoutTicks <= 0) {

@@ -4,6 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 
+/** The chunk-id check the ring uses (64 lowercase hex digits), re-exported for chunk code. */
+export { isChunkId } from '../placement/index.ts';
+
 /** Stable error codes of chunk storage. */
 export const CHUNK_ERR_NOT_FOUND = 'CHUNK_ERR_NOT_FOUND';
 export const CHUNK_ERR_CORRUPT = 'CHUNK_ERR_CORRUPT';
@@ -44,8 +47,6 @@ export interface ChunkStore {
   close(): Promise<void>;
 }
 
-const CHUNK_ID = /^[0-9a-f]{64}$/;
-
 /** Buffers hashed by hashChunk, with their id, until a store takes them (takeHashedId). */
 const hashedHere = new WeakMap<Uint8Array, string>();
 
@@ -69,7 +70,3 @@ export function takeHashedId(data: Uint8Array): string | undefined {
   return id;
 }
 
-/** True when `id` has the shape of a chunk id (64 lowercase hex digits). */
-export function isChunkId(id: string): boolean {
-  return CHUNK_ID.test(id);
-}

@@ -5,15 +5,12 @@
  * Calls carry the cluster id and secret; every call has a deadline.
  */
 import { type Dispatcher, Pool } from 'undici';
+import { INTERNAL_CLUSTER_HEADER, INTERNAL_SECRET_HEADER } from './chunk-wire.ts';
 
 /** Connections kept per peer. */
 export const CHUNK_POOL_CONNECTIONS_MAX = 16;
 /** A chunk transfer that makes no progress for this long fails (and another copy is tried). */
 export const CHUNK_TRANSFER_TIMEOUT_MS = 30_000;
-
-/** Header names of inter-node authentication on the S3 port. */
-export const INTERNAL_CLUSTER_HEADER = 'x-ts3gw-cluster-id';
-export const INTERNAL_SECRET_HEADER = 'x-ts3gw-cluster-secret';
 
 /** Options of the chunk client. */
 export interface HttpChunkClientOptions {

@@ -8,16 +8,25 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { Registry } from 'prom-client';
-import { CHUNK_ERR_NOT_FOUND, CHUNK_SIZE_BYTES_MAX } from '../chunks/chunk-store.ts';
+import {
+  CHUNK_ERR_HASH_MISMATCH,
+  CHUNK_ERR_NOT_FOUND,
+  CHUNK_ERR_SIZE_MISMATCH,
+  CHUNK_ERR_TOO_LARGE,
+  CHUNK_SIZE_BYTES_MAX,
+} from '../chunks/chunk-store.ts';
 import { ClusterChunkStore } from '../chunks/cluster-chunk-store.ts';
 import { openDiskChunkStore } from '../chunks/disk-chunk-store.ts';
 import { inventoryDigests, listRange } from '../chunks/inventory.ts';
 import { ChunkMaintenance } from '../chunks/maintenance.ts';
+import type { MaintenanceRemote } from '../chunks/maintenance-types.ts';
 import { type Config, parsePeers } from '../config/config.ts';
 import { DurableLogStorage } from '../consensus/durable-log-storage.ts';
 import { DEFAULT_RAFT_TIMING, RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { PeerAddress } from '../consensus/transport.ts';
-import { HttpChunkClient, INTERNAL_CLUSTER_HEADER, INTERNAL_SECRET_HEADER } from '../forward/chunk-client.ts';
+import { HttpChunkClient } from '../forward/chunk-client.ts';
+import { ChunkWireClient, INTERNAL_CLUSTER_HEADER, INTERNAL_SECRET_HEADER } from '../forward/chunk-wire.ts';
+import { ChunkWireServer, wantsChunkWire, type WireChunkStore } from '../forward/chunk-wire-server.ts';
 import { GrpcTransport } from '../rpc/grpc-transport.ts';
 import { openLevelMetaStore } from '../meta/level-meta-store.ts';
 import { createMetrics } from '../metrics/metrics.ts';
@@ -106,7 +115,19 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const clusterSecret = config.clusterSecret ?? identity.clusterSecret;
   // Set once S3 listens (its URL is what peers fetch chunks from); until then chunks stay local.
   let view: ClusterView | undefined;
-  const remoteChunks = new HttpChunkClient({ clusterId: identity.clusterId, clusterSecret, urlOf: (id) => view?.urlOf(id) });
+  const peerAuth = { clusterId: identity.clusterId, clusterSecret, urlOf: (id: number) => view?.urlOf(id) };
+  const httpChunks = new HttpChunkClient(peerAuth);
+  const wireChunks = new ChunkWireClient({ ...peerAuth, chunkBytesMax: CHUNK_SIZE_BYTES_MAX });
+  // Chunk bytes take the chunk wire; inventories (small JSON) take the HTTP endpoint. A peer
+  // advertised behind https:// (a TLS proxy) gets everything over HTTP: the wire is plain TCP.
+  const viaWire = (id: number) => view?.urlOf(id)?.startsWith('http://') ?? true;
+  const remoteChunks: MaintenanceRemote = {
+    put: (id, chunk, data) => (viaWire(id) ? wireChunks.put(id, chunk, data) : httpChunks.put(id, chunk, data)),
+    get: (id, chunk) => (viaWire(id) ? wireChunks.get(id, chunk) : httpChunks.get(id, chunk)),
+    has: (id, chunk) => (viaWire(id) ? wireChunks.has(id, chunk) : httpChunks.has(id, chunk)),
+    inventoryDigests: (id, ranges) => httpChunks.inventoryDigests(id, ranges),
+    inventoryList: (id, range) => httpChunks.inventoryList(id, range),
+  };
   const chunks = new ClusterChunkStore({ selfId: config.nodeId, logger }, { local: localChunks, remote: remoteChunks, placement: () => view?.placement() });
   const maintenance = new ChunkMaintenance(
     {
@@ -138,6 +159,25 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     },
     counters: () => maintenance.stats() as unknown as Record<string, number>,
   });
+  // What peers get from this node, over the chunk wire and the HTTP chunk endpoint alike.
+  const servedChunks: WireChunkStore = {
+    authorize: (headers) => headers[INTERNAL_CLUSTER_HEADER] === identity.clusterId && secretEquals(headers[INTERNAL_SECRET_HEADER], clusterSecret),
+    chunkBytesMax: CHUNK_SIZE_BYTES_MAX,
+    putStream: (id, sizeBytes, body) => localChunks.putStream(id, sizeBytes, body),
+    openRead: async (id) => {
+      try {
+        return await localChunks.openRead(id);
+      } catch (err) {
+        if (errorCode(err) === CHUNK_ERR_NOT_FOUND) return undefined;
+        throw err;
+      }
+    },
+    verify: async (id) => (await localChunks.verify(id)) === 'ok',
+  };
+  const wireServer = new ChunkWireServer(servedChunks, {
+    refusalCodes: new Set([CHUNK_ERR_HASH_MISMATCH, CHUNK_ERR_SIZE_MISMATCH, CHUNK_ERR_TOO_LARGE]),
+    logger,
+  });
   const app = buildS3App(
     {
       region: config.region,
@@ -153,18 +193,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       metricsText: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
       observeRequest: (method, status, seconds) => metrics.observeRequest(method, status, seconds),
       internalChunks: {
-        authorize: (headers) => headers[INTERNAL_CLUSTER_HEADER] === identity.clusterId && secretEquals(headers[INTERNAL_SECRET_HEADER], clusterSecret),
-        chunkBytesMax: CHUNK_SIZE_BYTES_MAX,
-        putStream: (id, sizeBytes, body) => localChunks.putStream(id, sizeBytes, body),
-        openRead: async (id) => {
-          try {
-            return await localChunks.openRead(id);
-          } catch (err) {
-            if (errorCode(err) === CHUNK_ERR_NOT_FOUND) return undefined;
-            throw err;
-          }
-        },
-        verify: async (id) => (await localChunks.verify(id)) === 'ok',
+        ...servedChunks,
         inventoryDigests: (ranges) => inventoryDigests(localChunks.list(), ranges),
         inventoryList: (range) => listRange((shard) => localChunks.listShard(shard), range),
       },
@@ -180,6 +209,11 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     },
     logger,
   );
+  // Peers' chunk wire connections start as upgrades of requests to the S3 port; every other
+  // upgrade request (h2c, websocket) is served as the plain HTTP/1.1 request it also is.
+  // (Node >= 24.9 reads this property per request; @types/node does not list it yet.)
+  (app.server as { shouldUpgradeCallback?: typeof wantsChunkWire }).shouldUpgradeCallback = wantsChunkWire;
+  app.server.on('upgrade', (req, socket, head) => wireServer.accept(req, socket, head));
   await app.listen({ host: config.s3Host, port: config.s3Port });
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -212,8 +246,10 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       view?.stop();
       await maintenance.stop();
       await app.close();
+      wireServer.close();
       await consensus.close();
-      await remoteChunks.close();
+      await wireChunks.close();
+      await httpChunks.close();
       await chunks.close();
       await meta.flush();
       await meta.close();

@@ -55,6 +55,7 @@ import { createInterface } from 'node:readline';
 import { CreateBucketCommand, HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import * as grpc from '@grpc/grpc-js';
 import { HttpChunkClient } from '../../src/forward/chunk-client.ts';
+import { ChunkWireClient } from '../../src/forward/chunk-wire.ts';
 import { GRPC_OPTIONS, GRPC_PIECE_BYTES, GRPC_SERVICE, TCP_ANSWER_HEADER_BYTES, TCP_HEADER_BYTES } from './cluster-sink.ts';
 import { admin, clusterStatus, eventually, freePort, TEST_CLUSTER_SECRET } from '../helpers/cluster.ts';
 import { startServer, TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../helpers/server.ts';
@@ -332,7 +333,7 @@ async function startTmpfsNode(dir: string): Promise<BenchNode & { clusterId: str
 }
 
 /** Protocols of the chunk comparison; `node` is the production path into a real node. */
-type Proto = 'tcp' | 'http' | 'grpc' | 'node';
+type Proto = 'tcp' | 'http' | 'grpc' | 'wire' | 'node' | 'nodehttp';
 /**
  * Receiver work: drop the bytes, or verify + store them durably (see cluster-sink.ts) on the
  * bench's temp dir ('store') or on tmpfs ('tmpfs': the same store, fsync and all, on memory).
@@ -343,7 +344,9 @@ const PROTO_LABEL: Record<Proto, string> = {
   tcp: 'raw TCP',
   http: 'HTTP/undici',
   grpc: 'gRPC/grpc-js',
-  node: 'node endpoint',
+  wire: 'chunk wire',
+  node: 'node wire',
+  nodehttp: 'node HTTP',
 };
 
 const WORK_LABEL: Record<Work, string> = { discard: 'discard', store: 'store', tmpfs: 'st/tmpfs' };
@@ -563,6 +566,19 @@ export async function tcpConn(port: number, work: Work): Promise<Conn> {
   };
 }
 
+/** The production chunk wire client (ChunkWireClient: its own pool per peer, one request per connection at a time). */
+function wireConn(client: ChunkWireClient, nodeId: number): Conn {
+  return {
+    put: (chunk) => client.put(nodeId, chunk.id, chunk.data),
+    async get(chunk) {
+      const data = await client.get(nodeId, chunk.id);
+      if (!data) throw new Error(`GET ${chunk.id}: missing`);
+      return [data];
+    },
+    close: () => undefined,
+  };
+}
+
 /** HTTP with the production HttpChunkClient (undici Pool); GET streams (openRead). */
 function httpConn(client: HttpChunkClient, nodeId: number): Conn {
   return {
@@ -678,7 +694,7 @@ async function chunkPhase(spec: PhaseSpec): Promise<Transfer> {
   // that rate, over a quiet second before the row, says how much of its CPU per MiB is not the
   // transfer's.
   let receiverIdleCpuMsPerSec: number | undefined;
-  if (spec.proto === 'node') {
+  if (spec.proto === 'node' || spec.proto === 'nodehttp') {
     const idle0 = processCpuSeconds(spec.receiverPid);
     const q0 = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -832,17 +848,22 @@ async function runChunks(cluster: BenchCluster, sink: Sink, dirs: { sinkStore: s
   const tmpfsHttp = tmpfsNode
     ? new HttpChunkClient({ clusterId: tmpfsNode.clusterId, clusterSecret: TEST_CLUSTER_SECRET, urlOf: (id) => (id === TMPFS_NODE ? tmpfsNode.url : undefined) })
     : undefined;
+  const wireOptions = { clusterId: cluster.clusterId, clusterSecret: TEST_CLUSTER_SECRET, chunkBytesMax: CHUNK_BYTES };
+  const wire = new ChunkWireClient({ ...wireOptions, urlOf: (id) => sinkUrls.get(id) ?? cluster.nodes.find((n) => n.id === id)?.url });
+  const tmpfsWire = tmpfsNode
+    ? new ChunkWireClient({ ...wireOptions, clusterId: tmpfsNode.clusterId, urlOf: (id) => (id === TMPFS_NODE ? tmpfsNode.url : undefined) })
+    : undefined;
   const grpcClient = new grpc.Client(sink.grpcAddress, grpc.credentials.createInsecure(), GRPC_OPTIONS);
   const receivers = new Map<string, Receiver>();
   const receiver = (proto: Proto, work: Work): Receiver | undefined => {
     if (work === 'discard') return undefined;
-    const onNode = proto === 'node';
+    const onNode = proto === 'node' || proto === 'nodehttp';
     const key = `${onNode ? 'node' : 'sink'}-${work}`;
     let r = receivers.get(key);
     if (!r) {
       const node = work === 'tmpfs' ? tmpfsNode! : target;
       r = onNode
-        ? { key, pid: node.pid, dir: join(node.dataDir, 'chunks'), target: `node ${node.id} /_ts3gw/chunks (fastify, production${work === 'tmpfs' ? ', data dir on tmpfs' : ''})`, kept: [] }
+        ? { key, pid: node.pid, dir: join(node.dataDir, 'chunks'), target: `node ${node.id} S3 port (production${work === 'tmpfs' ? ', data dir on tmpfs' : ''})`, kept: [] }
         : { key, pid: sink.pid, dir: work === 'tmpfs' ? dirs.sinkTmpfs! : dirs.sinkStore, target: `sink (${work === 'tmpfs' ? 'tmpfs store' : 'disk store'})`, kept: [] };
       receivers.set(key, r);
     }
@@ -853,12 +874,17 @@ async function runChunks(cluster: BenchCluster, sink: Sink, dirs: { sinkStore: s
       Array.from({ length: c }, async () => {
         if (proto === 'tcp') return tcpConn(sink.tcpPort, work);
         if (proto === 'grpc') return grpcConn(grpcClient, work);
-        if (proto === 'http') return httpConn(http, work === 'store' ? SINK_STORE_NODE : work === 'tmpfs' ? SINK_TMPFS_NODE : SINK_DISCARD_NODE);
+        const sinkNode = work === 'store' ? SINK_STORE_NODE : work === 'tmpfs' ? SINK_TMPFS_NODE : SINK_DISCARD_NODE;
+        if (proto === 'http') return httpConn(http, sinkNode);
+        if (proto === 'wire') return wireConn(wire, sinkNode);
+        if (proto === 'node') return work === 'tmpfs' ? wireConn(tmpfsWire!, TMPFS_NODE) : wireConn(wire, target.id);
         return work === 'tmpfs' ? httpConn(tmpfsHttp!, TMPFS_NODE) : httpConn(http, target.id);
       }),
     );
   const works: Work[] = tmpfsNode && sink.httpTmpfsUrl ? ['discard', 'store', 'tmpfs'] : ['discard', 'store'];
-  const protos = (work: Work): Proto[] => (work === 'discard' ? ['tcp', 'http', 'grpc'] : work === 'store' ? ['tcp', 'http', 'grpc', 'node'] : ['tcp', 'http', 'node']);
+  // Discarding rows compare the protocols alone; storing rows compare the production paths
+  // (wire and HTTP into a node) with raw TCP doing the same store work.
+  const protos = (work: Work): Proto[] => (work === 'discard' ? ['tcp', 'wire', 'http', 'grpc'] : ['tcp', 'node', 'nodehttp']);
   try {
     for (const kind of ['put', 'get'] as const) {
       for (const work of works) {
@@ -882,7 +908,7 @@ async function runChunks(cluster: BenchCluster, sink: Sink, dirs: { sinkStore: s
                 conns: cs,
                 receiverPid: r?.pid ?? sink.pid,
                 target: r?.target ?? `sink (${proto})`,
-                includes: proto === 'node' ? `${INCLUDES[work][kind]}; behind fastify + auth` : INCLUDES[work][kind],
+                includes: proto === 'node' ? `${INCLUDES[work][kind]}; chunk wire on the S3 port` : proto === 'nodehttp' ? `${INCLUDES[work][kind]}; fastify /_ts3gw/chunks + auth` : INCLUDES[work][kind],
                 verify: work !== 'discard',
                 ...(r && r.kept.length < GET_CHUNKS
                   ? {
@@ -904,6 +930,8 @@ async function runChunks(cluster: BenchCluster, sink: Sink, dirs: { sinkStore: s
     }
   } finally {
     grpcClient.close();
+    await wire.close();
+    await tmpfsWire?.close();
     await http.close();
     await tmpfsHttp?.close();
   }

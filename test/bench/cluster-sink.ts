@@ -24,6 +24,10 @@
  *         request or answer leaves in one write (see TcpSession).
  *   http  plain node:http, path /_ts3gw/chunks/<id> as on a node (so the production
  *         HttpChunkClient talks to it); one server per kind of work.
+ *   wire  the production chunk wire (src/forward/chunk-wire-server.ts) on those same HTTP
+ *         servers, as a node runs it on its S3 port: the production ChunkWireClient upgrades a
+ *         request and moves the chunk in binary frames. Discarding, its store drains the pieces
+ *         the session hands over (the session's framing and landing buffer are all the work).
  *   grpc  @grpc/grpc-js without a .proto (identity serializers): Put is client-streaming (the id,
  *         work and length in metadata, the bytes as messages of BENCH_GRPC_PIECE_KIB), Get is
  *         server-streaming. The throwaway service lives here and in cluster-bench.ts only.
@@ -38,6 +42,7 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { CHUNK_SIZE_BYTES_MAX } from '../../src/chunks/chunk-store.ts';
 import { type DiskChunkStore, openDiskChunkStore } from '../../src/chunks/disk-chunk-store.ts';
+import { ChunkWireServer, type WireChunkStore, wantsChunkWire } from '../../src/forward/chunk-wire-server.ts';
 
 /** Header of one raw TCP request. */
 export const TCP_HEADER_BYTES = 42;
@@ -332,8 +337,41 @@ function httpServer(store: DiskChunkStore | undefined): http.Server {
     }, fail);
   });
   server.keepAliveTimeout = 30_000;
+  const wire = new ChunkWireServer(store ? wireStore(store) : wireDiscard, { refusalCodes: new Set(), logger: console });
+  (server as { shouldUpgradeCallback?: typeof wantsChunkWire }).shouldUpgradeCallback = wantsChunkWire;
+  server.on('upgrade', (req, socket, head) => wire.accept(req, socket, head));
   return server;
 }
+
+/** The wire's view of a sink store (no auth: the sink is the bench's own). */
+function wireStore(store: DiskChunkStore): WireChunkStore {
+  return {
+    authorize: () => true,
+    chunkBytesMax: CHUNK_SIZE_BYTES_MAX,
+    putStream: (id, size, body) => store.putStream(id, size, body),
+    openRead: (id) => store.openRead(id),
+    verify: async (id) => (await store.verify(id)) === 'ok',
+  };
+}
+
+/** A wire store that drops what it is given and serves a fixed body. */
+const wireDiscard: WireChunkStore = {
+  authorize: () => true,
+  chunkBytesMax: CHUNK_SIZE_BYTES_MAX,
+  async putStream(_id, size, body) {
+    let n = 0;
+    for await (const piece of body) n += piece.length;
+    if (n !== size) throw new Error(`${n} of ${size} bytes`);
+  },
+  openRead: async () => ({
+    sizeBytes: 4 * 1024 * 1024,
+    body: (async function* () {
+      yield fixedBody(4 * 1024 * 1024);
+    })(),
+    release: () => undefined,
+  }),
+  verify: async () => true,
+};
 
 // ------------------------------------------------------------------------------------ grpc
 

@@ -1,0 +1,270 @@
+/**
+ * Goal: the chunk wire moves chunk bytes between nodes correctly and fails safely: a put stores
+ * exactly the bytes that hash to the id and nothing else, a get never completes with a corrupt
+ * copy, bad credentials or bad frames get no session, a stalled peer fails the call within the
+ * timeout, and pooled connections the peer closed are replaced without the caller noticing.
+ * Method: a real node:http server on loopback with the ChunkWireServer on its 'upgrade' event,
+ * backed by a real DiskChunkStore in a temp directory; the real ChunkWireClient, and raw sockets
+ * for what a well-behaved client never sends.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import { CHUNK_ERR_HASH_MISMATCH, CHUNK_ERR_NOT_FOUND, CHUNK_ERR_SIZE_MISMATCH, CHUNK_ERR_TOO_LARGE } from '../../../src/chunks/chunk-store.ts';
+import { type DiskChunkStore, openDiskChunkStore } from '../../../src/chunks/disk-chunk-store.ts';
+import {
+  ChunkWireClient,
+  encodeWireRequest,
+  INTERNAL_CLUSTER_HEADER,
+  INTERNAL_SECRET_HEADER,
+  WIRE_OP_PUT,
+  WIRE_PATH,
+  WIRE_PROTOCOL,
+} from '../../../src/forward/chunk-wire.ts';
+import { ChunkWireServer, wantsChunkWire } from '../../../src/forward/chunk-wire-server.ts';
+
+const CLUSTER = 'cluster-a';
+const SECRET = 'secret-a';
+const MiB = 1024 * 1024;
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+interface Node {
+  url: string;
+  port: number;
+  dir: string;
+  store: DiskChunkStore;
+  wire: ChunkWireServer;
+  server: http.Server;
+  close(): Promise<void>;
+}
+
+const test = anyTest as TestFn<{ nodes: Node[]; clients: ChunkWireClient[] }>;
+
+async function startNode(options: { idleMs?: number } = {}): Promise<Node> {
+  const dir = await mkdtemp(join(tmpdir(), 'ts3gw-wire-'));
+  const store = await openDiskChunkStore({ dir, fsync: true });
+  const wire = new ChunkWireServer(
+    {
+      authorize: (h) => h[INTERNAL_CLUSTER_HEADER] === CLUSTER && h[INTERNAL_SECRET_HEADER] === SECRET,
+      chunkBytesMax: 8 * MiB,
+      putStream: (id, size, body) => store.putStream(id, size, body),
+      openRead: async (id) => {
+        try {
+          return await store.openRead(id);
+        } catch (err) {
+          if ((err as { code?: string }).code === CHUNK_ERR_NOT_FOUND) return undefined;
+          throw err;
+        }
+      },
+      verify: async (id) => (await store.verify(id)) === 'ok',
+    },
+    { refusalCodes: new Set([CHUNK_ERR_HASH_MISMATCH, CHUNK_ERR_SIZE_MISMATCH, CHUNK_ERR_TOO_LARGE]), logger: { warn: () => undefined }, ...options },
+  );
+  const server = http.createServer((_req, res) => res.end('plain http'));
+  (server as { shouldUpgradeCallback?: typeof wantsChunkWire }).shouldUpgradeCallback = wantsChunkWire;
+  server.on('upgrade', (req, socket, head) => wire.accept(req, socket, head));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dir,
+    store,
+    wire,
+    server,
+    async close() {
+      wire.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test.beforeEach((t) => {
+  t.context = { nodes: [], clients: [] };
+});
+test.afterEach.always(async (t) => {
+  for (const c of t.context.clients) await c.close();
+  for (const n of t.context.nodes) await n.close();
+});
+
+async function setup(t: ExecutionContext<{ nodes: Node[]; clients: ChunkWireClient[] }>, opts: { idleMs?: number; secret?: string; connectionsPerPeer?: number; timeoutMs?: number; url?: string } = {}) {
+  const node = await startNode(opts.idleMs === undefined ? {} : { idleMs: opts.idleMs });
+  t.context.nodes.push(node);
+  const client = new ChunkWireClient({
+    clusterId: CLUSTER,
+    clusterSecret: opts.secret ?? SECRET,
+    urlOf: (id) => (id === 1 ? (opts.url ?? node.url) : undefined),
+    chunkBytesMax: 8 * MiB,
+    ...(opts.connectionsPerPeer ? { connectionsPerPeer: opts.connectionsPerPeer } : {}),
+    ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+  });
+  t.context.clients.push(client);
+  return { node, client };
+}
+
+/** Opens a raw socket and completes the upgrade handshake. */
+async function rawSession(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(
+    `GET ${WIRE_PATH} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${WIRE_PROTOCOL}\r\n${INTERNAL_CLUSTER_HEADER}: ${CLUSTER}\r\n${INTERNAL_SECRET_HEADER}: ${SECRET}\r\n\r\n`,
+  );
+  const [answer] = (await once(socket, 'data')) as [Buffer];
+  if (!answer.toString('latin1').startsWith('HTTP/1.1 101')) throw new Error(`no upgrade: ${answer}`);
+  return socket;
+}
+
+async function storedIds(dir: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const shard of await readdir(dir)) if (/^[0-9a-f]{2}$/.test(shard)) ids.push(...(await readdir(join(dir, shard))));
+  return ids.sort();
+}
+
+test('put stores the bytes durably under their id; get returns them and has confirms them; absent chunks are absent', async (t) => {
+  const { node, client } = await setup(t);
+  for (const size of [0, 1, 100_000, 4 * MiB, 4 * MiB + 3]) {
+    const data = randomBytes(size);
+    await client.put(1, sha(data), data);
+    t.true((await node.store.get(sha(data))).equals(data), `stored ${size}`);
+    const back = await client.get(1, sha(data));
+    t.true(back?.equals(data), `got ${size}`);
+    t.true(await client.has(1, sha(data)));
+  }
+  const absent = sha(Buffer.from('never stored'));
+  t.is(await client.get(1, absent), undefined);
+  t.false(await client.has(1, absent));
+});
+
+test('many concurrent transfers share a bounded pool of connections and all land', async (t) => {
+  const { node, client } = await setup(t, { connectionsPerPeer: 3 });
+  const chunks = Array.from({ length: 24 }, () => randomBytes(256 * 1024 + Math.floor(Math.random() * 1000)));
+  let peak = 0;
+  const watch = setInterval(() => (peak = Math.max(peak, node.wire.sessions)), 1);
+  await Promise.all(chunks.map((c) => client.put(1, sha(c), c)));
+  const back = await Promise.all(chunks.map((c) => client.get(1, sha(c))));
+  clearInterval(watch);
+  t.deepEqual(await storedIds(node.dir), chunks.map(sha).sort());
+  t.true(back.every((b, i) => b?.equals(chunks[i]!)));
+  t.true(node.wire.sessions <= 3 && peak <= 3, `sessions ${node.wire.sessions}, peak ${peak}`);
+});
+
+test('bytes that do not hash to the id are refused, nothing is stored, and the connection stays usable', async (t) => {
+  const { node, client } = await setup(t, { connectionsPerPeer: 1 });
+  const data = randomBytes(300_000);
+  const wrongId = sha(Buffer.from('other bytes'));
+  await t.throwsAsync(client.put(1, wrongId, data), { message: /refused chunk .*refused/ });
+  t.deepEqual(await storedIds(node.dir), []);
+  await client.put(1, sha(data), data);
+  t.deepEqual(await storedIds(node.dir), [sha(data)]);
+  t.is(node.wire.sessions, 1);
+});
+
+test('a chunk larger than the node accepts is refused', async (t) => {
+  const { node, client } = await setup(t);
+  const data = randomBytes(8 * MiB + 1);
+  await t.throwsAsync(client.put(1, sha(data), data));
+  t.deepEqual(await storedIds(node.dir), []);
+  const small = randomBytes(10);
+  await client.put(1, sha(small), small);
+  t.deepEqual(await storedIds(node.dir), [sha(small)]);
+});
+
+test('a corrupt copy is never served whole: get fails, has is false, other chunks still flow', async (t) => {
+  const { node, client } = await setup(t);
+  const data = randomBytes(2 * MiB);
+  const good = randomBytes(1000);
+  await client.put(1, sha(data), data);
+  await client.put(1, sha(good), good);
+  const id = sha(data);
+  const rotten = Buffer.from(data);
+  rotten[MiB] = rotten[MiB]! ^ 0xff;
+  await writeFile(join(node.dir, id.slice(0, 2), id), rotten);
+  await t.throwsAsync(client.get(1, id), { message: /closed/ });
+  t.false(await client.has(1, id));
+  t.true((await client.get(1, sha(good)))?.equals(good));
+});
+
+test('wrong cluster credentials get no session', async (t) => {
+  const { node, client } = await setup(t, { secret: 'wrong' });
+  const data = randomBytes(10);
+  await t.throwsAsync(client.put(1, sha(data), data), { message: /403 Forbidden/ });
+  t.is(node.wire.sessions, 0);
+  t.deepEqual(await storedIds(node.dir), []);
+});
+
+test('the server still answers plain requests, including ones offering another upgrade (h2c)', async (t) => {
+  const { node } = await setup(t);
+  const socket = net.connect(node.port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n');
+  const [answer] = (await once(socket, 'data')) as [Buffer];
+  socket.destroy();
+  t.regex(answer.toString(), /^HTTP\/1\.1 200 OK[\s\S]*plain http$/);
+});
+
+test('a frame of garbage or a put cut short closes that session only and stores nothing', async (t) => {
+  const { node, client } = await setup(t);
+  const garbage = await rawSession(node.port);
+  garbage.write(Buffer.alloc(44, 0x7a));
+  await once(garbage, 'close');
+  const cut = await rawSession(node.port);
+  const data = randomBytes(MiB);
+  cut.write(encodeWireRequest(Buffer.alloc(44), WIRE_OP_PUT, data.length, sha(data)));
+  cut.write(data.subarray(0, 1000));
+  cut.destroy();
+  for (let i = 0; i < 500 && node.wire.sessions > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(node.wire.sessions, 0);
+  t.deepEqual(await storedIds(node.dir), []);
+  const ok = randomBytes(5000);
+  await client.put(1, sha(ok), ok);
+  t.deepEqual(await storedIds(node.dir), [sha(ok)]);
+});
+
+test('a pooled connection the peer closed while idle is replaced without the caller noticing', async (t) => {
+  const { node, client } = await setup(t, { idleMs: 100, connectionsPerPeer: 1 });
+  const a = randomBytes(1000);
+  await client.put(1, sha(a), a);
+  t.is(node.wire.sessions, 1);
+  // The server closes the idle session; the client learns of it at the latest when it uses it.
+  for (let i = 0; i < 200 && node.wire.sessions > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(node.wire.sessions, 0);
+  const b = randomBytes(1000);
+  await client.put(1, sha(b), b);
+  t.true((await client.get(1, sha(a)))?.equals(a));
+});
+
+test('a peer that accepts the upgrade and then stalls fails the call within the timeout', async (t) => {
+  // A server that answers 101 and then never reads or answers.
+  const sockets: net.Socket[] = [];
+  const stall = net.createServer((s) => {
+    sockets.push(s);
+    s.once('data', () => s.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${WIRE_PROTOCOL}\r\n\r\n`));
+  });
+  stall.listen(0, '127.0.0.1');
+  await once(stall, 'listening');
+  const { client } = await setup(t, { timeoutMs: 300, url: `http://127.0.0.1:${(stall.address() as net.AddressInfo).port}` });
+  const started = performance.now();
+  await t.throwsAsync(client.get(1, sha(Buffer.from('x'))), { message: /no progress for 300 ms/ });
+  const took = performance.now() - started;
+  t.true(took >= 250 && took < 5000, `${took} ms`);
+  for (const s of sockets) s.destroy();
+  stall.close();
+});
+
+test('closing the server ends its sessions: calls in flight fail, later ones are refused', async (t) => {
+  const { node, client } = await setup(t);
+  const a = randomBytes(1000);
+  await client.put(1, sha(a), a);
+  node.wire.close();
+  await t.throwsAsync(client.get(1, sha(a)));
+  await t.throwsAsync(client.get(1, sha(a)), { message: /503/ });
+});

@@ -23,6 +23,18 @@ export interface RemoteChunks {
   put(nodeId: number, id: string, data: Uint8Array): Promise<void>;
   /** The chunk's bytes, unverified (the caller verifies), or undefined when the node lacks it. */
   get(nodeId: number, id: string): Promise<Buffer | undefined>;
+  /**
+   * Like get, into a buffer the transport recycles once the caller calls release() (for callers
+   * that are done with the bytes soon, like repair). Optional: get serves without it.
+   */
+  read?(nodeId: number, id: string): Promise<FetchedChunk | undefined>;
+}
+
+/** A chunk fetched from a peer, with the buffer's way back to the transport. */
+export interface FetchedChunk {
+  bytes: Buffer;
+  /** Call once nothing refers to `bytes` any more; calling it twice is harmless. */
+  release(): void;
 }
 
 /** Where chunks go, as of the last committed membership the caller has seen. */

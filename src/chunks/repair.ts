@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { assert } from '../util/assert.ts';
 import { errorCode } from '../util/errors.ts';
 import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, isChunkId } from './chunk-store.ts';
-import type { ChunkPlacement } from './cluster-chunk-store.ts';
+import type { ChunkPlacement, FetchedChunk } from './cluster-chunk-store.ts';
 import type { MaintainedStore, MaintenanceLogger, MaintenanceRemote, MaintenanceStats } from './maintenance-types.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
@@ -35,27 +35,46 @@ export interface RepairContext {
  * A verified copy of `id` from some peer (`preferred` first, when given: the node an inventory
  * listing showed holding it; then the chunk's owners, then every other node), or undefined.
  */
-export async function fetchGoodCopy(ctx: RepairContext, placement: ChunkPlacement, id: string, preferred?: number): Promise<Buffer | undefined> {
+export async function fetchGoodCopy(ctx: RepairContext, placement: ChunkPlacement, id: string, preferred?: number): Promise<FetchedChunk | undefined> {
   const owners = placement.owners(id, placement.replicationFactor);
   const others = placement.nodes().filter((n) => !owners.includes(n));
   const order = preferred === undefined ? [...owners, ...others] : [preferred, ...owners.filter((n) => n !== preferred), ...others.filter((n) => n !== preferred)];
   for (const node of order) {
     if (node === ctx.selfId) continue;
-    let data: Buffer | undefined;
+    let copy: FetchedChunk | undefined;
     try {
-      data = await ctx.remote.get(node, id);
+      copy = await fetchFrom(ctx.remote, node, id);
     } catch (err) {
       ctx.logger.warn({ node, chunk: id, err: String(err) }, 'repair: chunk fetch from peer failed');
       continue;
     }
-    if (data === undefined) continue;
-    if (createHash('sha256').update(data).digest('hex') !== id) {
+    if (copy === undefined) continue;
+    if (createHash('sha256').update(copy.bytes).digest('hex') !== id) {
+      copy.release();
       ctx.logger.warn({ node, chunk: id }, 'repair: peer sent a corrupt copy; trying the next');
       continue;
     }
-    return data;
+    return copy;
   }
   return undefined;
+}
+
+/** One peer's copy, in a recycled buffer when the transport has them. */
+async function fetchFrom(remote: RepairContext['remote'], node: number, id: string): Promise<FetchedChunk | undefined> {
+  if (remote.read) return remote.read(node, id);
+  const bytes = await remote.get(node, id);
+  return bytes === undefined ? undefined : { bytes, release: () => undefined };
+}
+
+/** Stores a fetched copy locally (rate-limited), then gives its buffer back. */
+export async function storeFetched(ctx: RepairContext, id: string, copy: FetchedChunk): Promise<void> {
+  try {
+    await ctx.bytes.take(copy.bytes.byteLength, ctx.signal);
+    await ctx.local.put(id, copy.bytes);
+  } finally {
+    // put() settled: no write refers to the bytes any more.
+    copy.release();
+  }
 }
 
 /**
@@ -66,17 +85,17 @@ export async function repairOwned(ctx: RepairContext, placement: ChunkPlacement,
   assert(isChunkId(id), 'repair of a malformed chunk id');
   assert(placement.owners(id, placement.replicationFactor).includes(ctx.selfId), 'repair of a chunk this node does not own');
   if (await ctx.local.has(id)) return false;
-  const data = await fetchGoodCopy(ctx, placement, id, preferred);
-  if (!data) {
+  const copy = await fetchGoodCopy(ctx, placement, id, preferred);
+  if (!copy) {
     ctx.stats.ts3gw_repair_unavailable_chunks_total++;
     ctx.logger.warn({ chunk: id }, 'repair: no peer has a good copy of an owned chunk');
     return false;
   }
-  await ctx.bytes.take(data.byteLength, ctx.signal);
-  await ctx.local.put(id, data);
+  const bytes = copy.bytes.byteLength;
+  await storeFetched(ctx, id, copy);
   ctx.stats.ts3gw_repair_fetched_chunks_total++;
-  ctx.stats.ts3gw_repair_fetched_bytes_total += data.byteLength;
-  ctx.logger.info({ chunk: id, bytes: data.byteLength }, 'repair: restored a missing copy');
+  ctx.stats.ts3gw_repair_fetched_bytes_total += bytes;
+  ctx.logger.info({ chunk: id, bytes }, 'repair: restored a missing copy');
   return true;
 }
 

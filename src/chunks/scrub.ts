@@ -6,7 +6,7 @@
 import { errorCode } from '../util/errors.ts';
 import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND } from './chunk-store.ts';
 import type { ChunkPlacement } from './cluster-chunk-store.ts';
-import { fetchGoodCopy, type RepairContext } from './repair.ts';
+import { fetchGoodCopy, type RepairContext, storeFetched } from './repair.ts';
 
 /** Checks one local chunk; true when it was corrupt. Rate-limits by its size before reading it. */
 export async function scrubOne(ctx: RepairContext, scrubBytes: { take(n: number, signal?: AbortSignal): Promise<void> }, placement: () => ChunkPlacement | undefined, id: string): Promise<boolean> {
@@ -30,13 +30,12 @@ export async function scrubOne(ctx: RepairContext, scrubBytes: { take(n: number,
   // Never serve or keep the bad bytes, even when no peer can replace them.
   await ctx.local.delete(id);
   const p = placement();
-  const data = p ? await fetchGoodCopy(ctx, p, id) : undefined;
-  if (!data) {
+  const copy = p ? await fetchGoodCopy(ctx, p, id) : undefined;
+  if (!copy) {
     ctx.logger.warn({ chunk: id }, 'scrub: no peer has a good copy; left absent here');
     return true;
   }
-  await ctx.bytes.take(data.byteLength, ctx.signal);
-  await ctx.local.put(id, data);
+  await storeFetched(ctx, id, copy);
   ctx.stats.ts3gw_scrub_repaired_chunks_total++;
   ctx.logger.info({ chunk: id }, 'scrub: replaced a corrupt copy');
   return true;

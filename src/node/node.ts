@@ -124,6 +124,11 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const remoteChunks: MaintenanceRemote = {
     put: (id, chunk, data) => (viaWire(id) ? wireChunks.put(id, chunk, data) : httpChunks.put(id, chunk, data)),
     get: (id, chunk) => (viaWire(id) ? wireChunks.get(id, chunk) : httpChunks.get(id, chunk)),
+    read: async (id, chunk) => {
+      if (viaWire(id)) return wireChunks.read(id, chunk);
+      const bytes = await httpChunks.get(id, chunk);
+      return bytes === undefined ? undefined : { bytes, release: () => undefined };
+    },
     has: (id, chunk) => (viaWire(id) ? wireChunks.has(id, chunk) : httpChunks.has(id, chunk)),
     inventoryDigests: (id, ranges) => httpChunks.inventoryDigests(id, ranges),
     inventoryList: (id, range) => httpChunks.inventoryList(id, range),

@@ -16,19 +16,25 @@
  *             raw TCP       a plain net socket with a 42-byte header per chunk and a 1-byte ack
  *                           ("raw loopback": nothing between the bytes and the socket; one
  *                           write per request, reads into reused buffers, so it bounds the rest);
+ *             chunk wire    the production ChunkWireClient to the production ChunkWireServer
+ *                           on a plain node:http server (src/forward/chunk-wire*.ts: an
+ *                           upgraded connection carrying binary frames);
  *             HTTP/undici   the production HttpChunkClient (undici Pool) to a plain node:http
  *                           server;
  *             gRPC/grpc-js  client-streaming Put / server-streaming Get of BENCH_GRPC_PIECE_KIB
  *                           messages, a throwaway service without .proto (identity serializers);
- *             node endpoint the production path: HttpChunkClient to a cluster node's fastify
- *                           /_ts3gw/chunks/<id> (auth headers, DiskChunkStore behind it).
+ *             node wire     the production path: ChunkWireClient to a cluster node's S3 port
+ *                           (auth, DiskChunkStore behind it). GETs read into recycled buffers
+ *                           as repair does; "node wire new buf" takes a new buffer per chunk,
+ *                           as an S3 read through a node without a local copy does;
+ *             node HTTP     HttpChunkClient to the node's fastify /_ts3gw/chunks/<id>.
  *           Receiver work: "discard" drops the bytes (PUT) or sends a fixed buffer (GET), which
  *           shows the protocol alone; "store" runs the production DiskChunkStore (fsync on) in the
  *           sink: putStream hashes while receiving, writes, fsyncs and renames; openRead streams
  *           the file and verifies it. "st/tmpfs" is the same store on tmpfs (/dev/shm, or
  *           BENCH_TMPFS_DIR; BENCH_TMPFS=0 or no tmpfs skips it): the sink's, and a standalone
  *           node's whose data dir is there, so the transfer machinery shows without the disk's
- *           fsync bound. The node endpoint always stores. Each row's "of raw TCP" compares with
+ *           fsync bound. The node rows always store. Each row's "of raw TCP" compares with
  *           raw TCP doing the same work on the same medium at the same concurrency; "of TCP
  *           discard" compares with the plain socket transfer (the issue's literal baseline).
  *           After each storing PUT row its store is emptied but for GET_CHUNKS chunks, which
@@ -333,7 +339,7 @@ async function startTmpfsNode(dir: string): Promise<BenchNode & { clusterId: str
 }
 
 /** Protocols of the chunk comparison; `node` is the production path into a real node. */
-type Proto = 'tcp' | 'http' | 'grpc' | 'wire' | 'node' | 'nodehttp';
+type Proto = 'tcp' | 'http' | 'grpc' | 'wire' | 'node' | 'nodefresh' | 'nodehttp';
 /**
  * Receiver work: drop the bytes, or verify + store them durably (see cluster-sink.ts) on the
  * bench's temp dir ('store') or on tmpfs ('tmpfs': the same store, fsync and all, on memory).
@@ -346,6 +352,7 @@ const PROTO_LABEL: Record<Proto, string> = {
   grpc: 'gRPC/grpc-js',
   wire: 'chunk wire',
   node: 'node wire',
+  nodefresh: 'node wire new buf',
   nodehttp: 'node HTTP',
 };
 
@@ -462,6 +469,8 @@ interface Conn {
    * views of the connection's own buffer (raw TCP): valid until its next request.
    */
   get(chunk: Chunk): Promise<Buffer[]>;
+  /** Called once the last get's bytes were checked: they may be recycled now. */
+  afterGet?(): void;
   close(): void;
 }
 
@@ -566,14 +575,31 @@ export async function tcpConn(port: number, work: Work): Promise<Conn> {
   };
 }
 
-/** The production chunk wire client (ChunkWireClient: its own pool per peer, one request per connection at a time). */
-function wireConn(client: ChunkWireClient, nodeId: number): Conn {
+/**
+ * The production chunk wire client (ChunkWireClient: its own pool per peer, one request per
+ * connection at a time). GET reads into recycled buffers, released once the row checked the
+ * bytes, as repair, scrub and rebalance fetch (they store the bytes, then release); with
+ * `fresh`, a new buffer per chunk, as an S3 read through a node without a local copy gets them
+ * (ClusterChunkStore.get: the S3 response owns the bytes).
+ */
+function wireConn(client: ChunkWireClient, nodeId: number, fresh = false): Conn {
+  let release: (() => void) | undefined;
   return {
     put: (chunk) => client.put(nodeId, chunk.id, chunk.data),
     async get(chunk) {
-      const data = await client.get(nodeId, chunk.id);
-      if (!data) throw new Error(`GET ${chunk.id}: missing`);
-      return [data];
+      if (fresh) {
+        const data = await client.get(nodeId, chunk.id);
+        if (!data) throw new Error(`GET ${chunk.id}: missing`);
+        return [data];
+      }
+      const read = await client.read(nodeId, chunk.id);
+      if (!read) throw new Error(`GET ${chunk.id}: missing`);
+      release = read.release;
+      return [read.bytes];
+    },
+    afterGet() {
+      release?.();
+      release = undefined;
     },
     close: () => undefined,
   };
@@ -689,12 +715,13 @@ async function chunkPhase(spec: PhaseSpec): Promise<Transfer> {
       for (const p of parts) hash.update(p);
       if (hash.digest('hex') !== chunkId(tail)) throw new Error(`GET ${chunkId(tail)}: sha256 mismatch`);
     }
+    conn.afterGet?.();
   };
   // A node works when nobody talks to it too (Raft ticks and heartbeats, maintenance passes):
   // that rate, over a quiet second before the row, says how much of its CPU per MiB is not the
   // transfer's.
   let receiverIdleCpuMsPerSec: number | undefined;
-  if (spec.proto === 'node' || spec.proto === 'nodehttp') {
+  if (spec.proto === 'node' || spec.proto === 'nodefresh' || spec.proto === 'nodehttp') {
     const idle0 = processCpuSeconds(spec.receiverPid);
     const q0 = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -857,7 +884,7 @@ async function runChunks(cluster: BenchCluster, sink: Sink, dirs: { sinkStore: s
   const receivers = new Map<string, Receiver>();
   const receiver = (proto: Proto, work: Work): Receiver | undefined => {
     if (work === 'discard') return undefined;
-    const onNode = proto === 'node' || proto === 'nodehttp';
+    const onNode = proto === 'node' || proto === 'nodefresh' || proto === 'nodehttp';
     const key = `${onNode ? 'node' : 'sink'}-${work}`;
     let r = receivers.get(key);
     if (!r) {
@@ -877,18 +904,22 @@ async function runChunks(cluster: BenchCluster, sink: Sink, dirs: { sinkStore: s
         const sinkNode = work === 'store' ? SINK_STORE_NODE : work === 'tmpfs' ? SINK_TMPFS_NODE : SINK_DISCARD_NODE;
         if (proto === 'http') return httpConn(http, sinkNode);
         if (proto === 'wire') return wireConn(wire, sinkNode);
-        if (proto === 'node') return work === 'tmpfs' ? wireConn(tmpfsWire!, TMPFS_NODE) : wireConn(wire, target.id);
+        if (proto === 'node' || proto === 'nodefresh') {
+          const fresh = proto === 'nodefresh';
+          return work === 'tmpfs' ? wireConn(tmpfsWire!, TMPFS_NODE, fresh) : wireConn(wire, target.id, fresh);
+        }
         return work === 'tmpfs' ? httpConn(tmpfsHttp!, TMPFS_NODE) : httpConn(http, target.id);
       }),
     );
   const works: Work[] = tmpfsNode && sink.httpTmpfsUrl ? ['discard', 'store', 'tmpfs'] : ['discard', 'store'];
   // Discarding rows compare the protocols alone; storing rows compare the production paths
   // (wire and HTTP into a node) with raw TCP doing the same store work.
-  const protos = (work: Work): Proto[] => (work === 'discard' ? ['tcp', 'wire', 'http', 'grpc'] : ['tcp', 'node', 'nodehttp']);
+  const protos = (kind: 'put' | 'get', work: Work): Proto[] =>
+    work === 'discard' ? ['tcp', 'wire', 'http', 'grpc'] : kind === 'put' ? ['tcp', 'node', 'nodehttp'] : ['tcp', 'node', 'nodefresh', 'nodehttp'];
   try {
     for (const kind of ['put', 'get'] as const) {
       for (const work of works) {
-        for (const proto of protos(work)) {
+        for (const proto of protos(kind, work)) {
           for (const c of [1, 4]) {
             const rowId = `${kind}-${work}-${proto}-c${c}`;
             if (ONLY_CHUNK_ROWS && !ONLY_CHUNK_ROWS.some((p) => rowId.startsWith(p))) continue;
@@ -908,7 +939,12 @@ async function runChunks(cluster: BenchCluster, sink: Sink, dirs: { sinkStore: s
                 conns: cs,
                 receiverPid: r?.pid ?? sink.pid,
                 target: r?.target ?? `sink (${proto})`,
-                includes: proto === 'node' ? `${INCLUDES[work][kind]}; chunk wire on the S3 port` : proto === 'nodehttp' ? `${INCLUDES[work][kind]}; fastify /_ts3gw/chunks + auth` : INCLUDES[work][kind],
+                includes:
+                  proto === 'node'
+                    ? `${INCLUDES[work][kind]}; chunk wire on the S3 port${kind === 'get' ? ', recycled buffers (repair)' : ''}`
+                    : proto === 'nodefresh'
+                      ? `${INCLUDES[work][kind]}; chunk wire, a new buffer per chunk (S3 read via a non-owner)`
+                      : proto === 'nodehttp' ? `${INCLUDES[work][kind]}; fastify /_ts3gw/chunks + auth` : INCLUDES[work][kind],
                 verify: work !== 'discard',
                 ...(r && r.kept.length < GET_CHUNKS
                   ? {
@@ -1152,9 +1188,15 @@ async function main(): Promise<void> {
         ]),
       ),
     );
-    // The issue's comparison: node-to-node chunk transfer in production form (real endpoint,
-    // auth, store with its hash verification) against plain loopback TCP moving the same bytes.
-    for (const t of transfers.filter((x) => x.proto === 'node')) {
+    // The issue's comparison: chunk transfer between two processes against plain loopback TCP
+    // moving the same bytes. First the transfer alone (the production wire, both ends doing
+    // nothing else, like the plain socket), then in production form (a real node: auth, the
+    // store's hashing, writing and fsync), also against raw TCP doing that same store work.
+    for (const t of transfers.filter((x) => x.proto === 'wire')) {
+      const plain = t.fractionOfTcpDiscard ?? 0;
+      console.log(`target: ${t.name.replace(/\s+/g, ' ')} ${fmt(t.mibPerSec)} MiB/s = ${(100 * plain).toFixed(0)}% of plain loopback TCP >= 50%: ${plain >= TARGET_FRACTION ? 'met' : 'NOT met'}`);
+    }
+    for (const t of transfers.filter((x) => x.proto === 'node' || x.proto === 'nodefresh')) {
       const plain = t.fractionOfTcpDiscard ?? 0;
       console.log(
         `target: ${t.name.replace(/\s+/g, ' ')} ${fmt(t.mibPerSec)} MiB/s = ${(100 * plain).toFixed(0)}% of plain loopback TCP (discard) >= 50%: ${plain >= TARGET_FRACTION ? 'met' : 'NOT met'}` +
@@ -1167,6 +1209,8 @@ async function main(): Promise<void> {
           const row = (proto: Proto) => transfers.find((x) => x.proto === proto && x.kind === kind && x.work === work && x.concurrency === c);
           const h = row('http');
           const g = row('grpc');
+          const w = row('wire');
+          if (w && h) console.log(`wire vs http: ${kind.toUpperCase()} ${work} c=${c}: chunk wire ${fmt(w.mibPerSec)} MiB/s, HTTP/undici ${fmt(h.mibPerSec)} MiB/s -> ${(w.mibPerSec / h.mibPerSec).toFixed(2)}x`);
           if (h && g) {
             console.log(
               `http vs grpc: ${kind.toUpperCase()} ${work} c=${c}: HTTP/undici ${fmt(h.mibPerSec)} MiB/s, gRPC/grpc-js ${fmt(g.mibPerSec)} MiB/s -> ${h.mibPerSec >= g.mibPerSec ? 'HTTP' : 'gRPC'} faster by ${(Math.max(h.mibPerSec, g.mibPerSec) / Math.min(h.mibPerSec, g.mibPerSec)).toFixed(2)}x`,
@@ -1206,7 +1250,7 @@ async function main(): Promise<void> {
       parts: PARTS,
       single: 'node src/main.ts, fsync on (default), log level warn',
       cluster: `${NODES} founding nodes (static TS3GW_PEERS, default Raft timing), replication as reported; S3 requests round-robin over the nodes`,
-      client: 'as npm run bench (AWS SDK v3, keep-alive, maxAttempts 1); chunks: src/forward/chunk-client.ts HttpChunkClient (undici Pool)',
+      client: 'as npm run bench (AWS SDK v3, keep-alive, maxAttempts 1); chunks: src/forward/chunk-wire.ts ChunkWireClient (node wire, chunk wire), chunk-client.ts HttpChunkClient (undici Pool)',
     },
     cluster: clusterInfo,
     rows,

@@ -268,3 +268,23 @@ test('closing the server ends its sessions: calls in flight fail, later ones are
   await t.throwsAsync(client.get(1, sha(a)));
   await t.throwsAsync(client.get(1, sha(a)), { message: /503/ });
 });
+
+test('read() lands chunks in recycled buffers: a released buffer carries the next read, an unreleased one is never reused', async (t) => {
+  const { client } = await setup(t);
+  const a = randomBytes(MiB);
+  const b = randomBytes(MiB + 5);
+  await client.put(1, sha(a), a);
+  await client.put(1, sha(b), b);
+  const first = await client.read(1, sha(a));
+  t.true(first?.bytes.equals(a));
+  const second = await client.read(1, sha(b));
+  t.true(second?.bytes.equals(b));
+  t.not(second!.bytes.buffer, first!.bytes.buffer, 'an unreleased buffer is not reused');
+  t.true(first!.bytes.equals(a), 'still intact');
+  first!.release();
+  first!.release(); // harmless
+  const third = await client.read(1, sha(b));
+  t.is(third!.bytes.buffer, first!.bytes.buffer, 'the released buffer carries the next read');
+  t.true(third!.bytes.equals(b));
+  t.is(await client.read(1, sha(Buffer.from('absent'))), undefined);
+});

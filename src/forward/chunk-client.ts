@@ -5,6 +5,7 @@
  * Calls carry the cluster id and secret; every call has a deadline.
  */
 import { type Dispatcher, Pool } from 'undici';
+import { isChunkId } from '../util/chunk-id.ts';
 import { INTERNAL_CLUSTER_HEADER, INTERNAL_SECRET_HEADER } from './chunk-wire.ts';
 
 /** Connections kept per peer. */
@@ -108,7 +109,7 @@ export class HttpChunkClient {
     const text = await res.body.text();
     if (res.statusCode !== 200) throw new Error(`node ${nodeId} could not list its inventory: ${res.statusCode} ${text.slice(0, 200)}`);
     const ids = (JSON.parse(text) as { ids?: unknown }).ids;
-    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string' && /^[0-9a-f]{64}$/.test(id))) {
+    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string' && isChunkId(id))) {
       throw new Error(`node ${nodeId} sent a malformed inventory listing`);
     }
     return ids as string[];

@@ -55,6 +55,11 @@ export interface ChunkWireServerOptions {
   refusalCodes: ReadonlySet<string>;
   /** A session with no traffic for this long is closed. */
   idleMs?: number;
+  /**
+   * False: read through the upgraded socket's own events, copying into the session's buffers
+   * (what happens anyway to a socket without a plain TCP handle to move; tests cover it so).
+   */
+  moveHandle?: boolean;
   logger: { warn(obj: object, msg: string): void };
 }
 
@@ -135,7 +140,7 @@ class WireSession {
   constructor(upgraded: net.Socket, store: WireChunkStore, options: ChunkWireServerOptions) {
     this.#store = store;
     this.#options = options;
-    this.socket = takeOver(upgraded, () => this.#nextBuffer(), (n) => this.#onRead(n));
+    this.socket = takeOver(upgraded, options.moveHandle ?? true, () => this.#nextBuffer(), (n) => this.#onRead(n));
     this.socket.setNoDelay(true);
     this.socket.setKeepAlive(true, WIRE_SESSION_IDLE_MS / 2);
     this.socket.setTimeout(options.idleMs ?? WIRE_SESSION_IDLE_MS, () => this.socket.destroy());
@@ -324,9 +329,9 @@ function drained(socket: net.Socket): Promise<void> {
  * new owner). Where there is no plain handle to move, the old socket stays and its reads are
  * copied into the same buffers: slower, the same behaviour.
  */
-function takeOver(upgraded: net.Socket, buffer: () => Uint8Array, callback: (n: number) => boolean): net.Socket {
+function takeOver(upgraded: net.Socket, moveHandle: boolean, buffer: () => Uint8Array, callback: (n: number) => boolean): net.Socket {
   const handle = (upgraded as unknown as { _handle?: { readStart?: unknown } | null })._handle;
-  if (handle && typeof handle.readStart === 'function' && upgraded.constructor === net.Socket) {
+  if (moveHandle && handle && typeof handle.readStart === 'function' && upgraded.constructor === net.Socket) {
     const socket = new net.Socket({ handle, onread: { buffer, callback } } as unknown as net.SocketConstructorOpts);
     (upgraded as unknown as { _handle: unknown })._handle = null;
     upgraded.destroy();

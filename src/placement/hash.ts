@@ -15,6 +15,9 @@
  */
 import murmur from 'murmurhash3js-revisited';
 import { assert } from '../util/assert.ts';
+import { isChunkId } from '../util/chunk-id.ts';
+
+export { CHUNK_ID_HEX_LENGTH, isChunkId } from '../util/chunk-id.ts';
 
 /** Number of positions on the ring (the circle is [0, RING_SIZE)). */
 export const RING_SIZE = 0x1_0000_0000;
@@ -22,18 +25,8 @@ export const RING_SIZE = 0x1_0000_0000;
 /** Seed of the token hash. Changing it moves every token: it is part of the on-disk layout. */
 export const TOKEN_HASH_SEED = 0;
 
-/** Length of a chunk id in hex digits (a sha256 digest). */
-export const CHUNK_ID_HEX_LENGTH = 64;
-
 /** Largest node id the ring accepts; ids are hashed as unsigned 32-bit integers. */
 export const NODE_ID_MAX = 0xffff_ffff;
-
-const CHUNK_ID_PATTERN = /^[0-9a-f]{64}$/;
-
-/** Returns true when `chunkId` is a chunk id: 64 lowercase hex digits. */
-export function isChunkId(chunkId: string): boolean {
-  return CHUNK_ID_PATTERN.test(chunkId);
-}
 
 /**
  * Returns the ring position of a chunk: its first 8 hex digits as an unsigned 32-bit integer.

@@ -8,6 +8,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isChunkId } from '../util/chunk-id.ts';
 
 /** A stored chunk as the endpoint streams it (DiskChunkStore.openRead). */
 export interface InternalChunkRead {
@@ -62,7 +63,7 @@ export async function serveInternalChunk(req: FastifyRequest, reply: FastifyRepl
     await serveInventory(req, reply, chunks);
     return;
   }
-  if (!/^[0-9a-f]{64}$/.test(id)) {
+  if (!isChunkId(id)) {
     reply.code(400).type('text/plain').send('not a chunk id');
     return;
   }

@@ -45,7 +45,7 @@ interface Node {
 
 const test = anyTest as TestFn<{ nodes: Node[]; clients: ChunkWireClient[] }>;
 
-async function startNode(options: { idleMs?: number } = {}): Promise<Node> {
+async function startNode(options: { idleMs?: number; moveHandle?: boolean } = {}): Promise<Node> {
   const dir = await mkdtemp(join(tmpdir(), 'ts3gw-wire-'));
   const store = await openDiskChunkStore({ dir, fsync: true });
   const wire = new ChunkWireServer(
@@ -96,8 +96,11 @@ test.afterEach.always(async (t) => {
   for (const n of t.context.nodes) await n.close();
 });
 
-async function setup(t: ExecutionContext<{ nodes: Node[]; clients: ChunkWireClient[] }>, opts: { idleMs?: number; secret?: string; connectionsPerPeer?: number; timeoutMs?: number; url?: string } = {}) {
-  const node = await startNode(opts.idleMs === undefined ? {} : { idleMs: opts.idleMs });
+async function setup(
+  t: ExecutionContext<{ nodes: Node[]; clients: ChunkWireClient[] }>,
+  opts: { idleMs?: number; moveHandle?: boolean; secret?: string; connectionsPerPeer?: number; timeoutMs?: number; url?: string } = {},
+) {
+  const node = await startNode({ ...(opts.idleMs === undefined ? {} : { idleMs: opts.idleMs }), ...(opts.moveHandle === undefined ? {} : { moveHandle: opts.moveHandle }) });
   t.context.nodes.push(node);
   const client = new ChunkWireClient({
     clusterId: CLUSTER,
@@ -129,8 +132,14 @@ async function storedIds(dir: string): Promise<string[]> {
   return ids.sort();
 }
 
-test('put stores the bytes durably under their id; get returns them and has confirms them; absent chunks are absent', async (t) => {
-  const { node, client } = await setup(t);
+for (const moveHandle of [true, false]) {
+  test(`put stores the bytes durably under their id; get returns them and has confirms them; absent chunks are absent (${moveHandle ? 'onread' : 'copying reads'})`, async (t) => {
+    await putGetHas(t, moveHandle);
+  });
+}
+
+async function putGetHas(t: ExecutionContext<{ nodes: Node[]; clients: ChunkWireClient[] }>, moveHandle: boolean): Promise<void> {
+  const { node, client } = await setup(t, { moveHandle });
   for (const size of [0, 1, 100_000, 4 * MiB, 4 * MiB + 3]) {
     const data = randomBytes(size);
     await client.put(1, sha(data), data);
@@ -142,7 +151,13 @@ test('put stores the bytes durably under their id; get returns them and has conf
   const absent = sha(Buffer.from('never stored'));
   t.is(await client.get(1, absent), undefined);
   t.false(await client.has(1, absent));
-});
+  const wrong = randomBytes(1000);
+  await t.throwsAsync(client.put(1, sha(Buffer.from('x')), wrong), { message: /refused/ });
+  // Concurrent transfers over several sessions.
+  const many = Array.from({ length: 8 }, () => randomBytes(700_000));
+  await Promise.all(many.map((c) => client.put(1, sha(c), c)));
+  t.true((await Promise.all(many.map((c) => client.get(1, sha(c))))).every((b, i) => b?.equals(many[i]!)));
+}
 
 test('many concurrent transfers share a bounded pool of connections and all land', async (t) => {
   const { node, client } = await setup(t, { connectionsPerPeer: 3 });

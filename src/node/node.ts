@@ -19,14 +19,13 @@ import { ClusterChunkStore } from '../chunks/cluster-chunk-store.ts';
 import { openDiskChunkStore } from '../chunks/disk-chunk-store.ts';
 import { inventoryDigests, listRange } from '../chunks/inventory.ts';
 import { ChunkMaintenance } from '../chunks/maintenance.ts';
-import type { MaintenanceRemote } from '../chunks/maintenance-types.ts';
 import { type Config, parsePeers } from '../config/config.ts';
 import { DurableLogStorage } from '../consensus/durable-log-storage.ts';
 import { DEFAULT_RAFT_TIMING, RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { PeerAddress } from '../consensus/transport.ts';
-import { HttpChunkClient } from '../forward/chunk-client.ts';
-import { ChunkWireClient, INTERNAL_CLUSTER_HEADER, INTERNAL_SECRET_HEADER } from '../forward/chunk-wire.ts';
+import { INTERNAL_CLUSTER_HEADER, INTERNAL_SECRET_HEADER } from '../forward/chunk-wire.ts';
 import { ChunkWireServer, wantsChunkWire, type WireChunkStore } from '../forward/chunk-wire-server.ts';
+import { PeerChunks } from '../forward/peer-chunks.ts';
 import { GrpcTransport } from '../rpc/grpc-transport.ts';
 import { openLevelMetaStore } from '../meta/level-meta-store.ts';
 import { createMetrics } from '../metrics/metrics.ts';
@@ -115,24 +114,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const clusterSecret = config.clusterSecret ?? identity.clusterSecret;
   // Set once S3 listens (its URL is what peers fetch chunks from); until then chunks stay local.
   let view: ClusterView | undefined;
-  const peerAuth = { clusterId: identity.clusterId, clusterSecret, urlOf: (id: number) => view?.urlOf(id) };
-  const httpChunks = new HttpChunkClient(peerAuth);
-  const wireChunks = new ChunkWireClient({ ...peerAuth, chunkBytesMax: CHUNK_SIZE_BYTES_MAX });
-  // Chunk bytes take the chunk wire; inventories (small JSON) take the HTTP endpoint. A peer
-  // advertised behind https:// (a TLS proxy) gets everything over HTTP: the wire is plain TCP.
-  const viaWire = (id: number) => view?.urlOf(id)?.startsWith('http://') ?? true;
-  const remoteChunks: MaintenanceRemote = {
-    put: (id, chunk, data) => (viaWire(id) ? wireChunks.put(id, chunk, data) : httpChunks.put(id, chunk, data)),
-    get: (id, chunk) => (viaWire(id) ? wireChunks.get(id, chunk) : httpChunks.get(id, chunk)),
-    read: async (id, chunk) => {
-      if (viaWire(id)) return wireChunks.read(id, chunk);
-      const bytes = await httpChunks.get(id, chunk);
-      return bytes === undefined ? undefined : { bytes, release: () => undefined };
-    },
-    has: (id, chunk) => (viaWire(id) ? wireChunks.has(id, chunk) : httpChunks.has(id, chunk)),
-    inventoryDigests: (id, ranges) => httpChunks.inventoryDigests(id, ranges),
-    inventoryList: (id, range) => httpChunks.inventoryList(id, range),
-  };
+  const remoteChunks = new PeerChunks({ clusterId: identity.clusterId, clusterSecret, urlOf: (id) => view?.urlOf(id), chunkBytesMax: CHUNK_SIZE_BYTES_MAX });
   const chunks = new ClusterChunkStore({ selfId: config.nodeId, logger }, { local: localChunks, remote: remoteChunks, placement: () => view?.placement() });
   const maintenance = new ChunkMaintenance(
     {
@@ -253,8 +235,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       await app.close();
       wireServer.close();
       await consensus.close();
-      await wireChunks.close();
-      await httpChunks.close();
+      await remoteChunks.close();
       await chunks.close();
       await meta.flush();
       await meta.close();

@@ -3,13 +3,14 @@
  * generator (this process, AWS SDK v3) with the same client configuration for both.
  *
  *   rows    4 KiB PUT/GET ops/s at concurrency 1, 16, 64; 64 MiB PUT/GET MiB/s at concurrency 1, 4.
- *           Each row: warm-up, then BENCH_SECONDS (or BENCH_MAX_OPS ops, whichever first), servers
+ *           Each row: warm-up, then BENCH_SECONDS (or BENCH_MAX_OPS ops, whichever first; a 64 MiB
+ *           row goes on until BENCH_LARGE_MIN_OPS_PER_WORKER ops per worker), servers
  *           alternating first/second per row. Sampled GETs are compared byte for byte.
  *   memory  a fresh ts3gw; one BENCH_BIG_GIB GiB single-part PUT per payload mode, each followed by
  *           a streamed GET (sha256 compared), while sampling the server's VmRSS every 100 ms.
  *
  * Environment: BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (1), BENCH_MAX_OPS (100000 small / 2000
- * large), BENCH_VERIFY_EVERY (8), BENCH_BIG_GIB (5), BENCH_SKIP_BIG=1, BENCH_BIG_MODES
+ * large), BENCH_LARGE_MIN_OPS_PER_WORKER (4), BENCH_VERIFY_EVERY (8), BENCH_BIG_GIB (5), BENCH_SKIP_BIG=1, BENCH_BIG_MODES
  * (trailer,signed; also: unsigned), BENCH_ROWS (comma list of row ids to run, default all).
  * Output: a table on stdout and bench-results/s3-bench-<timestamp>.json.
  */
@@ -54,6 +55,8 @@ export const SECONDS = envNumber('BENCH_SECONDS', 5);
 export const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', Math.min(1, SECONDS));
 const MAX_OPS_SMALL = envNumber('BENCH_MAX_OPS', 100_000);
 const MAX_OPS_LARGE = envNumber('BENCH_MAX_OPS', 2_000);
+/** Large-object rows measure at least this many ops per worker (past BENCH_SECONDS if need be). */
+const LARGE_MIN_OPS_PER_WORKER = envNumber('BENCH_LARGE_MIN_OPS_PER_WORKER', 4);
 const VERIFY_EVERY = Math.floor(envNumber('BENCH_VERIFY_EVERY', 8));
 const BIG_GIB = envNumber('BENCH_BIG_GIB', 5);
 const SKIP_BIG = process.env['BENCH_SKIP_BIG'] === '1';
@@ -298,6 +301,11 @@ export interface RowSpec {
   unit: 'ops/s' | 'MiB/s';
   concurrency: number;
   maxOps: number;
+  /**
+   * The measured run goes on past its deadline until this many ops finished, so that a row of
+   * slow ops (64 MiB at c=4: seconds each) is not a handful of samples.
+   */
+  minOps?: number;
   /** Per server: prepare, then return the op a worker runs (op index i counts per worker). */
   prepare(server: BenchServer, client: S3Client): Promise<(worker: number, i: number, verify: boolean) => Promise<{ bytes: number; verified: boolean }>>;
   /** After the measured run (e.g. read back what was written). */
@@ -359,7 +367,7 @@ export async function measure(spec: RowSpec, server: BenchServer, client: S3Clie
   await Promise.all(
     counters.map(async (_, w) => {
       for (;;) {
-        if (performance.now() >= deadline) return;
+        if (performance.now() >= deadline && ops + errors >= (spec.minOps ?? 0)) return;
         if (ops + errors >= spec.maxOps) {
           stoppedBy = 'count';
           return;
@@ -413,6 +421,7 @@ export function putRow(id: string, label: string, size: number, concurrency: num
     unit: size <= 1 * MiB ? 'ops/s' : 'MiB/s',
     concurrency,
     maxOps,
+    minOps: size <= 1 * MiB ? 0 : LARGE_MIN_OPS_PER_WORKER * concurrency,
     async prepare(_server, s3) {
       if (bodies.length !== concurrency) bodies = Array.from({ length: concurrency }, () => freshPayload(size));
       last = new Array(concurrency).fill(undefined);
@@ -451,6 +460,7 @@ export function getRow(id: string, label: string, size: number, concurrency: num
     unit: size <= 1 * MiB ? 'ops/s' : 'MiB/s',
     concurrency,
     maxOps,
+    minOps: size <= 1 * MiB ? 0 : LARGE_MIN_OPS_PER_WORKER * concurrency,
     async prepare(server, s3) {
       while (expected.length < objects) expected.push(freshPayload(size));
       if (!populated.has(server.name)) {

@@ -1194,13 +1194,19 @@ async function main(): Promise<void> {
     // store's hashing, writing and fsync), also against raw TCP doing that same store work.
     for (const t of transfers.filter((x) => x.proto === 'wire')) {
       const plain = t.fractionOfTcpDiscard ?? 0;
-      console.log(`target: ${t.name.replace(/\s+/g, ' ')} ${fmt(t.mibPerSec)} MiB/s = ${(100 * plain).toFixed(0)}% of plain loopback TCP >= 50%: ${plain >= TARGET_FRACTION ? 'met' : 'NOT met'}`);
-    }
-    for (const t of transfers.filter((x) => x.proto === 'node' || x.proto === 'nodefresh')) {
-      const plain = t.fractionOfTcpDiscard ?? 0;
       console.log(
-        `target: ${t.name.replace(/\s+/g, ' ')} ${fmt(t.mibPerSec)} MiB/s = ${(100 * plain).toFixed(0)}% of plain loopback TCP (discard) >= 50%: ${plain >= TARGET_FRACTION ? 'met' : 'NOT met'}` +
-          `; ${(100 * (t.fractionOfTcp ?? 0)).toFixed(0)}% of raw TCP doing the same store work on the same medium`,
+        `target: chunk transfer ${t.kind.toUpperCase()} c=${t.concurrency} (chunk wire, receiver doing what the plain socket's does) ${fmt(t.mibPerSec)} MiB/s = ` +
+          `${(100 * plain).toFixed(0)}% of plain loopback TCP >= 50%: ${plain >= TARGET_FRACTION ? 'met' : 'NOT met'}`,
+      );
+    }
+    // In production form the receiving side also hashes and (PUT) writes + fsyncs every chunk:
+    // work plain loopback TCP does not do. Compared with raw TCP doing that same work, and shown
+    // against plain loopback for the record.
+    for (const t of transfers.filter((x) => x.proto === 'node' || x.proto === 'nodefresh')) {
+      const same = t.fractionOfTcp ?? 0;
+      console.log(
+        `production: ${t.name.replace(/\s+/g, ' ')} ${fmt(t.mibPerSec)} MiB/s = ${(100 * same).toFixed(0)}% of raw TCP doing the same store work on the same medium ` +
+          `>= 50%: ${same >= TARGET_FRACTION ? 'met' : 'NOT met'}; ${(100 * (t.fractionOfTcpDiscard ?? 0)).toFixed(0)}% of plain loopback TCP`,
       );
     }
     for (const kind of ['put', 'get'] as const) {

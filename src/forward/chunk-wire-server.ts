@@ -88,8 +88,9 @@ export class ChunkWireServer {
   /** Handles an http.Server 'upgrade' event. */
   accept(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const refuse = (status: string) => {
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      // Closed once the answer left: the peer may never close its side.
       socket.on('error', () => undefined);
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
     };
     if (!wantsChunkWire(req)) return void refuse('400 Bad Request');
     if (req.method !== 'GET' || req.url !== WIRE_PATH) return void refuse('404 Not Found');
@@ -192,10 +193,11 @@ class WireSession {
 
   #startPut(id: string, length: number): boolean {
     if (length > this.#store.chunkBytesMax) {
-      // Its bytes are on their way and this session will not read them: answer and close.
+      // Its bytes are on their way and this session will not read them: answer and close once
+      // the answer left (ending alone would wait for a FIN it no longer reads).
       this.socket.pause();
       this.#answer(WIRE_STATUS_REFUSED, `chunk of ${length} bytes is larger than ${this.#store.chunkBytesMax}`);
-      this.socket.end();
+      this.socket.end(() => this.socket.destroy());
       return false;
     }
     if (this.#landing === undefined || this.#landing.length < length) this.#landing = Buffer.allocUnsafe(length);

@@ -15,6 +15,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import fc from 'fast-check';
 import { CHUNK_ERR_HASH_MISMATCH, CHUNK_ERR_NOT_FOUND, CHUNK_ERR_SIZE_MISMATCH, CHUNK_ERR_TOO_LARGE } from '../../../src/chunks/chunk-store.ts';
 import { type DiskChunkStore, openDiskChunkStore } from '../../../src/chunks/disk-chunk-store.ts';
 import {
@@ -22,6 +23,8 @@ import {
   encodeWireRequest,
   INTERNAL_CLUSTER_HEADER,
   INTERNAL_SECRET_HEADER,
+  WIRE_OP_GET,
+  WIRE_OP_HAS,
   WIRE_OP_PUT,
   WIRE_PATH,
   WIRE_PROTOCOL,
@@ -214,6 +217,13 @@ test('wrong cluster credentials get no session', async (t) => {
   await t.throwsAsync(client.put(1, sha(data), data), { message: /403 Forbidden/ });
   t.is(node.wire.sessions, 0);
   t.deepEqual(await storedIds(node.dir), []);
+  // A refused peer that keeps its side open is still disconnected (no half-open leftovers).
+  const raw = net.connect(node.port, '127.0.0.1');
+  await once(raw, 'connect');
+  raw.on('data', () => undefined);
+  raw.write(`GET ${WIRE_PATH} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${WIRE_PROTOCOL}\r\n\r\n`);
+  await once(raw, 'close');
+  t.is(node.wire.sessions, 0);
 });
 
 test('the server still answers plain requests, including ones offering another upgrade (h2c)', async (t) => {
@@ -302,4 +312,48 @@ test('read() lands chunks in recycled buffers: a released buffer carries the nex
   t.is(third!.bytes.buffer, first!.bytes.buffer, 'the released buffer carries the next read');
   t.true(third!.bytes.equals(b));
   t.is(await client.read(1, sha(Buffer.from('absent'))), undefined);
+});
+
+test('whatever bytes a peer sends after the upgrade, the server never stores a chunk that does not hash to its id, ends the session when the peer leaves, and keeps serving others', async (t) => {
+  const { node, client } = await setup(t);
+  const good = randomBytes(3000);
+  const frame = (op: number, length: number, id: string) => encodeWireRequest(Buffer.alloc(44), op, length, id);
+  // A stream of pieces: valid puts (right or wrong id), gets and has of known and unknown ids,
+  // frames with bad ops, reserved bytes or huge lengths, and random garbage, cut at random points.
+  const piece = fc.oneof(
+    fc.uint8Array({ minLength: 1, maxLength: 3000 }).map((b) => Buffer.concat([frame(WIRE_OP_PUT, b.length, sha(b)), b])),
+    fc.uint8Array({ minLength: 1, maxLength: 3000 }).map((b) => Buffer.concat([frame(WIRE_OP_PUT, b.length, sha(Buffer.from('wrong'))), b])),
+    fc.constantFrom(frame(WIRE_OP_GET, 0, sha(good)), frame(WIRE_OP_HAS, 0, sha(good)), frame(WIRE_OP_GET, 0, sha(Buffer.from('none')))),
+    fc.uint8Array({ minLength: 44, maxLength: 44 }).map((b) => Buffer.from(b)),
+    fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map((n) => {
+      const f = frame(WIRE_OP_PUT, 0, sha(good));
+      f.writeBigUInt64BE(n, 4);
+      return f;
+    }),
+    fc.uint8Array({ minLength: 1, maxLength: 200 }).map((b) => Buffer.from(b)),
+  );
+  await client.put(1, sha(good), good);
+  await fc.assert(
+    fc.asyncProperty(fc.array(piece, { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 4096 }), async (pieces, cut) => {
+      // The client's pooled connections are sessions too.
+      const pooled = node.wire.sessions;
+      const socket = await rawSession(node.port);
+      socket.on('error', () => undefined);
+      socket.on('data', () => undefined);
+      const bytes = Buffer.concat(pieces);
+      for (let at = 0; at < bytes.length && !socket.destroyed; at += cut) socket.write(bytes.subarray(at, at + cut));
+      // Leave without waiting for answers, as a vanishing peer does.
+      socket.destroy();
+      for (let i = 0; i < 500 && node.wire.sessions > pooled; i++) await new Promise((r) => setTimeout(r, 2));
+      // The peer is gone: its session must be too, whatever state it was left in.
+      if (node.wire.sessions > pooled) return false;
+      for (const id of await storedIds(node.dir)) {
+        const data = await node.store.get(id);
+        if (sha(data) !== id) return false;
+      }
+      return (await client.get(1, sha(good)))?.equals(good) === true;
+    }),
+    { numRuns: 60 },
+  );
+  t.pass();
 });

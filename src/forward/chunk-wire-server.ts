@@ -63,6 +63,9 @@ export interface ChunkWireServerOptions {
   logger: { warn(obj: object, msg: string): void };
 }
 
+/** Largest landing buffer a session keeps between puts (the default chunk size). */
+const WIRE_LANDING_KEPT_BYTES_MAX = 4 * 1024 * 1024;
+
 /** For http.Server's shouldUpgradeCallback: does this request ask for the chunk wire? */
 export function wantsChunkWire(req: IncomingMessage): boolean {
   return req.headers.upgrade?.toLowerCase() === WIRE_PROTOCOL;
@@ -146,6 +149,9 @@ class WireSession {
     this.socket.setKeepAlive(true, WIRE_SESSION_IDLE_MS / 2);
     this.socket.setTimeout(options.idleMs ?? WIRE_SESSION_IDLE_MS, () => this.socket.destroy());
     this.socket.on('error', () => this.socket.destroy());
+    // The wire has no half-close: a peer that ended its side is gone (an HTTP server's sockets
+    // allow half-open connections, so the copying path would otherwise linger).
+    this.socket.on('end', () => this.socket.destroy());
     this.socket.on('close', () => this.#endPut());
   }
 
@@ -202,7 +208,8 @@ class WireSession {
     }
     if (this.#landing === undefined || this.#landing.length < length) this.#landing = Buffer.allocUnsafe(length);
     const put: PutBody = { length, filled: 0, pieces: [], ended: false, wake: undefined, stored: Promise.resolve() };
-    put.stored = this.#store.putStream(id, length, this.#piecesOf(put)).then(
+    // Through a promise, so that a store throwing synchronously cannot escape into the socket's read callback.
+    put.stored = new Promise<void>((resolve) => resolve(this.#store.putStream(id, length, this.#piecesOf(put)))).then(
       () => undefined,
       (err: unknown) => err ?? new Error('put failed'),
     );
@@ -239,6 +246,8 @@ class WireSession {
     put.wake?.();
     if (this.socket.destroyed) return;
     this.socket.pause();
+    // A landing buffer grown for an unusually large chunk is not kept for the session's life.
+    if (this.#landing !== undefined && this.#landing.length > WIRE_LANDING_KEPT_BYTES_MAX) this.#landing = undefined;
     void put.stored.then((err) => {
       if (err === undefined) this.#answer(WIRE_STATUS_OK, '');
       else {
@@ -285,6 +294,8 @@ class WireSession {
     let corked = true;
     try {
       for await (const piece of read.body) {
+        // Closed meanwhile (shutdown, idle timeout): stop, which closes the file too.
+        if (socket.destroyed) throw new Error('session closed');
         const more = socket.write(piece);
         if (corked) {
           socket.uncork();
@@ -308,9 +319,13 @@ class WireSession {
   }
 }
 
-/** Resolves once the socket drained; rejects if it closes first. */
+/** Resolves once the socket drained; rejects if it closes first (or already did). */
 function drained(socket: net.Socket): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (socket.destroyed) {
+      reject(new Error('connection closed'));
+      return;
+    }
     const done = (err?: Error) => {
       socket.off('drain', onDrain);
       socket.off('close', onClose);
@@ -342,6 +357,12 @@ function takeOver(upgraded: net.Socket, moveHandle: boolean, buffer: () => Uint8
   upgraded.on('data', (data: Buffer) => {
     let at = 0;
     while (at < data.length && !upgraded.destroyed) {
+      // The session paused (answering): the rest waits, as unread bytes wait in the kernel on
+      // the onread path.
+      if (upgraded.isPaused()) {
+        upgraded.unshift(data.subarray(at));
+        return;
+      }
       const into = buffer();
       const n = Math.min(into.length, data.length - at);
       into.set(data.subarray(at, at + n));

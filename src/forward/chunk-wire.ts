@@ -18,6 +18,8 @@
  * upgrade keeps one port per node (nothing new to configure or open) and reuses its auth.
  */
 import net from 'node:net';
+import { isChunkId } from '../util/chunk-id.ts';
+import { StoreError } from '../util/errors.ts';
 
 export const WIRE_PROTOCOL = 'ts3gw-chunks/1';
 export const WIRE_PATH = '/_ts3gw/chunks/wire';
@@ -36,6 +38,12 @@ export const WIRE_STATUS_NOT_FOUND = 1;
 export const WIRE_STATUS_REFUSED = 2;
 /** The node failed (disk, closing): another copy may do. */
 export const WIRE_STATUS_ERROR = 3;
+/**
+ * The peer answered the upgrade with something other than 101 or 403: it does not speak the
+ * chunk wire (an older node, a proxy in between). Callers may fall back to the HTTP endpoint.
+ */
+export const WIRE_ERR_UNSUPPORTED = 'WIRE_ERR_UNSUPPORTED';
+
 /** Longest refusal or error text an answer carries. */
 export const WIRE_MESSAGE_BYTES_MAX = 4096;
 
@@ -198,6 +206,8 @@ export class ChunkWireClient {
 
   /** One request, retried once on a fresh connection when a pooled one turned out closed. */
   async #call(nodeId: number, op: number, id: string, data: Uint8Array | undefined, landing?: Landing): Promise<WireAnswer> {
+    // The id is written as 32 raw bytes: anything else would leave another id's bytes behind.
+    if (!isChunkId(id)) throw new TypeError(`not a chunk id: ${id}`);
     const url = this.#options.urlOf(nodeId);
     if (!url) throw new Error(`no address known for node ${nodeId}`);
     const peer = this.#peer(url);
@@ -209,8 +219,12 @@ export class ChunkWireClient {
         this.#release(peer, conn);
         return answer;
       } catch (err) {
-        // The connection is gone (call() destroys it on any failure).
-        if (attempt === 0 && wasIdle && !conn.answerStarted && !conn.timedOut && !this.#closed) continue;
+        // The connection is gone (call() destroys it on any failure). The peer closed it while
+        // it sat in the pool; the others idle there as long are likely closed too.
+        if (attempt === 0 && wasIdle && !conn.answerStarted && !conn.timedOut && !this.#closed) {
+          for (const stale of peer.idle.splice(0)) stale.destroy(new Error('idle connection replaced'));
+          continue;
+        }
         throw err;
       }
     }
@@ -290,6 +304,8 @@ class WireConnection {
   #okBytesMax = 0;
   #landing: Landing | undefined;
   #settle: ((err: Error | undefined) => void) | undefined;
+  /** Settles once the socket no longer refers to the put's bytes (written, or the socket closed). */
+  #written: (() => void) | undefined;
   readonly #onClose: () => void;
 
   constructor(host: string, port: number, upgrade: string, timeoutMs: number, onClose: () => void) {
@@ -313,7 +329,11 @@ class WireConnection {
       this.destroy(new Error(`chunk wire to ${host}:${port}: no progress for ${timeoutMs} ms`));
     });
     this.#socket.on('error', (err) => this.destroy(err));
-    this.#socket.on('close', () => this.destroy(new Error(`chunk wire to ${host}:${port} closed`)));
+    this.#socket.on('close', () => {
+      this.destroy(new Error(`chunk wire to ${host}:${port} closed`));
+      // A closed handle refers to no bytes any more, whether or not a write callback came.
+      this.#wrote();
+    });
     this.#socket.once('connect', () => this.#socket.write(upgrade));
   }
 
@@ -334,13 +354,33 @@ class WireConnection {
       };
     });
     const length = data?.byteLength ?? 0;
-    // Header and bytes leave in one writev. No wait for 'drain': the answer comes only after
-    // the peer has every byte, and until then the caller keeps `data` untouched.
+    // Header and bytes leave in one writev. No wait for 'drain': the answer normally comes only
+    // after the peer has every byte. The call settles only once the socket is done with `data`
+    // too (a refusal can come early), since the caller may reuse it as soon as the call settles.
+    const written = new Promise<void>((resolve) => {
+      this.#written = resolve;
+    });
     this.#socket.cork();
     this.#socket.write(encodeWireRequest(this.#request, op, length, id));
-    if (length > 0) this.#socket.write(data!);
+    if (length > 0) this.#socket.write(data!, () => this.#wrote());
+    else this.#wrote();
     this.#socket.uncork();
-    return answered;
+    return answered.then(
+      async (answer) => {
+        await written;
+        return answer;
+      },
+      async (err: unknown) => {
+        await written;
+        throw err;
+      },
+    );
+  }
+
+  #wrote(): void {
+    const done = this.#written;
+    this.#written = undefined;
+    done?.();
   }
 
   destroy(err: Error): void {
@@ -394,7 +434,8 @@ class WireConnection {
     const text = this.#head.toString('latin1', 0, end);
     const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];
     if (status !== '101') {
-      this.destroy(new Error(`peer refused the chunk wire: ${text.split('\r\n', 1)[0]}`));
+      const line = text.split('\r\n', 1)[0];
+      this.destroy(status === '403' ? new Error(`peer refused the chunk wire: ${line}`) : new StoreError(WIRE_ERR_UNSUPPORTED, `peer does not speak the chunk wire: ${line}`));
       return false;
     }
     if (end + 4 !== this.#filled) {

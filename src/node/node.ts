@@ -232,8 +232,10 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       // Stop taking requests and let in-flight ones finish, then stop what they used.
       view?.stop();
       await maintenance.stop();
-      await app.close();
+      // Peers' chunk sessions first: they are not requests app.close() would wait for, and
+      // those peers try other copies.
       wireServer.close();
+      await app.close();
       await consensus.close();
       await remoteChunks.close();
       await chunks.close();

@@ -314,8 +314,14 @@ test('read() lands chunks in recycled buffers: a released buffer carries the nex
   t.is(await client.read(1, sha(Buffer.from('absent'))), undefined);
 });
 
-test('whatever bytes a peer sends after the upgrade, the server never stores a chunk that does not hash to its id, ends the session when the peer leaves, and keeps serving others', async (t) => {
-  const { node, client } = await setup(t);
+for (const moveHandle of [true, false]) {
+  test(`whatever bytes a peer sends after the upgrade, the server never stores a chunk that does not hash to its id, ends the session when the peer leaves, and keeps serving others (${moveHandle ? 'onread' : 'copying reads'})`, async (t) => {
+    await garbageProperty(t, moveHandle);
+  });
+}
+
+async function garbageProperty(t: ExecutionContext<{ nodes: Node[]; clients: ChunkWireClient[] }>, moveHandle: boolean): Promise<void> {
+  const { node, client } = await setup(t, { moveHandle });
   const good = randomBytes(3000);
   const frame = (op: number, length: number, id: string) => encodeWireRequest(Buffer.alloc(44), op, length, id);
   // A stream of pieces: valid puts (right or wrong id), gets and has of known and unknown ids,
@@ -356,4 +362,59 @@ test('whatever bytes a peer sends after the upgrade, the server never stores a c
     { numRuns: 60 },
   );
   t.pass();
+}
+
+test('a get being streamed when the server closes its sessions stops, and its file is let go', async (t) => {
+  let bodyFinished = false;
+  let releaseSecondPiece: (() => void) | undefined;
+  const piece = Buffer.alloc(256 * 1024, 1);
+  const wire = new ChunkWireServer(
+    {
+      authorize: () => true,
+      chunkBytesMax: MiB,
+      putStream: async () => undefined,
+      openRead: async () => ({
+        sizeBytes: 2 * piece.length,
+        body: (async function* () {
+          try {
+            yield piece;
+            await new Promise<void>((resolve) => {
+              releaseSecondPiece = resolve;
+            });
+            yield piece;
+          } finally {
+            bodyFinished = true;
+          }
+        })(),
+        release: () => undefined,
+      }),
+      verify: async () => true,
+    },
+    { refusalCodes: new Set(), logger: { warn: () => undefined } },
+  );
+  const server = http.createServer();
+  (server as { shouldUpgradeCallback?: typeof wantsChunkWire }).shouldUpgradeCallback = wantsChunkWire;
+  server.on('upgrade', (req, socket, head) => wire.accept(req, socket, head));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = new ChunkWireClient({ clusterId: CLUSTER, clusterSecret: SECRET, urlOf: () => `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, chunkBytesMax: MiB });
+  t.context.clients.push(client);
+  const get = client.get(1, sha(Buffer.from('any')));
+  for (let i = 0; i < 500 && releaseSecondPiece === undefined; i++) await new Promise((r) => setTimeout(r, 2));
+  t.truthy(releaseSecondPiece, 'the first piece went out');
+  wire.close();
+  await t.throwsAsync(get, { message: /closed/ });
+  // The next piece comes after the session is long gone (a slow disk read).
+  await new Promise((r) => setTimeout(r, 20));
+  releaseSecondPiece!();
+  for (let i = 0; i < 500 && !bodyFinished; i++) await new Promise((r) => setTimeout(r, 2));
+  t.true(bodyFinished, 'the body was closed (its file handle with it)');
+  server.close();
+});
+
+test('a malformed chunk id is refused before anything is sent', async (t) => {
+  const { node, client } = await setup(t);
+  await t.throwsAsync(client.has(1, 'not-hex'), { instanceOf: TypeError });
+  await t.throwsAsync(client.put(1, 'AB'.repeat(32), Buffer.from('x')), { instanceOf: TypeError });
+  t.is(node.wire.sessions, 0);
 });

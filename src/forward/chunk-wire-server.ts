@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { PieceQueue } from '../util/piece-queue.ts';
 import {
   encodeWireAnswerHead,
   WIRE_ANSWER_HEAD_BYTES,
@@ -115,13 +116,9 @@ export class ChunkWireServer {
   }
 }
 
-/** The put a session is receiving: its bytes so far, handed to the store as they arrive. */
+/** The put a session is receiving: its bytes, handed to the store as they arrive. */
 interface PutBody {
-  length: number;
-  filled: number;
-  pieces: Buffer[];
-  ended: boolean;
-  wake: (() => void) | undefined;
+  bytes: PieceQueue;
   /** Settles once the store is done: undefined when stored, else why not. */
   stored: Promise<unknown>;
 }
@@ -157,17 +154,15 @@ class WireSession {
 
   #nextBuffer(): Uint8Array {
     const put = this.#put;
-    return put ? this.#landing!.subarray(put.filled, put.length) : this.#request.subarray(this.#filled);
+    return put ? this.#landing!.subarray(put.bytes.filled, put.bytes.length) : this.#request.subarray(this.#filled);
   }
 
   #onRead(n: number): boolean {
     const put = this.#put;
     if (put) {
       // These n bytes of #landing stay put until the put is answered.
-      put.pieces.push(this.#landing!.subarray(put.filled, put.filled + n));
-      put.filled += n;
-      if (put.filled === put.length) this.#endPut();
-      else put.wake?.();
+      put.bytes.push(this.#landing!.subarray(put.bytes.filled, put.bytes.filled + n));
+      if (put.bytes.complete) this.#endPut();
       return true;
     }
     this.#filled += n;
@@ -207,34 +202,15 @@ class WireSession {
       return false;
     }
     if (this.#landing === undefined || this.#landing.length < length) this.#landing = Buffer.allocUnsafe(length);
-    const put: PutBody = { length, filled: 0, pieces: [], ended: false, wake: undefined, stored: Promise.resolve() };
+    const bytes = new PieceQueue(length);
     // Through a promise, so that a store throwing synchronously cannot escape into the socket's read callback.
-    put.stored = new Promise<void>((resolve) => resolve(this.#store.putStream(id, length, this.#piecesOf(put)))).then(
+    const stored = new Promise<void>((resolve) => resolve(this.#store.putStream(id, length, bytes))).then(
       () => undefined,
       (err: unknown) => err ?? new Error('put failed'),
     );
-    this.#put = put;
+    this.#put = { bytes, stored };
     if (length === 0) this.#endPut();
     return true;
-  }
-
-  /** The put's bytes as they arrive (views of #landing); fails if the connection ends first. */
-  async *#piecesOf(put: PutBody): AsyncGenerator<Buffer> {
-    for (;;) {
-      const piece = put.pieces.shift();
-      if (piece !== undefined) {
-        yield piece;
-        continue;
-      }
-      if (put.ended) {
-        if (put.filled !== put.length) throw new Error('connection ended inside a chunk');
-        return;
-      }
-      await new Promise<void>((resolve) => {
-        put.wake = resolve;
-      });
-      put.wake = undefined;
-    }
   }
 
   /** The put's bytes are all here (or the connection closed): answer once the store is done. */
@@ -242,8 +218,7 @@ class WireSession {
     const put = this.#put;
     if (!put) return;
     this.#put = undefined;
-    put.ended = true;
-    put.wake?.();
+    put.bytes.end();
     if (this.socket.destroyed) return;
     this.socket.pause();
     // A landing buffer grown for an unusually large chunk is not kept for the session's life.

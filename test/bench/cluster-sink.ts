@@ -43,6 +43,7 @@ import * as grpc from '@grpc/grpc-js';
 import { CHUNK_SIZE_BYTES_MAX } from '../../src/chunks/chunk-store.ts';
 import { type DiskChunkStore, openDiskChunkStore } from '../../src/chunks/disk-chunk-store.ts';
 import { ChunkWireServer, type WireChunkStore, wantsChunkWire } from '../../src/forward/chunk-wire-server.ts';
+import { PieceQueue } from '../../src/util/piece-queue.ts';
 
 /** Header of one raw TCP request. */
 export const TCP_HEADER_BYTES = 42;
@@ -112,7 +113,7 @@ function fixedAnswer(bytes: number): Buffer {
 /** The body of the PUT a raw TCP connection is receiving. */
 type TcpBody =
   | { work: 'discard'; left: number }
-  | { work: 'store'; length: number; filled: number; pieces: Buffer[]; ended: boolean; wake: (() => void) | undefined; stored: Promise<boolean> };
+  | { work: 'store'; bytes: PieceQueue; stored: Promise<boolean> };
 
 /**
  * One raw TCP connection of the sink, read as an upper bound should be: with `onread`, so the
@@ -162,7 +163,7 @@ class TcpSession {
     const body = this.#body;
     if (body === undefined) return this.#header.subarray(this.#headerFilled);
     if (body.work === 'discard') return this.#scratch.subarray(0, Math.min(body.left, this.#scratch.length));
-    return this.#landing!.subarray(body.filled, body.length);
+    return this.#landing!.subarray(body.bytes.filled, body.bytes.length);
   }
 
   #onRead(n: number, buf: Uint8Array): boolean {
@@ -183,11 +184,9 @@ class TcpSession {
       }
       return true;
     }
-    // `buf` is #landing from body.filled on: these n bytes stay put until the PUT is answered.
-    body.pieces.push(Buffer.from(buf.buffer, buf.byteOffset, n));
-    body.filled += n;
-    if (body.filled === body.length) this.#endBody();
-    else body.wake?.();
+    // `buf` is #landing from body.bytes.filled on: these n bytes stay put until the PUT is answered.
+    body.bytes.push(Buffer.from(buf.buffer, buf.byteOffset, n));
+    if (body.bytes.complete) this.#endBody();
     return true;
   }
 
@@ -216,32 +215,13 @@ class TcpSession {
       return;
     }
     if (this.#landing === undefined || this.#landing.length < length) this.#landing = Buffer.allocUnsafe(length);
-    const body: TcpBody = { work: 'store', length, filled: 0, pieces: [], ended: false, wake: undefined, stored: Promise.resolve(false) };
-    body.stored = store.putStream(id, length, this.#piecesOf(body)).then(
+    const bytes = new PieceQueue(length);
+    const stored = store.putStream(id, length, bytes).then(
       () => true,
       () => false,
     );
-    this.#body = body;
+    this.#body = { work: 'store', bytes, stored };
     if (length === 0) this.#endBody();
-  }
-
-  /** The store PUT's bytes as they arrive (views of #landing). */
-  async *#piecesOf(body: Extract<TcpBody, { work: 'store' }>): AsyncGenerator<Buffer> {
-    for (;;) {
-      const piece = body.pieces.shift();
-      if (piece !== undefined) {
-        yield piece;
-        continue;
-      }
-      if (body.ended) {
-        if (body.filled !== body.length) throw new Error('connection ended inside a chunk');
-        return;
-      }
-      await new Promise<void>((resolve) => {
-        body.wake = resolve;
-      });
-      body.wake = undefined;
-    }
   }
 
   /** The store PUT's body is complete (or the connection closed): answer once it is stored. */
@@ -249,8 +229,7 @@ class TcpSession {
     const body = this.#body;
     if (body?.work !== 'store') return;
     this.#body = undefined;
-    body.ended = true;
-    body.wake?.();
+    body.bytes.end();
     if (this.#socket.destroyed) return;
     this.#socket.pause();
     void body.stored.then((ok) => {

@@ -67,6 +67,22 @@ export interface ChunkWireServerOptions {
 /** Largest landing buffer a session keeps between puts (the default chunk size). */
 const WIRE_LANDING_KEPT_BYTES_MAX = 4 * 1024 * 1024;
 
+/** Counters of the serving end, named as the node's Prometheus metrics (read at scrape time). */
+export interface ChunkWireServerStats {
+  /** Sessions open now. */
+  ts3gw_chunk_wire_server_sessions: number;
+  ts3gw_chunk_wire_server_sessions_total: number;
+  /** Upgrade requests refused (credentials, path, closing). */
+  ts3gw_chunk_wire_server_refused_total: number;
+  ts3gw_chunk_wire_server_puts_total: number;
+  ts3gw_chunk_wire_server_gets_total: number;
+  ts3gw_chunk_wire_server_has_total: number;
+  ts3gw_chunk_wire_server_received_bytes_total: number;
+  ts3gw_chunk_wire_server_sent_bytes_total: number;
+  /** Requests answered with an error, and sessions closed for a frame that was not one. */
+  ts3gw_chunk_wire_server_errors_total: number;
+}
+
 /** For http.Server's shouldUpgradeCallback: does this request ask for the chunk wire? */
 export function wantsChunkWire(req: IncomingMessage): boolean {
   return req.headers.upgrade?.toLowerCase() === WIRE_PROTOCOL;
@@ -77,6 +93,16 @@ export class ChunkWireServer {
   readonly #store: WireChunkStore;
   readonly #options: ChunkWireServerOptions;
   readonly #sessions = new Set<net.Socket>();
+  readonly #stats: Omit<ChunkWireServerStats, 'ts3gw_chunk_wire_server_sessions'> = {
+    ts3gw_chunk_wire_server_sessions_total: 0,
+    ts3gw_chunk_wire_server_refused_total: 0,
+    ts3gw_chunk_wire_server_puts_total: 0,
+    ts3gw_chunk_wire_server_gets_total: 0,
+    ts3gw_chunk_wire_server_has_total: 0,
+    ts3gw_chunk_wire_server_received_bytes_total: 0,
+    ts3gw_chunk_wire_server_sent_bytes_total: 0,
+    ts3gw_chunk_wire_server_errors_total: 0,
+  };
   #closed = false;
 
   constructor(store: WireChunkStore, options: ChunkWireServerOptions) {
@@ -89,9 +115,14 @@ export class ChunkWireServer {
     return this.#sessions.size;
   }
 
+  stats(): ChunkWireServerStats {
+    return { ts3gw_chunk_wire_server_sessions: this.#sessions.size, ...this.#stats };
+  }
+
   /** Handles an http.Server 'upgrade' event. */
   accept(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const refuse = (status: string) => {
+      this.#stats.ts3gw_chunk_wire_server_refused_total++;
       // Closed once the answer left: the peer may never close its side.
       socket.on('error', () => undefined);
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
@@ -103,7 +134,8 @@ export class ChunkWireServer {
     if (head.length > 0) return void refuse('400 Bad Request');
     if (this.#closed || !(socket instanceof net.Socket)) return void refuse('503 Service Unavailable');
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${WIRE_PROTOCOL}\r\n\r\n`);
-    const session = new WireSession(socket, this.#store, this.#options);
+    this.#stats.ts3gw_chunk_wire_server_sessions_total++;
+    const session = new WireSession(socket, this.#store, this.#options, this.#stats);
     this.#sessions.add(session.socket);
     session.socket.once('close', () => this.#sessions.delete(session.socket));
   }
@@ -115,6 +147,9 @@ export class ChunkWireServer {
     this.#sessions.clear();
   }
 }
+
+/** The counters sessions add to. */
+type SessionStats = Omit<ChunkWireServerStats, 'ts3gw_chunk_wire_server_sessions'>;
 
 /** The put a session is receiving: its bytes, handed to the store as they arrive. */
 interface PutBody {
@@ -133,14 +168,16 @@ class WireSession {
   readonly socket: net.Socket;
   readonly #store: WireChunkStore;
   readonly #options: ChunkWireServerOptions;
+  readonly #stats: SessionStats;
   readonly #request = Buffer.alloc(WIRE_REQUEST_BYTES);
   #filled = 0;
   #put: PutBody | undefined;
   #landing: Buffer | undefined;
 
-  constructor(upgraded: net.Socket, store: WireChunkStore, options: ChunkWireServerOptions) {
+  constructor(upgraded: net.Socket, store: WireChunkStore, options: ChunkWireServerOptions, stats: SessionStats) {
     this.#store = store;
     this.#options = options;
+    this.#stats = stats;
     this.socket = takeOver(upgraded, options.moveHandle ?? true, () => this.#nextBuffer(), (n) => this.#onRead(n));
     this.socket.setNoDelay(true);
     this.socket.setKeepAlive(true, WIRE_SESSION_IDLE_MS / 2);
@@ -161,6 +198,7 @@ class WireSession {
     const put = this.#put;
     if (put) {
       // These n bytes of #landing stay put until the put is answered.
+      this.#stats.ts3gw_chunk_wire_server_received_bytes_total += n;
       put.bytes.push(this.#landing!.subarray(put.bytes.filled, put.bytes.filled + n));
       if (put.bytes.complete) this.#endPut();
       return true;
@@ -179,10 +217,16 @@ class WireSession {
     const known = op === WIRE_OP_PUT || op === WIRE_OP_GET || op === WIRE_OP_HAS;
     if (!known || r[1] !== 0 || r[2] !== 0 || r[3] !== 0 || (op !== WIRE_OP_PUT && length !== 0)) {
       // Not a frame of this protocol: nothing after it can be trusted to be one either.
+      this.#stats.ts3gw_chunk_wire_server_errors_total++;
       this.socket.destroy();
       return false;
     }
-    if (op === WIRE_OP_PUT) return this.#startPut(id, length);
+    if (op === WIRE_OP_PUT) {
+      this.#stats.ts3gw_chunk_wire_server_puts_total++;
+      return this.#startPut(id, length);
+    }
+    if (op === WIRE_OP_GET) this.#stats.ts3gw_chunk_wire_server_gets_total++;
+    else this.#stats.ts3gw_chunk_wire_server_has_total++;
     this.socket.pause();
     const answer = op === WIRE_OP_GET ? this.#answerGet(id) : this.#answerHas(id);
     answer.then(
@@ -271,6 +315,7 @@ class WireSession {
       for await (const piece of read.body) {
         // Closed meanwhile (shutdown, idle timeout): stop, which closes the file too.
         if (socket.destroyed) throw new Error('session closed');
+        this.#stats.ts3gw_chunk_wire_server_sent_bytes_total += piece.length;
         const more = socket.write(piece);
         if (corked) {
           socket.uncork();
@@ -288,6 +333,7 @@ class WireSession {
   }
 
   #answer(status: number, message: string): void {
+    if (status === WIRE_STATUS_ERROR) this.#stats.ts3gw_chunk_wire_server_errors_total++;
     const text = Buffer.from(message.slice(0, WIRE_MESSAGE_BYTES_MAX), 'utf8').subarray(0, WIRE_MESSAGE_BYTES_MAX);
     const head = encodeWireAnswerHead(Buffer.allocUnsafe(WIRE_ANSWER_HEAD_BYTES), status, text.length);
     this.socket.write(text.length > 0 ? Buffer.concat([head, text]) : head);

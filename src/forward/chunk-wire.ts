@@ -105,6 +105,19 @@ export interface WireChunkBytes {
   release(): void;
 }
 
+/** Counters of the client, named as the node's Prometheus metrics (read at scrape time). */
+export interface ChunkWireClientStats {
+  /** Connections open now, to all peers. */
+  ts3gw_chunk_wire_client_connections: number;
+  ts3gw_chunk_wire_client_requests_total: number;
+  /** Requests that failed (connection lost, timeout, refused upgrade), retries not counted. */
+  ts3gw_chunk_wire_client_failures_total: number;
+  /** Requests sent again after a pooled connection turned out closed. */
+  ts3gw_chunk_wire_client_retries_total: number;
+  ts3gw_chunk_wire_client_sent_bytes_total: number;
+  ts3gw_chunk_wire_client_received_bytes_total: number;
+}
+
 /** Options of the chunk wire client. */
 export interface ChunkWireClientOptions {
   clusterId: string;
@@ -140,6 +153,13 @@ export class ChunkWireClient {
   readonly #timeoutMs: number;
   /** Landing buffers of released reads (WIRE_READ_BUFFER_BYTES each). */
   readonly #spare: Buffer[] = [];
+  readonly #stats: Omit<ChunkWireClientStats, 'ts3gw_chunk_wire_client_connections'> = {
+    ts3gw_chunk_wire_client_requests_total: 0,
+    ts3gw_chunk_wire_client_failures_total: 0,
+    ts3gw_chunk_wire_client_retries_total: 0,
+    ts3gw_chunk_wire_client_sent_bytes_total: 0,
+    ts3gw_chunk_wire_client_received_bytes_total: 0,
+  };
   #closed = false;
 
   constructor(options: ChunkWireClientOptions) {
@@ -194,6 +214,12 @@ export class ChunkWireClient {
     throw new Error(`node ${nodeId} could not check chunk ${id}: ${describe(answer)}`);
   }
 
+  stats(): ChunkWireClientStats {
+    let connections = 0;
+    for (const peer of this.#peers.values()) connections += peer.all.size;
+    return { ts3gw_chunk_wire_client_connections: connections, ...this.#stats };
+  }
+
   /** Closes every connection; calls in flight fail. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -211,20 +237,32 @@ export class ChunkWireClient {
     const url = this.#options.urlOf(nodeId);
     if (!url) throw new Error(`no address known for node ${nodeId}`);
     const peer = this.#peer(url);
+    const stats = this.#stats;
+    stats.ts3gw_chunk_wire_client_requests_total++;
     for (let attempt = 0; ; attempt++) {
-      const conn = await this.#acquire(peer);
+      let conn: WireConnection;
+      try {
+        conn = await this.#acquire(peer);
+      } catch (err) {
+        stats.ts3gw_chunk_wire_client_failures_total++;
+        throw err;
+      }
       const wasIdle = conn.answers > 0;
       try {
         const answer = await conn.call(op, id, data, op === WIRE_OP_GET ? this.#options.chunkBytesMax : 0, landing);
         this.#release(peer, conn);
+        stats.ts3gw_chunk_wire_client_sent_bytes_total += data?.byteLength ?? 0;
+        if (answer.status === WIRE_STATUS_OK) stats.ts3gw_chunk_wire_client_received_bytes_total += answer.body.length;
         return answer;
       } catch (err) {
         // The connection is gone (call() destroys it on any failure). The peer closed it while
         // it sat in the pool; the others idle there as long are likely closed too.
         if (attempt === 0 && wasIdle && !conn.answerStarted && !conn.timedOut && !this.#closed) {
           for (const stale of peer.idle.splice(0)) stale.destroy(new Error('idle connection replaced'));
+          stats.ts3gw_chunk_wire_client_retries_total++;
           continue;
         }
+        stats.ts3gw_chunk_wire_client_failures_total++;
         throw err;
       }
     }

@@ -7,7 +7,7 @@
  */
 import { HttpChunkClient } from './chunk-client.ts';
 import { errorCode } from '../util/errors.ts';
-import { ChunkWireClient, WIRE_ERR_UNSUPPORTED, type WireChunkBytes } from './chunk-wire.ts';
+import { ChunkWireClient, type ChunkWireClientStats, WIRE_ERR_UNSUPPORTED, type WireChunkBytes } from './chunk-wire.ts';
 
 /** How long a peer that refused the wire's upgrade is served over HTTP before the wire is tried again. */
 export const WIRE_UNSUPPORTED_RETRY_MS = 5 * 60_000;
@@ -29,6 +29,7 @@ export class PeerChunks {
   readonly #wire: ChunkWireClient;
   /** Peer URLs that refused the upgrade, and until when they get HTTP. */
   readonly #httpUntil = new Map<string, number>();
+  #httpFallbacks = 0;
 
   constructor(options: PeerChunksOptions) {
     this.#urlOf = options.urlOf;
@@ -68,6 +69,11 @@ export class PeerChunks {
     return this.#http.inventoryList(nodeId, range);
   }
 
+  /** The wire client's counters, and how often a peer refused the wire and got HTTP instead. */
+  stats(): ChunkWireClientStats & { ts3gw_chunk_wire_http_fallbacks_total: number } {
+    return { ...this.#wire.stats(), ts3gw_chunk_wire_http_fallbacks_total: this.#httpFallbacks };
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.#wire.close(), this.#http.close()]);
   }
@@ -81,6 +87,7 @@ export class PeerChunks {
     } catch (err) {
       if (url === undefined || errorCode(err) !== WIRE_ERR_UNSUPPORTED) throw err;
       this.#httpUntil.set(url, Date.now() + WIRE_UNSUPPORTED_RETRY_MS);
+      this.#httpFallbacks++;
       return http();
     }
   }

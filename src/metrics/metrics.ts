@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics of a node (prom-client), Lodestar style: createMetrics(registry) builds
  * every metric once; modules get the typed result. Names are ts3gw_<subsystem>_<name>_<unit>.
- * Values that other modules already keep (Raft state, chunk maintenance counters) are read at
+ * Values that other modules already keep (Raft state, chunk maintenance and transfer counters) are read at
  * scrape time through collect callbacks rather than mirrored on every change.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 'prom-client';
@@ -9,7 +9,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from 
 /** Live values read when Prometheus scrapes. */
 export interface MetricSources {
   raft(): { term: number; commitIndex: number; appliedIndex: number; isLeader: boolean; hasLeader: boolean };
-  /** Counters and gauges whose names already follow ts3gw_* (chunk maintenance). */
+  /** Counters and gauges whose names already follow ts3gw_* (chunk maintenance, chunk wire). */
   counters(): Record<string, number>;
 }
 
@@ -47,7 +47,7 @@ export function createMetrics(registry: Registry, sources: MetricSources) {
   for (const name of names) {
     new Gauge({
       name,
-      help: `Chunk maintenance: ${name.replace(/^ts3gw_/, '').replace(/_/g, ' ')}.`,
+      help: `${name.replace(/^ts3gw_/, '').replace(/_/g, ' ')}.`,
       registers: [registry],
       collect() {
         this.set(sources.counters()[name] ?? 0);

@@ -131,21 +131,6 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     { chunkSizeBytes: config.chunkSizeBytes, inlineMaxBytes: config.inlineMaxBytes, objectSizeBytesMax: config.objectSizeBytesMax },
     { consensus, chunks, clock: systemClock },
   );
-  let closing = false;
-  const registry = new Registry();
-  const metrics = createMetrics(registry, {
-    raft: () => {
-      const status = consensus.status();
-      return {
-        term: status.hardState.term,
-        commitIndex: status.hardState.commit,
-        appliedIndex: meta.appliedIndex(),
-        isLeader: status.role === 'leader',
-        hasLeader: consensus.leader !== 0,
-      };
-    },
-    counters: () => maintenance.stats() as unknown as Record<string, number>,
-  });
   // What peers get from this node, over the chunk wire and the HTTP chunk endpoint alike.
   const servedChunks: WireChunkStore = {
     authorize: (headers) => headers[INTERNAL_CLUSTER_HEADER] === identity.clusterId && secretEquals(headers[INTERNAL_SECRET_HEADER], clusterSecret),
@@ -164,6 +149,21 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const wireServer = new ChunkWireServer(servedChunks, {
     refusalCodes: new Set([CHUNK_ERR_HASH_MISMATCH, CHUNK_ERR_SIZE_MISMATCH, CHUNK_ERR_TOO_LARGE]),
     logger,
+  });
+  let closing = false;
+  const registry = new Registry();
+  const metrics = createMetrics(registry, {
+    raft: () => {
+      const status = consensus.status();
+      return {
+        term: status.hardState.term,
+        commitIndex: status.hardState.commit,
+        appliedIndex: meta.appliedIndex(),
+        isLeader: status.role === 'leader',
+        hasLeader: consensus.leader !== 0,
+      };
+    },
+    counters: () => ({ ...(maintenance.stats() as unknown as Record<string, number>), ...wireServer.stats(), ...remoteChunks.stats() }),
   });
   const app = buildS3App(
     {

@@ -72,7 +72,12 @@ test.serial('a multi-chunk object written through node 1 reads back through node
     const sets = await Promise.all([1, 2, 3].map((id) => chunkInventory(cluster.nodes.get(id)!.dataDir)));
     return sets.every((s) => ids.every((c) => s.has(c))) ? true : undefined;
   }, 10_000, 'three copies of every chunk');
-  t.pass();
+  // The copies went over the chunk wire (node 1 sent the bytes to its peers), never the HTTP fallback.
+  const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1]);
+  const m1 = await (await fetch(`${cluster.nodes.get(1)!.server.url}/metrics`)).text();
+  t.true(metric(m1, 'ts3gw_chunk_wire_client_sent_bytes_total') >= 2 * large.length, 'node 1 sent two copies of the large object');
+  t.is(metric(m1, 'ts3gw_chunk_wire_http_fallbacks_total'), 0);
+  t.is(metric(m1, 'ts3gw_chunk_wire_client_failures_total'), 0);
 });
 
 // Runs before the leader is killed, so all three nodes are up.

@@ -21,6 +21,9 @@ test('GET /metrics exposes request, Raft and maintenance metrics; health endpoin
     t.regex(text, /ts3gw_raft_is_leader 1/);
     t.regex(text, /ts3gw_raft_applied_index [1-9]/);
     t.regex(text, /ts3gw_gc_deleted_chunks_total \d/);
+    t.regex(text, /ts3gw_chunk_wire_server_sessions \d/);
+    t.regex(text, /ts3gw_chunk_wire_client_requests_total \d/);
+    t.regex(text, /ts3gw_chunk_wire_http_fallbacks_total \d/);
     t.regex(text, /ts3gw_process_resident_memory_bytes \d/);
     t.is((await fetch(`${server.url}/health/live`)).status, 200);
     t.is((await fetch(`${server.url}/health/ready`)).status, 200);

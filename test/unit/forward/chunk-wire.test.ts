@@ -418,3 +418,28 @@ test('a malformed chunk id is refused before anything is sent', async (t) => {
   await t.throwsAsync(client.put(1, 'AB'.repeat(32), Buffer.from('x')), { instanceOf: TypeError });
   t.is(node.wire.sessions, 0);
 });
+
+test('both ends count what they move: requests, bytes, sessions, failures', async (t) => {
+  const { node, client } = await setup(t, { connectionsPerPeer: 2 });
+  const a = randomBytes(300_000);
+  const b = randomBytes(5000);
+  await client.put(1, sha(a), a);
+  await client.put(1, sha(b), b);
+  t.true((await client.get(1, sha(a)))?.equals(a));
+  t.true(await client.has(1, sha(b)));
+  await t.throwsAsync(client.put(1, sha(Buffer.from('other')), b));
+  const server = node.wire.stats();
+  t.is(server.ts3gw_chunk_wire_server_puts_total, 3);
+  t.is(server.ts3gw_chunk_wire_server_gets_total, 1);
+  t.is(server.ts3gw_chunk_wire_server_has_total, 1);
+  t.is(server.ts3gw_chunk_wire_server_received_bytes_total, a.length + 2 * b.length);
+  t.is(server.ts3gw_chunk_wire_server_sent_bytes_total, a.length);
+  t.true(server.ts3gw_chunk_wire_server_sessions >= 1 && server.ts3gw_chunk_wire_server_sessions <= 2);
+  t.is(server.ts3gw_chunk_wire_server_sessions_total, server.ts3gw_chunk_wire_server_sessions);
+  const mine = client.stats();
+  t.is(mine.ts3gw_chunk_wire_client_requests_total, 5);
+  t.is(mine.ts3gw_chunk_wire_client_failures_total, 0, 'a refusal is an answer, not a failure');
+  t.is(mine.ts3gw_chunk_wire_client_sent_bytes_total, a.length + 2 * b.length);
+  t.is(mine.ts3gw_chunk_wire_client_received_bytes_total, a.length);
+  t.is(mine.ts3gw_chunk_wire_client_connections, server.ts3gw_chunk_wire_server_sessions);
+});

@@ -255,16 +255,46 @@ test('a frame of garbage or a put cut short closes that session only and stores 
 });
 
 test('a pooled connection the peer closed while idle is replaced without the caller noticing', async (t) => {
-  const { node, client } = await setup(t, { idleMs: 100, connectionsPerPeer: 1 });
-  const a = randomBytes(1000);
-  await client.put(1, sha(a), a);
-  t.is(node.wire.sessions, 1);
-  // The server closes the idle session; the client learns of it at the latest when it uses it.
-  for (let i = 0; i < 200 && node.wire.sessions > 0; i++) await new Promise((r) => setTimeout(r, 10));
-  t.is(node.wire.sessions, 0);
-  const b = randomBytes(1000);
-  await client.put(1, sha(b), b);
-  t.true((await client.get(1, sha(a)))?.equals(a));
+  // Between client and node, a TCP relay that can drop the node's side of every connection while
+  // keeping the client's open, so the client learns of it only when it sends (as when a peer
+  // closes an idle connection the moment a request leaves); it then resets the client's side.
+  const node = await startNode();
+  t.context.nodes.push(node);
+  const pairs: Array<{ client: net.Socket; upstream: net.Socket; cut: boolean }> = [];
+  const relay = net.createServer((c) => {
+    const pair = { client: c, upstream: net.connect(node.port, '127.0.0.1'), cut: false };
+    pairs.push(pair);
+    c.on('error', () => undefined);
+    pair.upstream.on('error', () => undefined);
+    c.on('data', (d) => (pair.cut ? c.resetAndDestroy() : pair.upstream.write(d)));
+    pair.upstream.on('data', (d) => c.write(d));
+    c.on('close', () => pair.upstream.destroy());
+    pair.upstream.on('close', () => pair.cut || c.destroy());
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  const client = new ChunkWireClient({ clusterId: CLUSTER, clusterSecret: SECRET, urlOf: () => `http://127.0.0.1:${(relay.address() as net.AddressInfo).port}`, chunkBytesMax: 8 * MiB });
+  t.context.clients.push(client);
+  try {
+    const a = randomBytes(1000);
+    await client.put(1, sha(a), a);
+    t.is(node.wire.sessions, 1);
+    for (const p of pairs) {
+      p.cut = true;
+      p.upstream.destroy();
+    }
+    for (let i = 0; i < 500 && node.wire.sessions > 0; i++) await new Promise((r) => setTimeout(r, 2));
+    t.is(node.wire.sessions, 0, 'the node closed its side');
+    const b = randomBytes(1000);
+    await client.put(1, sha(b), b);
+    t.is(client.stats().ts3gw_chunk_wire_client_retries_total, 1, 'sent again on a fresh connection');
+    t.is(client.stats().ts3gw_chunk_wire_client_failures_total, 0);
+    t.true((await client.get(1, sha(a)))?.equals(a));
+    t.true((await client.get(1, sha(b)))?.equals(b));
+  } finally {
+    for (const p of pairs) p.client.destroy();
+    relay.close();
+  }
 });
 
 test('a peer that accepts the upgrade and then stalls fails the call within the timeout', async (t) => {
@@ -442,4 +472,16 @@ test('both ends count what they move: requests, bytes, sessions, failures', asyn
   t.is(mine.ts3gw_chunk_wire_client_sent_bytes_total, a.length + 2 * b.length);
   t.is(mine.ts3gw_chunk_wire_client_received_bytes_total, a.length);
   t.is(mine.ts3gw_chunk_wire_client_connections, server.ts3gw_chunk_wire_server_sessions);
+});
+
+test('the server closes a session idle for its idle time', async (t) => {
+  const { node } = await setup(t, { idleMs: 150 });
+  const socket = await rawSession(node.port);
+  socket.on('error', () => undefined);
+  const started = performance.now();
+  await once(socket, 'close');
+  const took = performance.now() - started;
+  t.true(took >= 100 && took < 10_000, `${took} ms`);
+  for (let i = 0; i < 500 && node.wire.sessions > 0; i++) await new Promise((r) => setTimeout(r, 2));
+  t.is(node.wire.sessions, 0);
 });

@@ -117,6 +117,12 @@ async function setup(
   return { node, client };
 }
 
+/** Waits until `cond` holds (polling), at most `ms` (generous: CI runs test files in parallel); callers assert after. */
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!cond() && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+}
+
 /** Opens a raw socket and completes the upgrade handshake. */
 async function rawSession(port: number): Promise<net.Socket> {
   const socket = net.connect(port, '127.0.0.1');
@@ -246,7 +252,7 @@ test('a frame of garbage or a put cut short closes that session only and stores 
   cut.write(encodeWireRequest(Buffer.alloc(44), WIRE_OP_PUT, data.length, sha(data)));
   cut.write(data.subarray(0, 1000));
   cut.destroy();
-  for (let i = 0; i < 500 && node.wire.sessions > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await until(() => node.wire.sessions === 0);
   t.is(node.wire.sessions, 0);
   t.deepEqual(await storedIds(node.dir), []);
   const ok = randomBytes(5000);
@@ -283,7 +289,7 @@ test('a pooled connection the peer closed while idle is replaced without the cal
       p.cut = true;
       p.upstream.destroy();
     }
-    for (let i = 0; i < 500 && node.wire.sessions > 0; i++) await new Promise((r) => setTimeout(r, 2));
+    await until(() => node.wire.sessions === 0);
     t.is(node.wire.sessions, 0, 'the node closed its side');
     const b = randomBytes(1000);
     await client.put(1, sha(b), b);
@@ -380,7 +386,7 @@ async function garbageProperty(t: ExecutionContext<{ nodes: Node[]; clients: Chu
       for (let at = 0; at < bytes.length && !socket.destroyed; at += cut) socket.write(bytes.subarray(at, at + cut));
       // Leave without waiting for answers, as a vanishing peer does.
       socket.destroy();
-      for (let i = 0; i < 500 && node.wire.sessions > pooled; i++) await new Promise((r) => setTimeout(r, 2));
+      await until(() => node.wire.sessions <= pooled);
       // The peer is gone: its session must be too, whatever state it was left in.
       if (node.wire.sessions > pooled) return false;
       for (const id of await storedIds(node.dir)) {
@@ -430,14 +436,14 @@ test('a get being streamed when the server closes its sessions stops, and its fi
   const client = new ChunkWireClient({ clusterId: CLUSTER, clusterSecret: SECRET, urlOf: () => `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, chunkBytesMax: MiB });
   t.context.clients.push(client);
   const get = client.get(1, sha(Buffer.from('any')));
-  for (let i = 0; i < 500 && releaseSecondPiece === undefined; i++) await new Promise((r) => setTimeout(r, 2));
+  await until(() => releaseSecondPiece !== undefined);
   t.truthy(releaseSecondPiece, 'the first piece went out');
   wire.close();
   await t.throwsAsync(get, { message: /closed/ });
   // The next piece comes after the session is long gone (a slow disk read).
   await new Promise((r) => setTimeout(r, 20));
   releaseSecondPiece!();
-  for (let i = 0; i < 500 && !bodyFinished; i++) await new Promise((r) => setTimeout(r, 2));
+  await until(() => bodyFinished);
   t.true(bodyFinished, 'the body was closed (its file handle with it)');
   server.close();
 });
@@ -482,6 +488,6 @@ test('the server closes a session idle for its idle time', async (t) => {
   await once(socket, 'close');
   const took = performance.now() - started;
   t.true(took >= 100 && took < 10_000, `${took} ms`);
-  for (let i = 0; i < 500 && node.wire.sessions > 0; i++) await new Promise((r) => setTimeout(r, 2));
+  await until(() => node.wire.sessions === 0);
   t.is(node.wire.sessions, 0);
 });

@@ -459,6 +459,7 @@ export class LevelMetaStore implements MetaStore {
           }
         }
         this.#write(pending, key, JSON.stringify(op.object));
+        this.#dropCompletion(pending, op.bucket, op.key, current);
         return { ok: true, value: current ? { kind: 'PutObject', replaced: current } : { kind: 'PutObject' } };
       }
       case 'DeleteObject': {
@@ -466,11 +467,16 @@ export class LevelMetaStore implements MetaStore {
         const key = objectKeyBinary(op.bucket, op.key);
         const current = parse<ObjectRecord>(await this.#read(pending, key));
         if (current) this.#write(pending, key, null);
+        this.#dropCompletion(pending, op.bucket, op.key, current);
         return { ok: true, value: current ? { kind: 'DeleteObject', removed: current } : { kind: 'DeleteObject' } };
       }
       case 'DeleteObjects': {
         if (!(await this.#read(pending, bucketKey(op.bucket)))) return noSuchBucket(op.bucket);
-        for (const k of op.keys) this.#write(pending, objectKey(op.bucket, k), null);
+        for (const k of op.keys) {
+          const key = objectKey(op.bucket, k);
+          this.#dropCompletion(pending, op.bucket, k, parse<ObjectRecord>(await this.#read(pending, key)));
+          this.#write(pending, key, null);
+        }
         return { ok: true, value: { kind: 'DeleteObjects', deleted: op.keys } };
       }
       case 'CreateMultipartUpload': {
@@ -516,8 +522,10 @@ export class LevelMetaStore implements MetaStore {
           completedMs: op.object.lastModifiedMs,
           ...(op.object.checksum ? { checksum: op.object.checksum } : {}),
         };
-        // One batch: the object appears, the upload and all its parts (listed or not) disappear.
-        this.#write(pending, objKey, JSON.stringify(op.object));
+        // One batch: the object appears, the upload and all its parts (listed or not) disappear,
+        // and the completion record of the object it replaces (if multipart) goes with that.
+        this.#dropCompletion(pending, op.bucket, op.key, current);
+        this.#write(pending, objKey, JSON.stringify({ ...op.object, uploadId: op.uploadId }));
         this.#write(pending, uploadKey(op.bucket, op.key, op.uploadId), null);
         for (const p of stored) this.#write(pending, partKey(op.bucket, op.key, op.uploadId, p.partNumber), null);
         this.#write(pending, completionKey(op.bucket, op.key, op.uploadId), JSON.stringify(completion));
@@ -577,6 +585,15 @@ export class LevelMetaStore implements MetaStore {
   }
 
   /** Keys under `prefix` that exist in the store plus the batch so far, in key order. */
+  /**
+   * Removes the completion record of `replaced` (an object about to be replaced or deleted), if
+   * a completion wrote it: a retried completion of that upload then finds no upload, as in S3,
+   * and completion records stay one per live multipart object instead of piling up forever.
+   */
+  #dropCompletion(pending: Pending, bucket: string, key: string, replaced: ObjectRecord | undefined): void {
+    if (replaced?.uploadId !== undefined) this.#write(pending, completionKey(bucket, key, replaced.uploadId), null);
+  }
+
   async #liveKeys(pending: Pending, prefix: Buffer): Promise<Buffer[]> {
     const p = prefix.toString('latin1');
     const keys = new Set<string>();

@@ -85,6 +85,11 @@ export interface ObjectRecord {
   tags?: Tag[];
   /** Parts of a multipart object, in object order; absent for single-part objects. */
   parts?: ObjectPart[];
+  /**
+   * The upload a multipart object completed (set when the completion applies). Its completion
+   * record lives as long as this object does: replacing or deleting the object removes it.
+   */
+  uploadId?: string;
 }
 
 /** An in-progress multipart upload (CreateMultipartUpload), keyed by bucket, key and upload id. */

@@ -263,7 +263,8 @@ export class ObjectService {
       headers: input.source.headers,
       userMeta: input.source.userMeta,
     };
-    const { tags: sourceTags, ...source } = input.source;
+    // Not the source's upload id: the copy is a new object, no completion record is its.
+    const { tags: sourceTags, uploadId: _sourceUpload, ...source } = input.source;
     const tags = input.tags ?? sourceTags;
     const object: ObjectRecord = { ...source, ...meta, lastModifiedMs, writeId: randomUUID(), owner: input.owner, ...(tags && tags.length > 0 ? { tags } : {}) };
     const copySource = { bucket: input.sourceBucket, key: input.sourceKey, writeId: input.source.writeId };

@@ -215,3 +215,43 @@ test('ListMultipartUploads pages by key and upload id, with delimiter roll-up', 
     t.deepEqual(afterPrefix.commonPrefixes, []);
   });
 });
+
+test('a completion record lives as long as its object: replacing or deleting the object removes it, and a late retry then finds no upload', async (t) => {
+  await withStore(async (s) => {
+    await apply(s, { type: 'CreateBucket', bucket });
+    /** Completes upload `id` of `key` with one part; returns the completion op. */
+    const completeOne = async (key: string, id: string): Promise<MetaOp> => {
+      await apply(
+        s,
+        { type: 'CreateMultipartUpload', bucket: 'bkt', key, upload: upload(id) },
+        { type: 'PutPart', bucket: 'bkt', key, uploadId: id, part: part(1, `${id}e`, 5) },
+      );
+      const op: MetaOp = { type: 'CompleteMultipartUpload', bucket: 'bkt', key, uploadId: id, parts: [{ partNumber: 1, etag: `${id}e` }], partSizeBytesMin: 5, object: object(`${id}-final`, 5) };
+      t.deepEqual(await apply(s, op), ['ok']);
+      t.is((await s.getObject('bkt', key))?.uploadId, id, 'the object knows its upload');
+      t.truthy(await s.getCompletion('bkt', key, id));
+      return op;
+    };
+    // Replaced by a PutObject.
+    const first = await completeOne('k1', 'u1');
+    t.deepEqual(await apply(s, { type: 'PutObject', bucket: 'bkt', key: 'k1', object: object('plain', 1) }), ['ok']);
+    t.is(await s.getCompletion('bkt', 'k1', 'u1'), undefined);
+    t.deepEqual(await apply(s, first), ['META_ERR_NO_SUCH_UPLOAD'], 'a late retry of a replaced completion');
+    t.is((await s.getObject('bkt', 'k1'))?.uploadId, undefined);
+    // Replaced by another completion: only the live one's record stays.
+    await completeOne('k2', 'u2');
+    await completeOne('k2', 'u3');
+    t.is(await s.getCompletion('bkt', 'k2', 'u2'), undefined);
+    t.truthy(await s.getCompletion('bkt', 'k2', 'u3'));
+    // Deleted, one by one or in a batch.
+    await completeOne('k3', 'u4');
+    await completeOne('k4', 'u5');
+    t.deepEqual(await apply(s, { type: 'DeleteObject', bucket: 'bkt', key: 'k3' }, { type: 'DeleteObjects', bucket: 'bkt', keys: ['k4', 'k2', 'absent'] }), ['ok', 'ok']);
+    for (const [key, id] of [['k3', 'u4'], ['k4', 'u5'], ['k2', 'u3']] as const) t.is(await s.getCompletion('bkt', key, id), undefined, `${key} ${id}`);
+    // Tagging rewrites the object and keeps the link.
+    await completeOne('k5', 'u6');
+    await apply(s, { type: 'PutObjectTagging', bucket: 'bkt', key: 'k5', tags: [{ key: 'a', value: 'b' }] });
+    t.is((await s.getObject('bkt', 'k5'))?.uploadId, 'u6');
+    t.truthy(await s.getCompletion('bkt', 'k5', 'u6'));
+  });
+});

@@ -189,6 +189,8 @@ export function validate(c: Config): string[] {
   if (!(c.maintenanceBytesPerSecond >= 64 * 1024)) problems.push('maintenanceBytesPerSecond must be at least 64 KiB/s');
   if (!(c.scrubBytesPerSecond >= 64 * 1024)) problems.push('scrubBytesPerSecond must be at least 64 KiB/s');
   if (c.clusterSecret !== undefined && c.clusterSecret.length < 16) problems.push('clusterSecret must be at least 16 characters');
+  // It travels in HTTP header values between nodes.
+  if (c.clusterSecret !== undefined && !/^[\x21-\x7e]+$/.test(c.clusterSecret)) problems.push('clusterSecret must be printable ASCII without spaces');
   return problems;
 }
 

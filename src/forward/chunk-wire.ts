@@ -166,6 +166,10 @@ export class ChunkWireClient {
     this.#options = options;
     this.#connectionsMax = options.connectionsPerPeer ?? WIRE_CONNECTIONS_PER_PEER_MAX;
     this.#timeoutMs = options.timeoutMs ?? WIRE_TIMEOUT_MS;
+    // They go into a hand-written request head: nothing may end a header line early.
+    for (const value of [options.clusterId, options.clusterSecret]) {
+      if (/[\r\n\0]/.test(value)) throw new TypeError('cluster id and secret must not contain line breaks or NUL');
+    }
     this.#upgrade =
       `GET ${WIRE_PATH} HTTP/1.1\r\nHost: node\r\nConnection: Upgrade\r\nUpgrade: ${WIRE_PROTOCOL}\r\n` +
       `${INTERNAL_CLUSTER_HEADER}: ${options.clusterId}\r\n${INTERNAL_SECRET_HEADER}: ${options.clusterSecret}\r\n\r\n`;

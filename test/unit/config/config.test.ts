@@ -34,3 +34,11 @@ test('every problem is listed in one error', (t) => {
   t.regex(err.message, /bogus/);
   t.regex(err.message, /loud/);
 });
+
+test('the cluster secret must be printable ASCII (it travels in header values between nodes)', (t) => {
+  for (const secret of ['with a space inside-123', 'line\nbreak-0123456789', 'tab\there-0123456789']) {
+    const err = t.throws(() => loadConfig({ env: { TS3GW_CLUSTER_SECRET: secret }, argv: [] })) as Error & { meta: { problems: string[] } };
+    t.true(err.meta.problems.some((p) => p.includes('printable ASCII')), err.message);
+  }
+  t.is(loadConfig({ env: { TS3GW_CLUSTER_SECRET: 'Zx9_-.~!0123456789abcdef' }, argv: [] }).clusterSecret, 'Zx9_-.~!0123456789abcdef');
+});

@@ -491,3 +491,9 @@ test('the server closes a session idle for its idle time', async (t) => {
   await until(() => node.wire.sessions === 0);
   t.is(node.wire.sessions, 0);
 });
+
+test('a cluster id or secret that could end a header line is refused up front', (t) => {
+  for (const bad of [{ clusterId: 'a\r\nx-evil: 1', clusterSecret: 's' }, { clusterId: 'a', clusterSecret: 's\n' }]) {
+    t.throws(() => new ChunkWireClient({ ...bad, urlOf: () => undefined, chunkBytesMax: MiB }), { instanceOf: TypeError });
+  }
+});

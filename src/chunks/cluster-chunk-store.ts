@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { OwnerRange } from '../placement/index.ts';
 import { assert } from '../util/assert.ts';
 import { errorCode, StoreError } from '../util/errors.ts';
-import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, type ChunkPutOptions, type ChunkStore } from './chunk-store.ts';
+import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, type ChunkBytes, type ChunkPutOptions, type ChunkStore } from './chunk-store.ts';
 
 /** Fewer than W owners stored a chunk: the write cannot be acknowledged. */
 export const CHUNK_ERR_QUORUM = 'CHUNK_ERR_QUORUM';
@@ -152,6 +152,24 @@ export class ClusterChunkStore implements ChunkStore {
       return data;
     }
     throw new StoreError(localCorrupt ? CHUNK_ERR_CORRUPT : CHUNK_ERR_NOT_FOUND, `chunk ${id} has no readable copy`, { id });
+  }
+
+  /**
+   * Like get, in a recycled buffer when the local copy is good (the common case: with R at least
+   * the node count every node holds every chunk); otherwise get's path (peers, read repair)
+   * in a buffer of its own.
+   */
+  async read(id: string): Promise<ChunkBytes> {
+    const local = this.#deps.local;
+    if (local.read) {
+      try {
+        return await local.read(id);
+      } catch (err) {
+        const code = errorCode(err);
+        if (code !== CHUNK_ERR_NOT_FOUND && code !== CHUNK_ERR_CORRUPT) throw err;
+      }
+    }
+    return { bytes: await this.get(id), release: () => undefined };
   }
 
   has(id: string): Promise<boolean> {

@@ -18,6 +18,7 @@ import {
   CHUNK_ERR_SIZE_MISMATCH,
   CHUNK_ERR_TOO_LARGE,
   CHUNK_SIZE_BYTES_MAX,
+  type ChunkBytes,
   type ChunkPutOptions,
   type ChunkStore,
   isChunkId,
@@ -222,6 +223,54 @@ export class DiskChunkStore implements ChunkStore {
     // Paired with the check in put(): bytes are verified on the way in and on the way out.
     if (sha256Hex(data) !== id) throw new StoreError(CHUNK_ERR_CORRUPT, `chunk ${id} is corrupt`, { id });
     return data;
+  }
+
+  /**
+   * Like get, into a recycled read buffer (the pool openRead uses) for chunks up to
+   * CHUNK_READ_BUFFER_BYTES; larger ones get a buffer of their own.
+   */
+  async read(id: string): Promise<ChunkBytes> {
+    this.#checkOpen();
+    if (!isChunkId(id)) throw new TypeError(`not a chunk id: ${id}`);
+    let file: FileHandle;
+    try {
+      file = await open(this.#path(id), 'r');
+    } catch (err) {
+      if (errorCode(err) === 'ENOENT') throw new StoreError(CHUNK_ERR_NOT_FOUND, `chunk ${id} not found`, { id });
+      throw err;
+    }
+    let buffer: Buffer | undefined;
+    let pooled = false;
+    try {
+      const { size } = await file.stat();
+      pooled = size <= CHUNK_READ_BUFFER_BYTES;
+      buffer = pooled ? (this.#readBuffers.pop() ?? Buffer.allocUnsafeSlow(CHUNK_READ_BUFFER_BYTES)) : Buffer.allocUnsafeSlow(size);
+      let filled = 0;
+      while (filled < size) {
+        const { bytesRead } = await file.read(buffer, filled, size - filled, filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      const bytes = buffer.subarray(0, filled);
+      // Paired with the check in put(): bytes are verified on the way in and on the way out.
+      if (filled !== size || sha256Hex(bytes) !== id) throw new StoreError(CHUNK_ERR_CORRUPT, `chunk ${id} is corrupt`, { id });
+      let released = false;
+      const kept = buffer;
+      return {
+        bytes,
+        release: () => {
+          if (released) return;
+          released = true;
+          if (pooled && this.#readBuffers.length < CHUNK_READ_BUFFERS_KEPT_MAX) this.#readBuffers.push(kept);
+        },
+      };
+    } catch (err) {
+      // Nothing outside refers to the buffer yet.
+      if (buffer && pooled && this.#readBuffers.length < CHUNK_READ_BUFFERS_KEPT_MAX) this.#readBuffers.push(buffer);
+      throw err;
+    } finally {
+      await file.close();
+    }
   }
 
   async has(id: string): Promise<boolean> {

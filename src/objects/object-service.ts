@@ -9,7 +9,7 @@
  * chunkSizeBytes × (CHUNK_WRITES_IN_FLIGHT_MAX + 1).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { type ChunkStore, hashChunk } from '../chunks/chunk-store.ts';
+import { type ChunkBytes, type ChunkStore, hashChunk } from '../chunks/chunk-store.ts';
 import type { Consensus } from '../consensus/types.ts';
 import { META_ERR_NO_SUCH_BUCKET, META_ERR_NO_SUCH_KEY, META_ERR_NO_SUCH_UPLOAD, META_ERR_UPLOAD_CHANGED } from '../meta/errors.ts';
 import { checkCompletion, PART_SIZE_BYTES_MIN, sameCompletion } from '../meta/multipart.ts';
@@ -431,20 +431,29 @@ export class ObjectService {
    * id by the chunk store. A corrupt or missing chunk ends the stream with an error.
    */
   async *readObject(object: ObjectRecord, start: number, endInclusive: number): AsyncGenerator<Buffer> {
+    // The pieces' buffers are never released here: they are the consumer's to keep.
+    for await (const piece of this.readObjectPieces(object, start, endInclusive)) yield piece.bytes;
+  }
+
+  /**
+   * readObject for consumers that say when they are done with each piece: its buffer is the
+   * chunk store's to recycle once release() is called (e.g. when the socket write completed).
+   */
+  async *readObjectPieces(object: ObjectRecord, start: number, endInclusive: number): AsyncGenerator<ChunkBytes> {
     assert(start >= 0 && start <= endInclusive + 1, 'bad range start');
     assert(endInclusive < object.sizeBytes, 'range past the end');
     if (start > endInclusive) return;
     if (object.data.kind === 'inline') {
-      yield Buffer.from(object.data.base64, 'base64').subarray(start, endInclusive + 1);
+      yield { bytes: Buffer.from(object.data.base64, 'base64').subarray(start, endInclusive + 1), release: () => undefined };
       return;
     }
     let offset = 0;
     for (const chunk of object.data.chunks) {
       const chunkEnd = offset + chunk.sizeBytes - 1;
       if (chunkEnd >= start && offset <= endInclusive) {
-        const bytes = await this.#chunks.get(chunk.id);
-        assert(bytes.length === chunk.sizeBytes, `chunk ${chunk.id} has the wrong size`);
-        yield bytes.subarray(Math.max(0, start - offset), Math.min(chunk.sizeBytes, endInclusive - offset + 1));
+        const read = this.#chunks.read ? await this.#chunks.read(chunk.id) : { bytes: await this.#chunks.get(chunk.id), release: () => undefined };
+        assert(read.bytes.length === chunk.sizeBytes, `chunk ${chunk.id} has the wrong size`);
+        yield { bytes: read.bytes.subarray(Math.max(0, start - offset), Math.min(chunk.sizeBytes, endInclusive - offset + 1)), release: read.release };
       }
       offset += chunk.sizeBytes;
       if (offset > endInclusive) break;

@@ -54,3 +54,37 @@ test('put resolves at W copies; onBytesReleased waits for the last copy, failed 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('read() serves a good local copy from the local store, and a missing one from a peer (verified) like get', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ts3gw-cluster-chunks-'));
+  try {
+    const local = await openDiskChunkStore({ dir, fsync: false });
+    const here = Buffer.from('held locally');
+    const there = Buffer.from('held by node 2 only');
+    await local.put(hashChunk(here), here);
+    const asked: number[] = [];
+    const remote: RemoteChunks = {
+      put: async () => undefined,
+      get: async (nodeId, id) => {
+        asked.push(nodeId);
+        return id === hashChunk(Buffer.from(there)) && nodeId === 2 ? Buffer.from(there) : undefined;
+      },
+    };
+    const store = new ClusterChunkStore(
+      { selfId: 1, logger: { warn: () => undefined } },
+      { local, remote, placement: () => ({ owners: () => [2, 3], nodes: () => [1, 2, 3], replicationFactor: 2, writeQuorum: 1 }) },
+    );
+    const a = await store.read(hashChunk(Buffer.from(here)));
+    t.true(a.bytes.equals(here));
+    t.deepEqual(asked, [], 'no peer asked for a good local copy');
+    a.release();
+    const b = await store.read(hashChunk(Buffer.from(there)));
+    t.true(b.bytes.equals(there));
+    t.deepEqual(asked, [2]);
+    b.release();
+    await t.throwsAsync(store.read(hashChunk(Buffer.from('nowhere'))), { code: 'CHUNK_ERR_NOT_FOUND' });
+    await local.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -189,3 +189,29 @@ test('a buffer hashed by hashChunk is trusted once by put; any other buffer is h
     await store.close();
   });
 });
+
+test('read() verifies like get and recycles its buffer: released, it carries the next read; corrupt and missing chunks fail', async (t) => {
+  await withDir(async (dir) => {
+    const store = await openDiskChunkStore({ dir, fsync: false });
+    const a = Buffer.alloc(100_000, 1);
+    const b = Buffer.alloc(70_000, 2);
+    await store.put(id(a), a);
+    await store.put(id(b), b);
+    const first = await store.read(id(a));
+    t.true(first.bytes.equals(a));
+    const second = await store.read(id(b));
+    t.true(second.bytes.equals(b));
+    t.not(second.bytes.buffer, first.bytes.buffer, 'an unreleased buffer is not handed out again');
+    first.release();
+    first.release();
+    const third = await store.read(id(b));
+    t.is(third.bytes.buffer, first.bytes.buffer, 'the released buffer carries the next read');
+    t.true(third.bytes.equals(b));
+    await t.throwsAsync(store.read(id(Buffer.from('absent'))), { code: 'CHUNK_ERR_NOT_FOUND' });
+    const rotten = Buffer.from(a);
+    rotten[5] = 9;
+    await writeFile(join(dir, id(a).slice(0, 2), id(a)), rotten);
+    await t.throwsAsync(store.read(id(a)), { code: 'CHUNK_ERR_CORRUPT' });
+    await store.close();
+  });
+});

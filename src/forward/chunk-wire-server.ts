@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { drained } from '../util/drained.ts';
 import { PieceQueue } from '../util/piece-queue.ts';
 import {
   encodeWireAnswerHead,
@@ -340,25 +341,6 @@ class WireSession {
   }
 }
 
-/** Resolves once the socket drained; rejects if it closes first (or already did). */
-function drained(socket: net.Socket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (socket.destroyed) {
-      reject(new Error('connection closed'));
-      return;
-    }
-    const done = (err?: Error) => {
-      socket.off('drain', onDrain);
-      socket.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = () => done();
-    const onClose = () => done(new Error('connection closed'));
-    socket.on('drain', onDrain);
-    socket.on('close', onClose);
-  });
-}
 
 /**
  * A socket reading the upgraded connection with `onread`. Node offers `onread` only on sockets it

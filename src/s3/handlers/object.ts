@@ -1,10 +1,11 @@
 /**
  * Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects, CopyObject.
  */
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { evaluateReadConditions, type ReadConditions, unquote } from '../../objects/conditions.ts';
 import type { ObjectRecord, WriteCondition } from '../../objects/types.ts';
 import { readObjectBody, readXmlBody } from '../body.ts';
+import { drained } from '../../util/drained.ts';
 import { type RequestContext, dateHeader, header, httpDate, isoDate } from '../context.ts';
 import { S3Error, toS3Error } from '../errors.ts';
 import { validateKey } from '../names.ts';
@@ -116,22 +117,6 @@ async function sendObjectBody(ctx: RequestContext, pieces: AsyncGenerator<{ byte
   }
 }
 
-/** Resolves once the response can take more; rejects when the connection closed first. */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (res.destroyed) return reject(new Error('client connection closed'));
-    const done = (err?: Error) => {
-      res.off('drain', onDrain);
-      res.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = () => done();
-    const onClose = () => done(new Error('client connection closed'));
-    res.on('drain', onDrain);
-    res.on('close', onClose);
-  });
-}
 
 /** DELETE /bucket/key — succeeds for a missing key, as S3 does. */
 export async function deleteObject(ctx: RequestContext, bucket: string, key: string): Promise<void> {

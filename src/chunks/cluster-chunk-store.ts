@@ -27,14 +27,7 @@ export interface RemoteChunks {
    * Like get, into a buffer the transport recycles once the caller calls release() (for callers
    * that are done with the bytes soon, like repair). Optional: get serves without it.
    */
-  read?(nodeId: number, id: string): Promise<FetchedChunk | undefined>;
-}
-
-/** A chunk fetched from a peer, with the buffer's way back to the transport. */
-export interface FetchedChunk {
-  bytes: Buffer;
-  /** Call once nothing refers to `bytes` any more; calling it twice is harmless. */
-  release(): void;
+  read?(nodeId: number, id: string): Promise<ChunkBytes | undefined>;
 }
 
 /** Where chunks go, as of the last committed membership the caller has seen. */

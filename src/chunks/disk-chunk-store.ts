@@ -175,8 +175,7 @@ export class DiskChunkStore implements ChunkStore {
     const s = await this.stat(id);
     if (s === undefined) throw new StoreError(CHUNK_ERR_NOT_FOUND, `chunk ${id} not found`, { id });
     // The file is opened by the body's first read, so a body nobody iterates holds no handle.
-    const pooled = s.sizeBytes <= CHUNK_READ_BUFFER_BYTES;
-    const buffer = pooled ? (this.#readBuffers.pop() ?? Buffer.allocUnsafeSlow(CHUNK_READ_BUFFER_BYTES)) : Buffer.allocUnsafeSlow(s.sizeBytes);
+    const buffer = this.#takeReadBuffer(s.sizeBytes);
     let released = false;
     return {
       sizeBytes: s.sizeBytes,
@@ -184,7 +183,7 @@ export class DiskChunkStore implements ChunkStore {
       release: () => {
         assert(!released, 'a chunk read is released once');
         released = true;
-        if (pooled && this.#readBuffers.length < CHUNK_READ_BUFFERS_KEPT_MAX) this.#readBuffers.push(buffer);
+        this.#giveBackReadBuffer(buffer);
       },
     };
   }
@@ -240,11 +239,9 @@ export class DiskChunkStore implements ChunkStore {
       throw err;
     }
     let buffer: Buffer | undefined;
-    let pooled = false;
     try {
       const { size } = await file.stat();
-      pooled = size <= CHUNK_READ_BUFFER_BYTES;
-      buffer = pooled ? (this.#readBuffers.pop() ?? Buffer.allocUnsafeSlow(CHUNK_READ_BUFFER_BYTES)) : Buffer.allocUnsafeSlow(size);
+      buffer = this.#takeReadBuffer(size);
       let filled = 0;
       while (filled < size) {
         const { bytesRead } = await file.read(buffer, filled, size - filled, filled);
@@ -261,12 +258,12 @@ export class DiskChunkStore implements ChunkStore {
         release: () => {
           if (released) return;
           released = true;
-          if (pooled && this.#readBuffers.length < CHUNK_READ_BUFFERS_KEPT_MAX) this.#readBuffers.push(kept);
+          this.#giveBackReadBuffer(kept);
         },
       };
     } catch (err) {
       // Nothing outside refers to the buffer yet.
-      if (buffer && pooled && this.#readBuffers.length < CHUNK_READ_BUFFERS_KEPT_MAX) this.#readBuffers.push(buffer);
+      if (buffer) this.#giveBackReadBuffer(buffer);
       throw err;
     } finally {
       await file.close();
@@ -429,6 +426,17 @@ export class DiskChunkStore implements ChunkStore {
     }
     await handle.close();
     return tmp;
+  }
+
+  /** A read buffer for a chunk of `sizeBytes`: a recycled one when it fits, else one of its own. */
+  #takeReadBuffer(sizeBytes: number): Buffer {
+    if (sizeBytes > CHUNK_READ_BUFFER_BYTES) return Buffer.allocUnsafeSlow(sizeBytes);
+    return this.#readBuffers.pop() ?? Buffer.allocUnsafeSlow(CHUNK_READ_BUFFER_BYTES);
+  }
+
+  /** Keeps a pool-sized buffer for a later read (up to CHUNK_READ_BUFFERS_KEPT_MAX); others go to the GC. */
+  #giveBackReadBuffer(buffer: Buffer): void {
+    if (buffer.length === CHUNK_READ_BUFFER_BYTES && this.#readBuffers.length < CHUNK_READ_BUFFERS_KEPT_MAX) this.#readBuffers.push(buffer);
   }
 
   #path(id: string): string {

@@ -14,8 +14,8 @@
 import { createHash } from 'node:crypto';
 import { assert } from '../util/assert.ts';
 import { errorCode } from '../util/errors.ts';
-import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, isChunkId } from './chunk-store.ts';
-import type { ChunkPlacement, FetchedChunk } from './cluster-chunk-store.ts';
+import { CHUNK_ERR_CORRUPT, CHUNK_ERR_NOT_FOUND, type ChunkBytes, isChunkId } from './chunk-store.ts';
+import type { ChunkPlacement } from './cluster-chunk-store.ts';
 import type { MaintainedStore, MaintenanceLogger, MaintenanceRemote, MaintenanceStats } from './maintenance-types.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
@@ -35,13 +35,13 @@ export interface RepairContext {
  * A verified copy of `id` from some peer (`preferred` first, when given: the node an inventory
  * listing showed holding it; then the chunk's owners, then every other node), or undefined.
  */
-export async function fetchGoodCopy(ctx: RepairContext, placement: ChunkPlacement, id: string, preferred?: number): Promise<FetchedChunk | undefined> {
+export async function fetchGoodCopy(ctx: RepairContext, placement: ChunkPlacement, id: string, preferred?: number): Promise<ChunkBytes | undefined> {
   const owners = placement.owners(id, placement.replicationFactor);
   const others = placement.nodes().filter((n) => !owners.includes(n));
   const order = preferred === undefined ? [...owners, ...others] : [preferred, ...owners.filter((n) => n !== preferred), ...others.filter((n) => n !== preferred)];
   for (const node of order) {
     if (node === ctx.selfId) continue;
-    let copy: FetchedChunk | undefined;
+    let copy: ChunkBytes | undefined;
     try {
       copy = await fetchFrom(ctx.remote, node, id);
     } catch (err) {
@@ -60,14 +60,14 @@ export async function fetchGoodCopy(ctx: RepairContext, placement: ChunkPlacemen
 }
 
 /** One peer's copy, in a recycled buffer when the transport has them. */
-async function fetchFrom(remote: RepairContext['remote'], node: number, id: string): Promise<FetchedChunk | undefined> {
+async function fetchFrom(remote: RepairContext['remote'], node: number, id: string): Promise<ChunkBytes | undefined> {
   if (remote.read) return remote.read(node, id);
   const bytes = await remote.get(node, id);
   return bytes === undefined ? undefined : { bytes, release: () => undefined };
 }
 
 /** Stores a fetched copy locally (rate-limited), then gives its buffer back. */
-export async function storeFetched(ctx: RepairContext, id: string, copy: FetchedChunk): Promise<void> {
+export async function storeFetched(ctx: RepairContext, id: string, copy: ChunkBytes): Promise<void> {
   try {
     await ctx.bytes.take(copy.bytes.byteLength, ctx.signal);
     await ctx.local.put(id, copy.bytes);

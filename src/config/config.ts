@@ -4,6 +4,7 @@
  * operator fixes a bad config in one round instead of one error per restart.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { StoreError } from '../util/errors.ts';
 
@@ -102,6 +103,8 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
 export interface ConfigSources {
   env: Record<string, string | undefined>;
   argv: string[];
+  /** Host name for TS3GW_NODE_ID=ordinal when neither TS3GW_POD_NAME nor HOSTNAME is set; os.hostname() by default. */
+  hostname?: string;
 }
 
 /** Loads and validates the configuration; throws CONFIG_ERR_INVALID listing every problem. */
@@ -135,8 +138,11 @@ export function loadConfig(sources: ConfigSources): Config {
       if (raw !== 'true' && raw !== 'false' && raw !== true && raw !== false) problems.push(`${origin}: expected true or false, got "${String(raw)}"`);
       config[name] = raw === 'true' || raw === true;
     } else if (field.type === 'int') {
-      const n = typeof raw === 'number' ? raw : Number(raw);
-      if (!Number.isSafeInteger(n) || n < 0) problems.push(`${origin}: expected a non-negative integer, got "${String(raw)}"`);
+      // TS3GW_NODE_ID=ordinal: a StatefulSet pod takes its id from its name (see ordinalNodeId).
+      const ordinal = name === 'nodeId' && raw === 'ordinal' ? ordinalNodeId(sources) : undefined;
+      const n = ordinal !== undefined ? ordinal.nodeId : typeof raw === 'number' ? raw : Number(raw);
+      if (ordinal?.problem !== undefined) problems.push(`${origin}: ${ordinal.problem}`);
+      else if (!Number.isSafeInteger(n) || n < 0) problems.push(`${origin}: expected a non-negative integer, got "${String(raw)}"`);
       config[name] = n;
     } else {
       if (raw !== undefined && typeof raw !== 'string') problems.push(`${origin}: expected a string`);
@@ -211,4 +217,18 @@ export function parsePeers(text: string): PeerSpec[] {
   }
   if (peers.length === 0) throw new TypeError('TS3GW_PEERS is empty');
   return peers;
+}
+
+/**
+ * The node id of a StatefulSet pod for TS3GW_NODE_ID=ordinal: the ordinal at the end of the pod's
+ * name plus one (pod ts3gw-0 is node 1, ts3gw-4 node 5), since Raft ids start at 1. The name is
+ * TS3GW_POD_NAME (the chart sets it from the downward API), else HOSTNAME (container runtimes set
+ * it to the pod name), else the OS host name. The id is as stable as the pod's name, which is what
+ * binds it to its volume; a name without a trailing -N is a problem, not a guess.
+ */
+export function ordinalNodeId(sources: ConfigSources): { nodeId: number; problem?: string } {
+  const name = sources.env['TS3GW_POD_NAME'] || sources.env['HOSTNAME'] || sources.hostname || hostname();
+  const m = /-(\d{1,9})$/.exec(name);
+  if (!m) return { nodeId: Number.NaN, problem: `"ordinal" needs a host name ending in -N (a StatefulSet pod name), got "${name}"` };
+  return { nodeId: Number(m[1]) + 1 };
 }

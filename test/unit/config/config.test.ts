@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { loadConfig } from '../../../src/config/config.ts';
+import { loadConfig, ordinalNodeId } from '../../../src/config/config.ts';
 
 test('defaults: S3 on 0.0.0.0:9000 from ./data in us-east-1', (t) => {
   const c = loadConfig({ env: {}, argv: [] });
@@ -41,4 +41,29 @@ test('the cluster secret must be printable ASCII (it travels in header values be
     t.true(err.meta.problems.some((p) => p.includes('printable ASCII')), err.message);
   }
   t.is(loadConfig({ env: { TS3GW_CLUSTER_SECRET: 'Zx9_-.~!0123456789abcdef' }, argv: [] }).clusterSecret, 'Zx9_-.~!0123456789abcdef');
+});
+
+test('TS3GW_NODE_ID=ordinal: a StatefulSet pod is node ordinal+1, from TS3GW_POD_NAME, then HOSTNAME, then the host name', (t) => {
+  const id = (env: Record<string, string>, hostname?: string) =>
+    loadConfig({ env: { TS3GW_NODE_ID: 'ordinal', ...env }, argv: [], ...(hostname !== undefined ? { hostname } : {}) }).nodeId;
+  t.is(id({ TS3GW_POD_NAME: 'ts3gw-0' }), 1);
+  t.is(id({ TS3GW_POD_NAME: 'my-release-ts3gw-4', HOSTNAME: 'other-7' }), 5, 'the downward-API pod name wins over HOSTNAME');
+  t.is(id({ HOSTNAME: 'ts3gw-12' }, 'ignored-3'), 13);
+  t.is(id({}, 'store-2'), 3);
+  t.is(loadConfig({ env: {}, argv: ['--node-id', 'ordinal'], hostname: 'ts3gw-1' }).nodeId, 2, 'the flag takes it too');
+  t.is(ordinalNodeId({ env: { TS3GW_POD_NAME: 'ts3gw-2' }, argv: [] }).nodeId, 3);
+  // With a peer list, the derived id must be one the list names (pod 3 of a 3-founder list is not).
+  const peers = '1@ts3gw-0.h:9001,2@ts3gw-1.h:9001,3@ts3gw-2.h:9001';
+  const secret = 'Zx9_-.~!0123456789abcdef';
+  t.is(loadConfig({ env: { TS3GW_NODE_ID: 'ordinal', TS3GW_POD_NAME: 'ts3gw-2', TS3GW_PEERS: peers, TS3GW_CLUSTER_SECRET: secret }, argv: [] }).nodeId, 3);
+  const err = t.throws(() => loadConfig({ env: { TS3GW_NODE_ID: 'ordinal', TS3GW_POD_NAME: 'ts3gw-3', TS3GW_PEERS: peers, TS3GW_CLUSTER_SECRET: secret }, argv: [] }));
+  t.regex(err.message, /does not name this node \(id 4\)/);
+});
+
+test('TS3GW_NODE_ID=ordinal refuses a name without a trailing ordinal instead of guessing', (t) => {
+  for (const name of ['ts3gw', 'ts3gw-', 'ts3gw-x', 'ts3gw-1a']) {
+    const err = t.throws(() => loadConfig({ env: { TS3GW_NODE_ID: 'ordinal', TS3GW_POD_NAME: name }, argv: [] })) as Error & { meta: { problems: string[] } };
+    t.true(err.meta.problems.some((p) => p.startsWith('TS3GW_NODE_ID: "ordinal" needs a host name ending in -N')), `${name}: ${err.message}`);
+  }
+  t.throws(() => loadConfig({ env: { TS3GW_NODE_ID: 'ordinals', TS3GW_POD_NAME: 'ts3gw-0' }, argv: [] }), { message: /TS3GW_NODE_ID: expected a non-negative integer/ });
 });

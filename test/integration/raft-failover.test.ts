@@ -39,11 +39,13 @@ test.serial('kill -9 of the leader: a survivor leads and accepts writes well wit
         return undefined;
       }
     },
-    ELECTION_TIMEOUT_MS,
-    'a write acknowledged within one election timeout of the kill',
+    // Waited for longer than the bound it asserts, so a slow answer fails with its number.
+    4 * ELECTION_TIMEOUT_MS,
+    'a write acknowledged after the kill',
   );
   const elapsedMs = performance.now() - killedAt;
-  t.true(elapsedMs < ELECTION_TIMEOUT_MS, `${elapsedMs} ms`);
+  // Typically ~0.2 s: 25x of headroom for a loaded CI, and still below what the timeout path takes.
+  t.true(elapsedMs < ELECTION_TIMEOUT_MS, `first write ${elapsedMs} ms after the kill: the election timeout was waited out`);
   const next = await waitForLeader(cluster, survivors);
   t.true(survivors.includes(next));
   const told = survivors.some((id) => cluster.nodes.get(id)!.server.output.some((l) => l.includes('raft leader is gone')));
@@ -59,6 +61,7 @@ test.serial('a frozen leader (SIGSTOP) is not mistaken for a dead one: the elect
   const survivors = [1, 2, 3].filter((id) => id !== leader);
   const { term } = await clusterStatus(cluster.nodes.get(leader)!.server.url);
   const proc = cluster.nodes.get(leader)!.server.proc;
+  const linesBefore = new Map(survivors.map((id) => [id, cluster.nodes.get(id)!.server.output.length]));
   const stoppedAt = performance.now();
   proc.kill('SIGSTOP');
   try {
@@ -72,8 +75,15 @@ test.serial('a frozen leader (SIGSTOP) is not mistaken for a dead one: the elect
       'a new leader among the survivors',
     );
     const elapsedMs = performance.now() - stoppedAt;
-    // The followers last heard from it up to a heartbeat (100 ms) before the stop.
-    t.true(elapsedMs >= ELECTION_TIMEOUT_MS - 200, `elected after ${elapsedMs} ms: the timeout was not waited out`);
+    // The crash detector did not fire: no survivor saw the frozen leader as gone.
+    for (const id of survivors) {
+      const said = cluster.nodes.get(id)!.server.output.slice(linesBefore.get(id));
+      t.false(said.some((l) => l.includes('raft leader is gone')), `node ${id} took the frozen leader for a dead one`);
+    }
+    // And the election came from the timeout. The followers last heard from the leader a
+    // heartbeat (100 ms) before the stop, or longer if a loaded machine delayed its last
+    // heartbeats, hence half the timeout as the bound: the crash path elects in ~0.2 s.
+    t.true(elapsedMs >= ELECTION_TIMEOUT_MS / 2, `elected after ${elapsedMs} ms: the timeout was not waited out`);
     t.log(`new leader ${next} after ${Math.round(elapsedMs)} ms`);
   } finally {
     proc.kill('SIGCONT');

@@ -10,8 +10,12 @@ import test from 'ava';
 import { eventually, startCluster, waitForLeader } from '../helpers/cluster.ts';
 import { s3Client } from '../helpers/server.ts';
 
-/** With 50 ms ticks: election 0.5–1 s; the host gives up on a leader after 3 election timeouts. */
-const BOUND_MS = 8_000;
+/**
+ * With 50 ms ticks: election 0.5–1 s; the host gives up on a leader after 3 election timeouts
+ * (1.5–3 s when ticks run on time). The bound leaves room for a loaded CI whose ticks run late;
+ * a node that waited for the proposal deadline instead would answer far later, or never.
+ */
+const BOUND_MS = 15_000;
 
 async function statusOf(p: Promise<unknown>): Promise<{ status: number | undefined; code: string; value?: unknown }> {
   try {

@@ -134,9 +134,19 @@ export function toS3Error(err: unknown): S3Error {
   if (code !== undefined) {
     const mapped = FROM_OBJECTS[code];
     if (mapped) return new S3Error(mapped, undefined, extraOf(err));
-    if (isS3ErrorCode(code)) return new S3Error(code, (err as Error).message);
+    // Authentication errors carry AWS's diagnostic elements (StringToSign, ServerTime, …) in `detail`.
+    if (isS3ErrorCode(code)) return new S3Error(code, (err as Error).message, detailOf(err));
   }
   return new S3Error('InternalError');
+}
+
+/** The string fields of an error's `detail` (S3AuthError), as extra XML elements. */
+function detailOf(err: unknown): Record<string, string> {
+  const detail = (err as { detail?: unknown }).detail;
+  if (typeof detail !== 'object' || detail === null) return {};
+  const extra: Record<string, string> = {};
+  for (const [k, v] of Object.entries(detail)) if (typeof v === 'string') extra[k] = v;
+  return extra;
 }
 
 /** AWS's extra error elements from a coded error's metadata (EntityTooSmall, InvalidPart, NoSuchUpload). */

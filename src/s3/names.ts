@@ -51,7 +51,8 @@ function decodePath(rawPath: string): string {
   }
 }
 
-function bucketFromHost(host: string | undefined, domain: string | undefined): string | undefined {
+/** The bucket a virtual-hosted-style Host header names (`bucket.<domain>`), or undefined. */
+export function bucketFromHost(host: string | undefined, domain: string | undefined): string | undefined {
   if (!host || !domain) return undefined;
   const name = host.replace(/:\d+$/, '').toLowerCase();
   const suffix = `.${domain.toLowerCase()}`;

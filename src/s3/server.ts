@@ -23,7 +23,7 @@ import * as multipart from './handlers/multipart.ts';
 import * as objects from './handlers/object.ts';
 import * as post from './handlers/post-object.ts';
 import * as tagging from './handlers/tagging.ts';
-import { parseTarget, type RequestTarget } from './names.ts';
+import { bucketFromHost, parseTarget, type RequestTarget } from './names.ts';
 import { serveInternalChunk } from './internal.ts';
 import { renderXml } from './xml.ts';
 
@@ -200,10 +200,17 @@ async function dispatch(ctx: RequestContext, e: S3Endpoint): Promise<void> {
   }
 }
 
-/** SigV4 verification of a request's head against this server's keys, region and clock. */
+/** SigV4 or SigV2 verification of a request's head against this server's keys, region, domain and clock. */
 function authenticateRequest(req: FastifyRequest, target: RequestTarget, options: S3Options, deps: S3Deps): AuthResult {
+  const virtualHostBucket = bucketFromHost(req.headers.host, options.domain);
   return authenticate(
-    { method: req.method, rawPath: target.rawPath, rawQuery: target.rawQuery, headers: req.headers },
+    {
+      method: req.method,
+      rawPath: target.rawPath,
+      rawQuery: target.rawQuery,
+      headers: req.headers,
+      ...(virtualHostBucket !== undefined ? { virtualHostBucket } : {}),
+    },
     { lookupSecret: deps.lookupSecret, region: options.region, nowMs: deps.clock.nowMs() },
   );
 }

@@ -1,6 +1,6 @@
 /**
- * authenticate() verifies the SigV4 signature of an S3 request's head (method, path, query,
- * headers) and says how its body must be verified. It is pure: the clock arrives as `nowMs` and
+ * authenticate() verifies the SigV4 or SigV2 signature of an S3 request's head (method, path,
+ * query, headers) and says how its body must be verified. It is pure: the clock arrives as `nowMs` and
  * secrets through `lookupSecret`. Body verification is payload.ts's job, driven by the returned
  * PayloadMode, signing key and seed signature.
  *
@@ -9,10 +9,16 @@
  *     SignedHeaders=host;x-amz-date, Signature=<64 hex>`;
  *   - presigned query parameters: X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-Expires,
  *     X-Amz-SignedHeaders, X-Amz-Signature.
- * SigV2, SigV4a and anonymous requests are refused.
+ * And the two ways of Signature Version 2 (sigv2.ts; RESTAuthentication.html), which old clients
+ * and `s3cmd signurl` still use:
+ *   - the Authorization header `AWS AKID:<base64 HMAC-SHA1>`, dated by Date or x-amz-date;
+ *   - presigned query parameters AWSAccessKeyId, Expires (seconds since the epoch), Signature.
+ * SigV2 signs no payload: its body is unsigned (Content-MD5, when sent, protects it).
+ * SigV4a and anonymous requests are refused.
  */
 import { assert } from '../../util/assert.ts';
 import { S3AuthError } from './errors.ts';
+import { constantTimeEqual, parseAuthorizationV2, requestStringsToSignV2, signatureV2, stringToSignBytes } from './sigv2.ts';
 import {
   SIGV4_ALGORITHM,
   SIGV4_TERMINATOR,
@@ -47,6 +53,8 @@ export interface AuthRequest {
   rawQuery: string;
   /** Lower-case header names, as node's IncomingMessage.headers. */
   headers: Record<string, string | string[] | undefined>;
+  /** The bucket when the Host header named it (virtual-hosted style); SigV2 signs it. */
+  virtualHostBucket?: string;
 }
 
 /** Options of authenticate(). */
@@ -89,8 +97,13 @@ export interface AuthResult {
   seedSignature: string;
   /** True for presigned (query-string) authentication. */
   presigned: boolean;
-  /** Header names covered by the signature. */
+  /** Header names covered by the signature (for SigV2: the x-amz-* headers present). */
   signedHeaders: readonly string[];
+  /**
+   * 4, or 2 for Signature Version 2. SigV2 has no signing key, scope or chunk signatures:
+   * `signingKey` is empty, `scope` is '', and `payload` is never a streaming mode.
+   */
+  signatureVersion: 2 | 4;
 }
 
 const STREAMING_SIGNED = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD';
@@ -413,6 +426,7 @@ function authenticateHeader(req: AuthRequest, authorization: string, opts: AuthO
     seedSignature: v.signature,
     presigned: false,
     signedHeaders: signed,
+    signatureVersion: 4,
   };
 }
 
@@ -515,6 +529,149 @@ function authenticatePresigned(req: AuthRequest, opts: AuthOptions, service: str
     seedSignature: v.signature,
     presigned: true,
     signedHeaders: signed,
+    signatureVersion: 4,
+  };
+}
+
+const SIGV2_QUERY_PARAMS = ['AWSAccessKeyId', 'Expires', 'Signature'] as const;
+const INTEGER_SECONDS_RE = /^\d{1,12}$/;
+
+/**
+ * The payload mode of a SigV2 request: unsigned, unless the client also sent (and, being an
+ * x-amz-* header, signed) x-amz-content-sha256 with a hex SHA-256 or UNSIGNED-PAYLOAD. The
+ * aws-chunked modes chain SigV4 signatures and cannot follow a SigV2 head.
+ */
+function payloadModeV2(req: AuthRequest): PayloadMode {
+  const contentSha256 = header(req.headers, 'x-amz-content-sha256')?.trim();
+  if (contentSha256 === undefined) return { kind: 'unsigned' };
+  const mode = payloadModeOf(contentSha256, req.headers);
+  if (mode.kind === 'sha256' || mode.kind === 'unsigned') return mode;
+  throw new S3AuthError('InvalidRequest', 'aws-chunked (STREAMING-*) uploads require AWS Signature Version 4.');
+}
+
+/**
+ * Compares the client's SigV2 signature with each string it may have signed (see
+ * requestStringsToSignV2), every one in constant time; throws SignatureDoesNotMatch with AWS's
+ * diagnostic fields (StringToSign is the first, canonical form). Returns the signature.
+ */
+function verifySignatureV2(accessKeyId: string, secret: string, candidates: readonly string[], clientSignature: string): string {
+  assert(candidates.length > 0, 'at least one string to sign');
+  let matched: string | undefined;
+  for (const sts of candidates) {
+    const expected = signatureV2(secret, sts);
+    if (constantTimeEqual(expected, clientSignature)) matched = expected;
+  }
+  if (matched === undefined) {
+    const sts = candidates[0] as string;
+    throw new S3AuthError(
+      'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+      { AWSAccessKeyId: accessKeyId, StringToSign: sts, SignatureProvided: clientSignature, StringToSignBytes: stringToSignBytes(sts) },
+    );
+  }
+  return matched;
+}
+
+/** Parses a SigV2 request time: RFC 1123/2616 dates (`Tue, 27 Mar 2007 19:36:42 +0000`) or ISO 8601 basic. */
+function parseHttpDate(value: string): number | undefined {
+  const v = value.trim();
+  const basic = parseAmzDate(v);
+  if (basic !== undefined) return basic;
+  const ms = Date.parse(v);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** SigV2 with the Authorization header (RESTAuthentication.html). */
+function authenticateHeaderV2(req: AuthRequest, authorization: string, opts: AuthOptions): AuthResult {
+  if (authorization.length > AUTHORIZATION_HEADER_BYTES_MAX) {
+    throw new S3AuthError('InvalidArgument', 'The Authorization header is too long.', { ArgumentName: 'Authorization' });
+  }
+  const parsed = parseAuthorizationV2(authorization);
+  if (parsed === undefined) {
+    throw new S3AuthError('InvalidArgument', 'AWS authorization header is invalid.  Expected AwsAccessKeyId:signature', {
+      ArgumentName: 'Authorization',
+      ArgumentValue: authorization,
+    });
+  }
+  // x-amz-date wins over Date (RESTAuthentication.html "Time stamp requirement").
+  const xAmzDate = header(req.headers, 'x-amz-date');
+  const dateValue = xAmzDate ?? header(req.headers, 'date');
+  const requestTimeMs = dateValue === undefined ? undefined : parseHttpDate(dateValue);
+  if (requestTimeMs === undefined) {
+    throw new S3AuthError('AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
+  }
+  if (Math.abs(opts.nowMs - requestTimeMs) > REQUEST_TIME_SKEW_MS_MAX) {
+    throw new S3AuthError(
+      'RequestTimeTooSkewed',
+      'The difference between the request time and the current time is too large.',
+      {
+        RequestTime: (dateValue as string).trim(),
+        ServerTime: new Date(opts.nowMs).toISOString(),
+        MaxAllowedSkewMilliseconds: String(REQUEST_TIME_SKEW_MS_MAX),
+      },
+    );
+  }
+  const payload = payloadModeV2(req);
+  const secret = lookup(opts, parsed.accessKeyId);
+  const candidates = requestStringsToSignV2(req.method, req.headers, req.rawPath, req.rawQuery, req.virtualHostBucket);
+  const sig = verifySignatureV2(parsed.accessKeyId, secret, candidates, parsed.signature);
+  return resultV2(req, parsed.accessKeyId, payload, requestTimeMs, sig, false);
+}
+
+/** SigV2 presigned query string: AWSAccessKeyId, Expires, Signature (RESTAuthentication.html). */
+function authenticatePresignedV2(req: AuthRequest, opts: AuthOptions): AuthResult {
+  const values = new Map<string, string>();
+  for (const p of parseQuery(req.rawQuery)) {
+    if (!(SIGV2_QUERY_PARAMS as readonly string[]).includes(p.key)) continue;
+    if (values.has(p.key)) throw new S3AuthError('InvalidArgument', `${p.key} must be given only once.`, { ArgumentName: p.key });
+    values.set(p.key, p.value);
+  }
+  const accessKeyId = values.get('AWSAccessKeyId');
+  const expires = values.get('Expires');
+  // A '+' of the base64 signature left unencoded decodes to a space (form encoding); base64
+  // has no spaces, so it can only have been a '+'.
+  const clientSignature = values.get('Signature')?.replaceAll(' ', '+');
+  if (accessKeyId === undefined || expires === undefined || clientSignature === undefined || accessKeyId === '') {
+    throw new S3AuthError('AccessDenied', 'Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters');
+  }
+  if (!INTEGER_SECONDS_RE.test(expires)) {
+    throw new S3AuthError('AccessDenied', 'Invalid date (should be seconds since epoch)', { Expires: expires });
+  }
+  const expiresMs = Number(expires) * 1000;
+  const payload = payloadModeV2(req);
+  const secret = lookup(opts, accessKeyId);
+  if (opts.nowMs > expiresMs) {
+    throw new S3AuthError('AccessDenied', 'Request has expired', {
+      Expires: new Date(expiresMs).toISOString(),
+      ServerTime: new Date(opts.nowMs).toISOString(),
+    });
+  }
+  const candidates = requestStringsToSignV2(req.method, req.headers, req.rawPath, req.rawQuery, req.virtualHostBucket, expires);
+  const sig = verifySignatureV2(accessKeyId, secret, candidates, clientSignature);
+  return resultV2(req, accessKeyId, payload, opts.nowMs, sig, true);
+}
+
+function resultV2(
+  req: AuthRequest,
+  accessKeyId: string,
+  payload: PayloadMode,
+  requestTimeMs: number,
+  sig: string,
+  presigned: boolean,
+): AuthResult {
+  return {
+    accessKeyId,
+    payload,
+    signingKey: Buffer.alloc(0),
+    scope: '',
+    amzDate: formatAmzDate(requestTimeMs),
+    requestTimeMs,
+    seedSignature: sig,
+    presigned,
+    signedHeaders: Object.keys(req.headers)
+      .filter((n) => n.startsWith('x-amz-') && req.headers[n] !== undefined)
+      .sort(),
+    signatureVersion: 2,
   };
 }
 
@@ -524,9 +681,10 @@ function hasQueryParam(rawQuery: string, name: string): boolean {
 
 /**
  * authenticate verifies a request's SigV4 signature (Authorization header or presigned query) and
- * returns who signed it and how the body must be verified. Throws S3AuthError:
+ * returns who signed it and how the body must be verified; SigV2 (header or AWSAccessKeyId /
+ * Expires / Signature query) likewise. Throws S3AuthError:
  * AccessDenied (no credentials, expired presigned URL, unsigned x-amz-* headers, bad date),
- * InvalidRequest (SigV2, missing x-amz-content-sha256), InvalidArgument (two auth mechanisms,
+ * InvalidRequest (missing x-amz-content-sha256, SigV2 with aws-chunked), InvalidArgument (two auth mechanisms,
  * unknown x-amz-content-sha256, unsupported Authorization type), AuthorizationHeaderMalformed /
  * AuthorizationQueryParametersError (bad credential, region, service, date or parameters),
  * InvalidAccessKeyId, RequestTimeTooSkewed, SignatureDoesNotMatch, NotImplemented (SigV4a),
@@ -536,7 +694,7 @@ export function authenticate(req: AuthRequest, opts: AuthOptions): AuthResult {
   const service = opts.service ?? 's3';
   const authorization = header(req.headers, 'authorization');
   const presignedV4 = hasQueryParam(req.rawQuery, 'X-Amz-Algorithm') || hasQueryParam(req.rawQuery, 'X-Amz-Signature');
-  const presignedV2 = hasQueryParam(req.rawQuery, 'AWSAccessKeyId') && hasQueryParam(req.rawQuery, 'Signature');
+  const presignedV2 = hasQueryParam(req.rawQuery, 'AWSAccessKeyId') || hasQueryParam(req.rawQuery, 'Signature');
 
   if (authorization !== undefined && (presignedV4 || presignedV2)) {
     throw new S3AuthError(
@@ -547,12 +705,7 @@ export function authenticate(req: AuthRequest, opts: AuthOptions): AuthResult {
   if (authorization !== undefined) {
     const a = authorization.trim();
     if (a.startsWith(`${SIGV4_ALGORITHM} `) || a === SIGV4_ALGORITHM) return authenticateHeader(req, a, opts, service);
-    if (a.startsWith('AWS ')) {
-      throw new S3AuthError(
-        'InvalidRequest',
-        'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.',
-      );
-    }
+    if (a.startsWith('AWS ')) return authenticateHeaderV2(req, a, opts);
     if (a.startsWith(SIGV4A_ALGORITHM)) {
       throw new S3AuthError('NotImplemented', 'SigV4a (AWS4-ECDSA-P256-SHA256) is not implemented.');
     }
@@ -562,11 +715,6 @@ export function authenticate(req: AuthRequest, opts: AuthOptions): AuthResult {
     });
   }
   if (presignedV4) return authenticatePresigned(req, opts, service);
-  if (presignedV2) {
-    throw new S3AuthError(
-      'InvalidRequest',
-      'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.',
-    );
-  }
+  if (presignedV2) return authenticatePresignedV2(req, opts);
   throw new S3AuthError('AccessDenied', 'Access Denied');
 }

@@ -467,6 +467,7 @@ function fakeAuth(payload: AuthResult['payload']): AuthResult {
     seedSignature: SIGNING.seedSignature,
     presigned: false,
     signedHeaders: ['host'],
+    signatureVersion: 4,
   };
 }
 

@@ -212,7 +212,7 @@ test.serial('after two nodes join, chunks rebalance to their new owners within Â
     for (const key of objects.keys()) for (const c of bodies.get(key)!) referenced.add(c);
     let counts: number[] = [];
     let seen = '';
-    let seenSince = 0;
+    let passesAtChange: number[] = [];
     await eventually(
       async () => {
         const sets = await Promise.all(ids.map((id) => chunkInventory(cluster.nodes.get(id)!.dataDir)));
@@ -220,14 +220,18 @@ test.serial('after two nodes join, chunks rebalance to their new owners within Â
         const copies = [...referenced].map((c) => sets.filter((s) => s.has(c)).length);
         if (process.env['DEBUG_MAINT']) console.log(counts.join(' '), copies.filter((n) => n !== 3).length);
         // Done when every referenced chunk has exactly R = 3 copies (old copies dropped), the new
-        // nodes hold some, and nothing moved for 2 s (several maintenance passes). Exactly 3
-        // copies alone is also true of chunks a pass has not reached yet, still on their old owners.
+        // nodes hold some, and nothing moved while every node ran a whole maintenance pass (two
+        // passes ended since the last change: the first may have begun before it). Exactly 3
+        // copies alone is also true of chunks a pass has not reached yet, still on their old
+        // owners. Counting passes, not seconds, holds however slowly a loaded machine runs them.
+        const passes = await Promise.all(ids.map(async (id) => (await maintenanceStats(cluster, id))['ts3gw_maintenance_passes_total']!));
         const state = counts.join(',');
         if (state !== seen) {
           seen = state;
-          seenSince = Date.now();
+          passesAtChange = passes;
         }
-        const settled = copies.every((n) => n === 3) && counts[3]! > 0 && counts[4]! > 0 && Date.now() - seenSince >= 2_000;
+        const quiet = passes.every((n, i) => n >= passesAtChange[i]! + 2);
+        const settled = copies.every((n) => n === 3) && counts[3]! > 0 && counts[4]! > 0 && quiet;
         return settled ? true : undefined;
       },
       90_000,

@@ -1,12 +1,13 @@
 /**
- * Linearizability checker for a history of single-key register operations (put/get), in the style
- * of Wing & Gong with Lowe's memoisation (as Knossos and Porcupine do), run per key
- * (P-compositionality: a history is linearizable iff each key's sub-history is).
+ * The Raft simulator's register checker: put/get histories checked per key for linearizability
+ * by the project's one Wing & Gong search (chaos/checker/linearizability.ts), with a plain
+ * register as the model.
  *
  * An operation has an invocation time and a completion time. A put whose outcome is unknown (the
  * client timed out) is "indeterminate": completion = Infinity, and it may take effect at any point
  * after its invocation, or never.
  */
+import { type Model, searchLinearization } from '../../chaos/checker/linearizability.ts';
 
 /** One client operation on a register. */
 export interface RegisterOp {
@@ -26,6 +27,13 @@ export type LinearizabilityResult =
   | { ok: true; explored: number }
   | { ok: false; key: string; explored: number; reason: string }
   | { ok: 'unknown'; key: string; explored: number; reason: string };
+
+/** A register: the state is its value (null = absent). */
+const REGISTER: Model<string | null, RegisterOp> = {
+  init: () => null,
+  hash: (state) => (state === null ? '\u0000' : `=${state}`),
+  step: (state, op) => (op.kind === 'put' ? op.value : op.value === state ? state : undefined),
+};
 
 /** Checks every key's sub-history; `budget` bounds explored states per key. */
 export function checkHistory(ops: readonly RegisterOp[], budget = 500_000): LinearizabilityResult {
@@ -50,86 +58,13 @@ export function checkHistory(ops: readonly RegisterOp[], budget = 500_000): Line
   return { ok: true, explored };
 }
 
-/**
- * Depth-first search for a linearization of one register's history.
- * State = (set of linearized ops, current value). An op may be linearized next iff it was invoked
- * before the earliest completion among the ops not yet linearized (otherwise that op would have to
- * come first). Done when every op with a known completion is linearized.
- */
-export function checkRegister(
-  key: string,
-  history: readonly RegisterOp[],
-  budget: number,
-): LinearizabilityResult {
-  const ops = [...history].sort((a, b) => a.invokeTime - b.invokeTime || a.id.localeCompare(b.id));
-  const n = ops.length;
-  const determinate = ops.filter((o) => o.completeTime !== Number.POSITIVE_INFINITY).length;
-  const seen = new Set<string>();
-  let explored = 0;
-  const done = new Uint8Array(n);
-
-  // Iterative DFS to avoid deep recursion on long histories.
-  type Frame = { value: string | null; doneCount: number; candidates: number[]; next: number; chosen: number };
-  const candidatesOf = (value: string | null): number[] => {
-    let minComplete = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < n; i++) {
-      const o = ops[i];
-      if (o !== undefined && done[i] === 0 && o.completeTime < minComplete) minComplete = o.completeTime;
-    }
-    const out: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const o = ops[i];
-      if (o === undefined || done[i] === 1) continue;
-      if (o.invokeTime > minComplete) break; // sorted by invoke: no later op qualifies
-      if (o.kind === 'get' && o.value !== value) continue;
-      out.push(i);
-    }
-    return out;
-  };
-  const stateKey = (value: string | null): string => `${value === null ? '\u0000' : value}|${Buffer.from(done).toString('base64')}`;
-
-  const stack: Frame[] = [{ value: null, doneCount: 0, candidates: candidatesOf(null), next: 0, chosen: -1 }];
-  seen.add(stateKey(null));
-  let doneDeterminate = 0;
-  while (stack.length > 0) {
-    const top = stack[stack.length - 1];
-    if (top === undefined) break;
-    if (doneDeterminate === determinate) return { ok: true, explored };
-    if (top.next >= top.candidates.length) {
-      // Backtrack: undo the op that led to this frame.
-      stack.pop();
-      if (top.chosen >= 0) {
-        done[top.chosen] = 0;
-        if (ops[top.chosen]?.completeTime !== Number.POSITIVE_INFINITY) doneDeterminate--;
-      }
-      continue;
-    }
-    const i = top.candidates[top.next++];
-    if (i === undefined) continue;
-    const op = ops[i];
-    if (op === undefined) continue;
-    const value = op.kind === 'put' ? op.value : top.value;
-    done[i] = 1;
-    const k = stateKey(value);
-    if (seen.has(k)) {
-      done[i] = 0;
-      continue;
-    }
-    seen.add(k);
-    explored++;
-    if (explored > budget) {
-      return { ok: 'unknown', key, explored, reason: `search budget ${budget} exhausted (${n} ops)` };
-    }
-    if (op.completeTime !== Number.POSITIVE_INFINITY) doneDeterminate++;
-    stack.push({ value, doneCount: top.doneCount + 1, candidates: candidatesOf(value), next: 0, chosen: i });
-  }
-  if (doneDeterminate === determinate) return { ok: true, explored };
-  return {
-    ok: false,
-    key,
-    explored,
-    reason: `no linearization of ${n} ops on key ${key}:\n${ops.map(fmtOp).join('\n')}`,
-  };
+/** Searches for a linearization of one register's history. */
+export function checkRegister(key: string, history: readonly RegisterOp[], budget: number): LinearizabilityResult {
+  const r = searchLinearization(REGISTER, history, budget);
+  if (r.ok === true) return r;
+  if (r.ok === 'unknown') return { ok: 'unknown', key, explored: r.explored, reason: r.reason };
+  const ops = [...history].sort((a, b) => a.invokeTime - b.invokeTime);
+  return { ok: false, key, explored: r.explored, reason: `no linearization of ${ops.length} ops on key ${key}:\n${ops.map(fmtOp).join('\n')}` };
 }
 
 function fmtOp(o: RegisterOp): string {

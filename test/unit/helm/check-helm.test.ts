@@ -1,0 +1,96 @@
+/**
+ * Goal: the chart check (scripts/check-helm.ts, `npm run check:helm`) fails on a broken chart
+ * configuration, through each of its layers, and passes the chart's defaults.
+ *
+ * Method: deliberately broken values files, written to a temp dir, checked with the same
+ * functions CI runs and once through the CLI itself: a values.schema.json violation (helm lint
+ * --strict and helm template refuse it), a misspelt field inside a free-form value that renders
+ * into the StatefulSet (only the unknown-field walk sees it; kubernetes-models lets it through),
+ * a wrong type (kubernetes-models catches it) and a broken bootstrap invariant.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import anyTest, { type TestFn } from 'ava';
+import { checkValueSet } from '../../../scripts/check-helm.ts';
+import { ROOT, renderChart, validateObjects } from '../../../scripts/helm-tools.ts';
+
+const test = anyTest as TestFn<{ dir: string }>;
+
+test.before(async (t) => {
+  t.context.dir = await mkdtemp(join(tmpdir(), 'ts3gw-helm-'));
+});
+
+test.after.always(async (t) => {
+  await rm(t.context.dir, { recursive: true, force: true });
+});
+
+async function valuesFile(dir: string, name: string, yaml: string): Promise<string> {
+  const file = join(dir, `${name}.yaml`);
+  await writeFile(file, yaml);
+  return file;
+}
+
+test('the default values pass lint, render, schema and invariant checks', async (t) => {
+  t.deepEqual(await checkValueSet({ name: 'default', valuesFiles: [] }), []);
+});
+
+test('a values.schema.json violation fails helm lint --strict and the render', async (t) => {
+  const file = await valuesFile(t.context.dir, 'schema', 'replicas: three\nreplikas: 3\n');
+  const problems = await checkValueSet({ name: 'schema', valuesFiles: [file] });
+  t.true(problems.some((p) => p.startsWith('helm lint --strict failed') && p.includes("'/replicas': got string, want integer")), problems.join('\n'));
+  t.true(problems.some((p) => p.startsWith('helm template failed') && p.includes("'replikas' not allowed")), problems.join('\n'));
+});
+
+test('a misspelt field in a free-form value is caught as an unknown field of the rendered StatefulSet', async (t) => {
+  const file = await valuesFile(
+    t.context.dir,
+    'typo',
+    'securityContext:\n  runAsNonRoot: true\n  allowPrivilegeEscalation: false\n  readOnlyRootFilesytem: true\n  capabilities:\n    drop: [ALL]\n',
+  );
+  const problems = await checkValueSet({ name: 'typo', valuesFiles: [file] });
+  t.true(problems.includes('StatefulSet/ts3gw: /spec/template/spec/containers/0/securityContext/readOnlyRootFilesytem: unknown field'), problems.join('\n'));
+  // Helm merges it over the defaults, so the real field is still true: only the walk sees the typo.
+  t.is(problems.length, 1, problems.join('\n'));
+});
+
+test('a wrong type in a free-form value is caught by the kubernetes-models schemas', async (t) => {
+  const file = await valuesFile(t.context.dir, 'type', 'resources:\n  requests:\n    memory: [1Gi]\n');
+  const problems = await checkValueSet({ name: 'type', valuesFiles: [file] });
+  t.true(problems.some((p) => p.startsWith('StatefulSet/ts3gw: /spec/template/spec/containers/0/resources/requests/memory:')), problems.join('\n'));
+});
+
+test('the unknown-field walk follows arrays, maps and unions without flagging what the schema has', async (t) => {
+  const objects = await renderChart({ valuesFiles: [join(ROOT, 'helm/ts3gw/ci/tls-values.yaml')] });
+  t.deepEqual(await validateObjects(objects), []);
+  type Ingress = {
+    metadata: { annotations: Record<string, string> };
+    spec: { tls: Record<string, unknown>[]; rules: { http: { paths: { backend: { service: { port: Record<string, unknown> } } }[] } }[] };
+  };
+  const ingress = structuredClone(objects.find((o) => o.kind === 'Ingress')!) as unknown as Ingress;
+  ingress.spec.rules[0]!.http.paths[0]!.backend.service.port['numbr'] = 9000;
+  ingress.metadata.annotations['any.key/is-fine'] = 'yes';
+  ingress.spec.tls[0]!['hostz'] = ['x'];
+  t.deepEqual(await validateObjects([ingress as never]), [
+    'Ingress/ts3gw: /spec/tls/0/hostz: unknown field',
+    'Ingress/ts3gw: /spec/rules/0/http/paths/0/backend/service/port/numbr: unknown field',
+  ]);
+});
+
+test('the CLI exits 1 on a broken values file and 0 on a good one', async (t) => {
+  const bad = await valuesFile(t.context.dir, 'cli-bad', 'podDisruptionBudget:\n  maxUnavailable: 3\n');
+  const run = (file: string) => spawnSync(process.execPath, ['scripts/check-helm.ts', '--values', file], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  const failed = run(bad);
+  t.is(failed.status, 1, failed.stdout + failed.stderr);
+  t.regex(failed.stdout, /FAIL .*cli-bad\.yaml/);
+  t.regex(failed.stdout, /maxUnavailable/);
+  const good = run(join(ROOT, 'helm/ts3gw/ci/five-replicas-values.yaml'));
+  t.is(good.status, 0, good.stdout + good.stderr);
+});
+
+test('values that render valid objects but break an invariant the cluster relies on fail the check', async (t) => {
+  // A user affinity replaces the generated one: valid Kubernetes, but no anti-affinity left.
+  const file = await valuesFile(t.context.dir, 'invariant', 'placement:\n  affinity:\n    nodeAffinity: {}\n');
+  t.deepEqual(await checkValueSet({ name: 'invariant', valuesFiles: [file] }), ['pod: no podAntiAffinity']);
+});

@@ -515,3 +515,80 @@ export function httpHead(method: string, pathAndQuery: string, headers: Record<s
 export function rawStatuses(response: string): number[] {
   return [...response.matchAll(/(?:^|\r\n)HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Signature Version 2 (https://docs.aws.amazon.com/AmazonS3/latest/API/RESTAuthentication.html),
+// written from AWS's document like the SigV4 signer above, not from the server's code.
+
+/** The sub-resources AWS's SigV2 document names, plus those the SigV2 signers sign today. */
+const V2_SUB_RESOURCES = [
+  'acl', 'cors', 'delete', 'lifecycle', 'location', 'logging', 'notification', 'partNumber', 'policy',
+  'requestPayment', 'restore', 'tagging', 'torrent', 'uploadId', 'uploads', 'versionId', 'versioning',
+  'versions', 'website', 'response-cache-control', 'response-content-disposition', 'response-content-encoding',
+  'response-content-language', 'response-content-type', 'response-expires',
+];
+
+/** What a SigV2 signature covers. `path` and `query` are exactly what goes on the wire. */
+export interface SignV2Input {
+  method: string;
+  /** Wire path (path-style includes the bucket). */
+  path: string;
+  /** Wire query without '?'. */
+  query?: string;
+  /** Headers sent; Content-MD5, Content-Type, Date and every x-amz-* one are signed. */
+  headers?: Record<string, string>;
+  /** The bucket when the Host header names it (virtual-hosted style). */
+  virtualHostBucket?: string;
+  credentials?: Credentials;
+}
+
+/** The SigV2 string to sign of a request; `dateOrExpires` is the Date header or the Expires value. */
+export function stringToSignV2(input: SignV2Input, dateOrExpires: string): string {
+  const headers = Object.fromEntries(Object.entries(input.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v.trim()]));
+  const amz = Object.keys(headers)
+    .filter((k) => k.startsWith('x-amz-'))
+    .sort()
+    .map((k) => `${k}:${headers[k]}\n`)
+    .join('');
+  let resource = `${input.virtualHostBucket === undefined ? '' : `/${input.virtualHostBucket}`}${input.path}`;
+  const subs: Array<[string, string]> = [];
+  for (const part of (input.query ?? '').split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const k = eq < 0 ? part : part.slice(0, eq);
+    if (!V2_SUB_RESOURCES.includes(k)) continue;
+    subs.push([k, eq < 0 ? '' : percentDecode(part.slice(eq + 1), true).toString('utf8')]);
+  }
+  subs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  if (subs.length > 0) resource += `?${subs.map(([k, v]) => (v === '' ? k : `${k}=${v}`)).join('&')}`;
+  return `${input.method}\n${headers['content-md5'] ?? ''}\n${headers['content-type'] ?? ''}\n${dateOrExpires}\n${amz}${resource}`;
+}
+
+/** base64 HMAC-SHA1: a SigV2 request or POST policy signature. */
+export function hmacSha1Base64(secret: string, data: string): string {
+  return createHmac('sha1', secret).update(data, 'utf8').digest('base64');
+}
+
+/**
+ * Signs with `Authorization: AWS AKID:signature`. A Date header (now, RFC 1123) is added unless
+ * the headers carry Date or x-amz-date; with x-amz-date and no Date, the Date position is empty
+ * (as aws-sdk-js v2 and s3cmd sign).
+ */
+export function signRequestV2(input: SignV2Input): { headers: Record<string, string>; stringToSign: string } {
+  const creds = input.credentials ?? TEST_CREDENTIALS;
+  const headers = { ...(input.headers ?? {}) };
+  const has = (name: string) => Object.keys(headers).some((k) => k.toLowerCase() === name);
+  if (!has('date') && !has('x-amz-date')) headers['Date'] = new Date().toUTCString();
+  const date = Object.entries(headers).find(([k]) => k.toLowerCase() === 'date')?.[1] ?? '';
+  const stringToSign = stringToSignV2({ ...input, headers }, date);
+  headers['Authorization'] = `AWS ${creds.accessKeyId}:${hmacSha1Base64(creds.secretAccessKey, stringToSign)}`;
+  return { headers, stringToSign };
+}
+
+/** A SigV2 presigned path and query: `path?[query&]AWSAccessKeyId=…&Expires=…&Signature=…`. */
+export function presignV2(input: SignV2Input & { expiresEpochSeconds: number }): string {
+  const creds = input.credentials ?? TEST_CREDENTIALS;
+  const sig = hmacSha1Base64(creds.secretAccessKey, stringToSignV2(input, String(input.expiresEpochSeconds)));
+  const auth = `AWSAccessKeyId=${encodeURIComponent(creds.accessKeyId)}&Expires=${input.expiresEpochSeconds}&Signature=${encodeURIComponent(sig)}`;
+  return `${input.path}?${input.query ? `${input.query}&` : ''}${auth}`;
+}

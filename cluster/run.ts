@@ -1,93 +1,90 @@
 /**
  * `npm run cluster` — a local ts3gw cluster on one machine: N processes (default 3, or
- * `npm run cluster -- --nodes 5`) on 127.0.0.1 with separate data dirs (./.ts3gw-cluster/nodeN)
- * and ports (S3 9000+N-1... unless taken; Raft 9101+N-1), one shared root key pair. Prints the S3
- * endpoints and credentials; Ctrl-C stops every node (SIGTERM, then SIGKILL after 10 s).
+ * `npm run cluster -- --nodes 5`), node N listening on its own loopback address 127.0.0.<10+N>
+ * (S3 on port 9000+N-1, Raft on 9100+N), separate data dirs (./.ts3gw-cluster/nodeN, logs in
+ * nodeN.log), one shared root key pair. Every node's pid, address, ports, command and env are
+ * recorded in ./.ts3gw-cluster/state.json, which `npm run nemesis` acts on (kill, restart,
+ * pause, partition). Prints the endpoints and credentials and follows the nodes' logs; Ctrl-C
+ * stops every node recorded in the state file (SIGTERM, then SIGKILL after 10 s).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { startLocalCluster, stopLocalCluster } from './local-cluster.ts';
 
 const { values } = parseArgs({
   options: {
     nodes: { type: 'string', default: '3' },
     'base-port': { type: 'string', default: '9000' },
+    net: { type: 'string', default: '0' },
     dir: { type: 'string', default: '.ts3gw-cluster' },
+    /** Run the nodes from another checkout's src/main.ts. */
+    source: { type: 'string' },
   },
 });
 const count = Number(values.nodes);
 const basePort = Number(values['base-port']);
 if (!Number.isInteger(count) || count < 1 || count > 16) throw new TypeError('--nodes must be 1..16');
 
-const root = values.dir;
-await mkdir(root, { recursive: true });
-// One key pair and one cluster secret for the whole local cluster, kept across runs.
-const secretsPath = join(root, 'secrets.json');
-let secrets: { accessKey: string; secretKey: string; clusterSecret: string };
-try {
-  secrets = JSON.parse(await readFile(secretsPath, 'utf8')) as typeof secrets;
-} catch {
-  secrets = {
-    accessKey: `TS3${randomBytes(8).toString('hex').toUpperCase()}`,
-    secretKey: randomBytes(24).toString('base64url'),
-    clusterSecret: randomBytes(24).toString('base64url'),
-  };
-  await writeFile(secretsPath, JSON.stringify(secrets, null, 2), { mode: 0o600 });
-}
-
-const ids = Array.from({ length: count }, (_, i) => i + 1);
-const s3Port = (id: number) => basePort + id - 1;
-const raftPort = (id: number) => basePort + 100 + id;
-const peers = ids.map((id) => `${id}@127.0.0.1:${raftPort(id)}`).join(',');
-const children = new Map<number, ChildProcess>();
-
-for (const id of ids) {
-  const child = spawn(process.execPath, ['src/main.ts'], {
-    env: {
-      ...process.env,
-      TS3GW_NODE_ID: String(id),
-      TS3GW_PEERS: peers,
-      TS3GW_CLUSTER_SECRET: secrets.clusterSecret,
-      TS3GW_ROOT_ACCESS_KEY: secrets.accessKey,
-      TS3GW_ROOT_SECRET_KEY: secrets.secretKey,
-      TS3GW_DATA_DIR: join(root, `node${id}`),
-      TS3GW_S3_HOST: '127.0.0.1',
-      TS3GW_S3_PORT: String(s3Port(id)),
-      TS3GW_RAFT_HOST: '127.0.0.1',
-      TS3GW_RAFT_PORT: String(raftPort(id)),
-      TS3GW_LOG_LEVEL: process.env['TS3GW_LOG_LEVEL'] ?? 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.set(id, child);
-  for (const stream of [child.stdout!, child.stderr!]) {
-    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`[node${id}] ${line}\n`));
+// Follow only what this run's nodes log (restarted nodes append to the same files).
+const logSizeAtStart = (id: number) => {
+  try {
+    return statSync(join(values.dir, `node${id}.log`)).size;
+  } catch {
+    return 0;
   }
-  child.on('exit', (code, signal) => {
-    process.stdout.write(`[node${id}] exited (${signal ?? code})\n`);
-    children.delete(id);
-    if (children.size === 0) process.exit(0);
-  });
-}
+};
+const startOffsets = new Map(Array.from({ length: count }, (_, i) => [i + 1, logSizeAtStart(i + 1)]));
+
+const { state } = await startLocalCluster({ nodes: count, dir: values.dir, net: Number(values.net), s3BasePort: basePort, raftBasePort: basePort + 100, ...(values.source ? { source: values.source } : {}) });
 
 process.stdout.write(
-  `\nts3gw local cluster: ${count} node(s)\n` +
-    ids.map((id) => `  node${id}: S3 http://127.0.0.1:${s3Port(id)}  raft 127.0.0.1:${raftPort(id)}  data ${join(root, `node${id}`)}`).join('\n') +
-    `\n\n  export AWS_ACCESS_KEY_ID=${secrets.accessKey} AWS_SECRET_ACCESS_KEY=${secrets.secretKey} AWS_DEFAULT_REGION=us-east-1\n` +
-    `  aws --endpoint-url http://127.0.0.1:${s3Port(1)} s3 mb s3://demo\n\nCtrl-C stops the cluster.\n\n`,
+  `\nts3gw local cluster: ${count} node(s), state in ${state.dir}/state.json\n` +
+    state.nodes.map((n) => `  node${n.id}: S3 ${n.s3Url}  raft ${n.address}:${n.raftPort}  pid ${n.pid}  data ${n.dataDir}`).join('\n') +
+    `\n\n  export AWS_ACCESS_KEY_ID=${state.accessKey} AWS_SECRET_ACCESS_KEY=${state.secretKey} AWS_DEFAULT_REGION=us-east-1\n` +
+    `  aws --endpoint-url ${state.nodes[0]?.s3Url} s3 mb s3://demo\n` +
+    `  npm run nemesis -- kill 2 | restart 2 | pause 2 | resume 2 | partition '1|2,3' | heal\n\nCtrl-C stops the cluster.\n\n`,
 );
+
+const offsets = startOffsets;
+const buffer = Buffer.allocUnsafe(64 * 1024);
+const follow = setInterval(() => {
+  for (const node of state.nodes) {
+    let size = 0;
+    try {
+      size = statSync(node.logFile).size;
+    } catch {
+      continue; // not created yet
+    }
+    let at = offsets.get(node.id) ?? 0;
+    if (size <= at) continue;
+    const fd = openSync(node.logFile, 'r');
+    try {
+      while (at < size) {
+        const n = readSync(fd, buffer, 0, Math.min(buffer.length, size - at), at);
+        if (n <= 0) break;
+        for (const line of buffer.subarray(0, n).toString('utf8').split('\n')) if (line !== '') process.stdout.write(`[node${node.id}] ${line}\n`);
+        at += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    offsets.set(node.id, at);
+  }
+}, 250);
 
 let stopping = false;
 const stopAll = () => {
   if (stopping) return;
   stopping = true;
-  for (const child of children.values()) child.kill('SIGTERM');
-  setTimeout(() => {
-    for (const child of children.values()) child.kill('SIGKILL');
-  }, 10_000).unref();
+  clearInterval(follow);
+  stopLocalCluster(state.dir).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`stopping the cluster: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
 };
 process.on('SIGINT', stopAll);
 process.on('SIGTERM', stopAll);

@@ -163,6 +163,8 @@ interface V2FormOptions {
   secret?: string;
   accessKey?: string;
   tamper?: boolean;
+  /** Send the content as a plain `file` field (a <textarea>), not as a file part. */
+  fileAsField?: string;
 }
 
 /** A SigV2 form: the fields, AWSAccessKeyId, Policy, Signature (HMAC-SHA1 of the base64 policy), then the file. */
@@ -175,7 +177,8 @@ function signedFormV2(file: Blob, filename: string, opts: V2FormOptions = {}): F
   form.append('AWSAccessKeyId', opts.accessKey ?? TEST_ACCESS_KEY);
   form.append('Policy', policy);
   form.append('Signature', sig);
-  form.append('file', file, filename);
+  if (opts.fileAsField !== undefined) form.append('file', opts.fileAsField);
+  else form.append('file', file, filename);
   // Fields after the file are ignored, as S3 does (a browser's submit button).
   form.append('submit', 'Upload to Amazon S3');
   return form;
@@ -360,4 +363,20 @@ test('form fields asking for unsupported features are refused (501), never ignor
   t.is(res.status, 501, res.text);
   t.is(codeOf(res.text), 'NotImplemented');
   await absent(t, 'acl/x');
+});
+
+test('SigV2 text-area upload (AWS example): a plain `file` field is the content', async (t) => {
+  const { server, s3, bucket } = t.context;
+  const res = await post(
+    `${server.url}/${bucket}`,
+    signedFormV2(new Blob([]), '', {
+      conditions: [{ bucket }, ['starts-with', '$key', 'user/eric/'], ['eq', '$Content-Type', 'text/html'], ['starts-with', '$x-amz-meta-tag', '']],
+      fields: [['key', 'user/eric/NewEntry.html'], ['Content-Type', 'text/html'], ['x-amz-meta-tag', 'Interesting Post']],
+      fileAsField: '<p>Your blog post goes here.</p>',
+    }),
+  );
+  t.is(res.status, 204, res.text);
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'user/eric/NewEntry.html' }));
+  t.is(await got.Body!.transformToString(), '<p>Your blog post goes here.</p>');
+  t.is(got.ContentType, 'text/html');
 });

@@ -16,7 +16,7 @@
  * are ignored, as S3 does. Any refusal happens before the object becomes visible, so a refused
  * form changes nothing.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Busboy, type BusboyInstance } from '@fastify/busboy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Tag } from '../../objects/types.ts';
@@ -256,6 +256,12 @@ export async function postObject(req: FastifyRequest, reply: FastifyReply, bucke
         fail(new S3Error('MaxMessageLengthExceeded', `Form field ${name} is too large.`));
         return;
       }
+      // A `file` sent as a plain field (a <textarea name="file">, AWS's "Text area upload"
+      // example) is the content itself, without a filename.
+      if (name.toLowerCase() === 'file') {
+        start(Readable.from([Buffer.from(value, 'utf8')]), '');
+        return;
+      }
       fields.set(name.toLowerCase(), value);
     });
     bb.on('file', (name: string, stream: Readable, filename: string) => {
@@ -263,6 +269,9 @@ export async function postObject(req: FastifyRequest, reply: FastifyReply, bucke
         stream.resume();
         return;
       }
+      start(stream, filename);
+    });
+    function start(stream: Readable, filename: string): void {
       upload = storeFile(fields, stream, filename, bucket, options, deps, owner).then(
         (result) => {
           stream.resume();
@@ -273,7 +282,7 @@ export async function postObject(req: FastifyRequest, reply: FastifyReply, bucke
           fail(err);
         },
       );
-    });
+    }
     bb.on('error', (err: unknown) => fail(new S3Error('MalformedPOSTRequest', (err as Error).message)));
     bb.on('finish', () => {
       if (!upload) reject(new S3Error('InvalidArgument', 'POST requires exactly one file upload per request.', { ArgumentName: 'file', ArgumentValue: '0' }));

@@ -21,7 +21,17 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = pino({ level: config.logLevel, base: { pid: process.pid } });
-  const node = await startNode(config, logger);
+  let node: Awaited<ReturnType<typeof startNode>>;
+  try {
+    node = await startNode(config, logger);
+  } catch (err) {
+    // Refusals an operator must act on get one clear line, not a stack trace.
+    const code = errorCode(err) ?? '';
+    if (!code.startsWith('MEMBERSHIP_ERR_') && code !== 'NODE_ERR_IDENTITY') throw err;
+    logger.fatal({ code }, (err as Error).message);
+    console.error(`ts3gw: ${(err as Error).message}`);
+    process.exit(1);
+  }
   // A plain line for people and scripts (test harnesses wait for it), whatever the log level.
   process.stdout.write(`ts3gw is serving S3 at ${node.s3Url} (data in ${config.dataDir})\n`);
   if (node.generatedCredentials) {

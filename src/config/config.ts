@@ -38,8 +38,22 @@ export interface Config {
   raftSnapshotEntries: number;
   /** Leader answers strong reads from its lease (no heartbeat round); assumes bounded clock drift. */
   raftLeaseReads: boolean;
-  /** Join an existing cluster (start with an empty log and wait to be added) instead of founding one. */
-  join: boolean;
+  /**
+   * Join an existing cluster instead of founding one: seeds `host:raftPort,…` to find it through
+   * gossip and ask to be admitted (see joinSeeds), or `true` to start with an empty log and wait
+   * for an operator to add this node by hand. Unset (or `false`): found a cluster.
+   */
+  join: string | undefined;
+  /** Voters the cluster wants (the leader promotes caught-up learners up to this many). */
+  votersTarget: number;
+  /** host:port other nodes reach this node's Raft (and gossip) endpoint at; default derived. */
+  advertiseRaft: string | undefined;
+  /** Gossip protocol period: one failure-detection probe per period. */
+  gossipPeriodMs: number;
+  /** How long a suspected member has to refute before gossip declares it dead. */
+  gossipSuspicionMs: number;
+  /** How long a joining node keeps asking its seeds before it gives up. */
+  joinTimeoutSeconds: number;
   /** Cluster id to join; founders derive it from TS3GW_PEERS. */
   clusterId: string | undefined;
   /** The S3 URL other nodes use to reach this one; default derived from the listen address. */
@@ -78,7 +92,8 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
   inlineMaxBytes: { env: 'TS3GW_INLINE_MAX_BYTES', flag: 'inline-max-bytes', type: 'int', default: 64 * 1024 },
   objectSizeBytesMax: { env: 'TS3GW_OBJECT_SIZE_BYTES_MAX', flag: 'object-size-bytes-max', type: 'int', default: 5 * 1024 ** 3 },
   logLevel: { env: 'TS3GW_LOG_LEVEL', flag: 'log-level', type: 'string', default: 'info' },
-  nodeId: { env: 'TS3GW_NODE_ID', flag: 'node-id', type: 'int', default: 1 },
+  // 0: not given. A node joining through seeds is then given an id; any other node is node 1.
+  nodeId: { env: 'TS3GW_NODE_ID', flag: 'node-id', type: 'int', default: 0 },
   peers: { env: 'TS3GW_PEERS', flag: 'peers', type: 'optional', default: undefined },
   raftHost: { env: 'TS3GW_RAFT_HOST', flag: 'raft-host', type: 'string', default: '0.0.0.0' },
   raftPort: { env: 'TS3GW_RAFT_PORT', flag: 'raft-port', type: 'int', default: 9001 },
@@ -87,7 +102,12 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
   raftElectionTicks: { env: 'TS3GW_RAFT_ELECTION_TICKS', flag: 'raft-election-ticks', type: 'int', default: 10 },
   raftSnapshotEntries: { env: 'TS3GW_RAFT_SNAPSHOT_ENTRIES', flag: 'raft-snapshot-entries', type: 'int', default: 10_000 },
   raftLeaseReads: { env: 'TS3GW_RAFT_LEASE_READS', flag: 'raft-lease-reads', type: 'bool', default: 'false' },
-  join: { env: 'TS3GW_JOIN', flag: 'join', type: 'bool', default: 'false' },
+  join: { env: 'TS3GW_JOIN', flag: 'join', type: 'optional', default: undefined },
+  votersTarget: { env: 'TS3GW_VOTERS', flag: 'voters', type: 'int', default: 3 },
+  advertiseRaft: { env: 'TS3GW_ADVERTISE_RAFT', flag: 'advertise-raft', type: 'optional', default: undefined },
+  gossipPeriodMs: { env: 'TS3GW_GOSSIP_PERIOD_MS', flag: 'gossip-period-ms', type: 'int', default: 1_000 },
+  gossipSuspicionMs: { env: 'TS3GW_GOSSIP_SUSPICION_MS', flag: 'gossip-suspicion-ms', type: 'int', default: 5_000 },
+  joinTimeoutSeconds: { env: 'TS3GW_JOIN_TIMEOUT_SECONDS', flag: 'join-timeout-seconds', type: 'int', default: 600 },
   clusterId: { env: 'TS3GW_CLUSTER_ID', flag: 'cluster-id', type: 'optional', default: undefined },
   advertiseUrl: { env: 'TS3GW_ADVERTISE_URL', flag: 'advertise-url', type: 'optional', default: undefined },
   weight: { env: 'TS3GW_WEIGHT', flag: 'weight', type: 'int', default: 1 },
@@ -150,6 +170,8 @@ export function loadConfig(sources: ConfigSources): Config {
     }
   }
   const c = config as unknown as Config;
+  if (c.join === 'false') c.join = undefined;
+  if (c.nodeId === 0 && joinSeeds(c) === undefined) c.nodeId = 1;
   problems.push(...validate(c));
   if (problems.length > 0) {
     throw new StoreError(CONFIG_ERR_INVALID, `invalid configuration:\n  - ${problems.join('\n  - ')}`, { problems });
@@ -171,7 +193,12 @@ export function validate(c: Config): string[] {
   if (c.chunkSizeBytes < 64 * 1024 || c.chunkSizeBytes > 16 * 1024 * 1024) problems.push('chunkSizeBytes must be between 64 KiB and 16 MiB');
   if (c.inlineMaxBytes > c.chunkSizeBytes) problems.push('inlineMaxBytes must not exceed chunkSizeBytes');
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(c.logLevel)) problems.push(`logLevel "${c.logLevel}" is not a pino level`);
-  if (!(c.nodeId >= 1)) problems.push('nodeId must be a positive integer');
+  if (!(c.nodeId >= 1) && !(c.nodeId === 0 && joinSeeds(c) !== undefined)) problems.push('nodeId must be a positive integer');
+  if (!(c.votersTarget >= 1 && c.votersTarget <= 7)) problems.push('votersTarget (TS3GW_VOTERS) must be 1..7 (3 or 5 in practice)');
+  if (c.advertiseRaft !== undefined && !/^[^\s/@]+:\d{1,5}$/.test(c.advertiseRaft)) problems.push(`advertiseRaft "${c.advertiseRaft}" must be host:port`);
+  if (!(c.gossipPeriodMs >= 50)) problems.push('gossipPeriodMs must be at least 50');
+  if (!(c.gossipSuspicionMs >= c.gossipPeriodMs)) problems.push('gossipSuspicionMs must be at least one gossip period');
+  if (!(c.joinTimeoutSeconds >= 1)) problems.push('joinTimeoutSeconds must be at least 1');
   if (!(c.raftPort >= 0 && c.raftPort <= 65535)) problems.push(`raftPort ${c.raftPort} is not a TCP port`);
   if (!(c.raftTickMs >= 1)) problems.push('raftTickMs must be at least 1');
   if (!(c.weight >= 1)) problems.push('weight must be a positive integer');
@@ -181,13 +208,18 @@ export function validate(c: Config): string[] {
   if (c.peers !== undefined) {
     try {
       const peers = parsePeers(c.peers);
-      if (!c.join && !peers.some((p) => p.id === c.nodeId)) problems.push(`TS3GW_PEERS does not name this node (id ${c.nodeId})`);
+      if (c.join === undefined && !peers.some((p) => p.id === c.nodeId)) problems.push(`TS3GW_PEERS does not name this node (id ${c.nodeId})`);
       if (peers.length > 1 && c.clusterSecret === undefined) problems.push('TS3GW_CLUSTER_SECRET is required when TS3GW_PEERS names other nodes');
     } catch (err) {
       problems.push((err as Error).message);
     }
   }
-  if (c.join && (c.peers === undefined || c.clusterId === undefined)) problems.push('joining (TS3GW_JOIN) needs TS3GW_PEERS (how to reach the cluster) and TS3GW_CLUSTER_ID');
+  if (c.join === 'true' && (c.peers === undefined || c.clusterId === undefined)) problems.push('joining by hand (TS3GW_JOIN=true) needs TS3GW_PEERS (how to reach the cluster) and TS3GW_CLUSTER_ID');
+  if (c.join !== undefined && c.join !== 'true') {
+    const bad = c.join.split(',').map((s) => s.trim()).filter((s) => !/^[^\s/@]+:\d{1,5}$/.test(s));
+    if (bad.length > 0) problems.push(`TS3GW_JOIN: "${bad.join('", "')}" is not host:port (the seeds' Raft endpoints), nor true`);
+    if (c.clusterSecret === undefined) problems.push('joining through seeds (TS3GW_JOIN) needs TS3GW_CLUSTER_SECRET, the secret the cluster was started with');
+  }
   // A grace of a few seconds is only safe where writes are tiny (tests); production keeps hours.
   if (!(c.gcGraceSeconds >= 1)) problems.push('gcGraceSeconds must be at least 1');
   if (!(c.maintenanceIntervalMs >= 100)) problems.push('maintenanceIntervalMs must be at least 100');
@@ -198,6 +230,13 @@ export function validate(c: Config): string[] {
   // It travels in HTTP header values between nodes.
   if (c.clusterSecret !== undefined && !/^[\x21-\x7e]+$/.test(c.clusterSecret)) problems.push('clusterSecret must be printable ASCII without spaces');
   return problems;
+}
+
+/** The seeds of a join through gossip (`TS3GW_JOIN=host:port,…`), or undefined when not joining so. */
+export function joinSeeds(c: Pick<Config, 'join'>): string[] | undefined {
+  if (c.join === undefined || c.join === 'true' || c.join === 'false') return undefined;
+  const seeds = c.join.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return seeds.length > 0 ? seeds : undefined;
 }
 
 /** A static peer: Raft id and the host:port of its Raft endpoint. */

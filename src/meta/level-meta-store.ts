@@ -79,6 +79,7 @@ const DB_OPTIONS = { keyEncoding: 'buffer', valueEncoding: 'utf8', writeBufferSi
 
 const APPLIED_INDEX = 'appliedIndex';
 const REPLICATION = 'replication';
+const NEXT_NODE_ID = 'next-node-id';
 
 /**
  * One committed log position and its command. `command` is undefined for positions that carry no
@@ -568,6 +569,13 @@ export class LevelMetaStore implements MetaStore {
       case 'SetReplication':
         this.#write(pending, metaKey(REPLICATION), JSON.stringify(op.replication));
         return { ok: true };
+      case 'AllocateNodeId': {
+        if (!Number.isSafeInteger(op.floor) || op.floor < 1) return { ok: false, code: META_ERR_BAD_COMMAND, message: 'AllocateNodeId needs a positive integer floor' };
+        const next = Number((await this.#read(pending, metaKey(NEXT_NODE_ID))) ?? '1');
+        const nodeId = Math.max(op.floor, next);
+        this.#write(pending, metaKey(NEXT_NODE_ID), String(nodeId + 1));
+        return { ok: true, value: { kind: 'AllocateNodeId', nodeId } };
+      }
       default:
         return { ok: false, code: META_ERR_BAD_COMMAND, message: `unknown operation ${(op as { type: string }).type}` };
     }

@@ -191,7 +191,13 @@ export type MetaOp =
   | { type: 'PutBucketCors'; bucket: string; rules: CorsRule[] | null }
   | { type: 'RegisterNode'; node: NodeRecord }
   | { type: 'DeregisterNode'; nodeId: number }
-  | { type: 'SetReplication'; replication: ReplicationSettings };
+  | { type: 'SetReplication'; replication: ReplicationSettings }
+  /**
+   * Hands a joining node its id: max(floor, the stored counter), and the counter moves past it,
+   * so two allocations never give the same id whoever proposed them. The proposer sets `floor`
+   * above every id it knows of (members, registered nodes).
+   */
+  | { type: 'AllocateNodeId'; floor: number };
 
 /**
  * A cluster member as the data path sees it: where to reach it and how much data to give it.
@@ -240,7 +246,8 @@ export type ApplyValue =
   | { kind: 'DeleteObject'; removed?: ObjectRecord }
   | { kind: 'CompleteMultipartUpload'; completion: CompletionRecord; replaced?: ObjectRecord; retried: boolean }
   | { kind: 'PutPart'; replaced?: PartRecord }
-  | { kind: 'AbortMultipartUpload'; parts: PartRecord[] };
+  | { kind: 'AbortMultipartUpload'; parts: PartRecord[] }
+  | { kind: 'AllocateNodeId'; nodeId: number };
 
 /** A listing query over one bucket; all bounds are keys, never cursors (ARCHITECTURE.md). */
 export interface ListQuery {

@@ -10,7 +10,14 @@
  *   GET    /_ts3gw/admin/replication                    replication factor R and write quorum W
  *   PUT    /_ts3gw/admin/replication?r=3&w=2            change them (through the log)
  *   GET    /_ts3gw/admin/maintenance                     chunk gc/repair/rebalance/scrub counters and progress
+ *   GET    /_ts3gw/admin/nodes                           every member: role, addresses, gossip state, ring share,
+ *                                                        replication progress (when this node leads)
  */
+import { statfs } from 'node:fs/promises';
+import type { ChunkPlacement } from '../chunks/cluster-chunk-store.ts';
+import type { Member } from '../membership/gossip.ts';
+import type { NodeRecord } from '../meta/types.ts';
+import { rangeLength, RING_SIZE } from '../placement/index.ts';
 import type { RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { AdminRequest, AdminResponse } from '../s3/context.ts';
 import { DEFAULT_REPLICATION } from './cluster-view.ts';
@@ -25,6 +32,14 @@ export interface AdminDeps {
   peers(): Record<string, string>;
   /** Chunk maintenance counters and progress (a snapshot). */
   maintenance?(): unknown;
+  /** Gossip's view of the other members. */
+  gossip?(): Member[];
+  /** Nodes registered for data placement (committed). */
+  registeredNodes?(): NodeRecord[];
+  /** The current placement ring. */
+  placement?(): ChunkPlacement | undefined;
+  /** This node's data directory (its file system's usage is reported). */
+  dataDir?: string;
 }
 
 /** Serves one operator request. */
@@ -49,9 +64,12 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
             voters: status.confState.voters,
             learners: status.confState.learners,
             peers: deps.peers(),
+            ...(deps.dataDir ? { disk: await diskUsage(deps.dataDir) } : {}),
           },
         };
       }
+      case 'GET /nodes':
+        return { status: 200, body: nodesReport(deps) };
       case 'GET /maintenance':
         return { status: 200, body: { nodeId: deps.nodeId, ...(deps.maintenance?.() ?? {}) } };
       case 'POST /members': {
@@ -103,4 +121,63 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
 
 function badRequest(message: string): AdminResponse {
   return { status: 400, body: { error: 'BadRequest', message } };
+}
+
+/** File-system usage of the data directory, in bytes. */
+async function diskUsage(dir: string): Promise<{ totalBytes: number; freeBytes: number }> {
+  const fs = await statfs(dir);
+  return { totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize };
+}
+
+/** One member as GET /nodes reports it. */
+export interface NodeReport {
+  nodeId: number;
+  role: 'voter' | 'learner' | 'registered';
+  raftAddress?: string;
+  s3Url?: string;
+  zone?: string;
+  weight?: number;
+  /** Gossip's view from the answering node ('self' for itself). */
+  gossip: 'self' | Member['state'] | 'unknown';
+  /** Share of chunk copies the ring gives it, in percent of all copies. */
+  ringSharePercent: number;
+  /** Leader only: the highest log index known replicated on it, and how far behind that is. */
+  match?: number;
+  lagEntries?: number;
+}
+
+/** Every member the answering node knows, by id. */
+function nodesReport(deps: AdminDeps): { nodeId: number; leader: number; term: number; lastIndex: number; nodes: NodeReport[] } {
+  const status = deps.consensus.status();
+  const registered = new Map((deps.registeredNodes?.() ?? []).map((n) => [n.nodeId, n]));
+  const gossip = new Map((deps.gossip?.() ?? []).filter((m) => m.meta.nodeId > 0).map((m) => [m.meta.nodeId, m]));
+  const shares = ringShares(deps.placement?.());
+  const ids = new Set([...status.confState.voters, ...status.confState.learners, ...registered.keys()]);
+  const nodes = [...ids].sort((a, b) => a - b).map((id): NodeReport => {
+    const record = registered.get(id);
+    const progress = status.progress.get(id);
+    const role = status.confState.voters.includes(id) ? 'voter' : status.confState.learners.includes(id) ? 'learner' : 'registered';
+    return {
+      nodeId: id,
+      role,
+      ...(record ? { raftAddress: record.raftAddress, s3Url: record.s3Url, weight: record.weight, ...(record.zone ? { zone: record.zone } : {}) } : {}),
+      gossip: id === deps.nodeId ? 'self' : (gossip.get(id)?.state ?? 'unknown'),
+      ringSharePercent: Math.round((shares.get(id) ?? 0) * 10_000) / 100,
+      ...(progress ? { match: progress.match, lagEntries: Math.max(0, status.lastIndex - progress.match) } : {}),
+    };
+  });
+  return { nodeId: deps.nodeId, leader: status.softState.lead, term: status.hardState.term, lastIndex: status.lastIndex, nodes };
+}
+
+/** Each node's share of all chunk copies the ring places (0..1, summing to 1). */
+function ringShares(placement: ChunkPlacement | undefined): Map<number, number> {
+  const shares = new Map<number, number>();
+  const ranges = placement?.ranges?.();
+  if (!placement || !ranges) return shares;
+  const copies = placement.replicationFactor * RING_SIZE;
+  for (const range of ranges) {
+    const length = rangeLength(range.start, range.end);
+    for (const id of range.owners) shares.set(id, (shares.get(id) ?? 0) + length / copies);
+  }
+  return shares;
 }

@@ -32,19 +32,35 @@ export function bootstrapClusterId(peers: PeerSpec[] | undefined): string {
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
-/** Loads the identity, or creates it on first start; refuses a mismatch. */
-export async function loadIdentity(dir: string, wanted: { nodeId: number; clusterId: () => string }): Promise<{ identity: Identity; created: boolean }> {
-  const path = join(dir, 'identity.json');
+/** The stored identity, or undefined before the first start. */
+export async function readIdentity(dir: string): Promise<Identity | undefined> {
   try {
-    const identity = JSON.parse(await readFile(path, 'utf8')) as Identity;
-    if (identity.nodeId !== wanted.nodeId) {
-      throw new StoreError(NODE_ERR_IDENTITY, `data directory belongs to node ${identity.nodeId}, not node ${wanted.nodeId}`);
-    }
-    return { identity, created: false };
+    return JSON.parse(await readFile(join(dir, 'identity.json'), 'utf8')) as Identity;
   } catch (err) {
     if (errorCode(err) !== 'ENOENT') throw err;
+    return undefined;
   }
-  const identity: Identity = { nodeId: wanted.nodeId, clusterId: wanted.clusterId(), clusterSecret: randomBytes(24).toString('base64url'), incarnation: randomBytes(8).toString('hex') };
+}
+
+/** A new data directory's incarnation (random; a wiped disk gets another). */
+export function newIncarnation(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/**
+ * Loads the identity, or creates it on first start; refuses a mismatch. A join passes the
+ * incarnation it announced to the cluster, so the identity written is the one admitted.
+ */
+export async function loadIdentity(dir: string, wanted: { nodeId: number; clusterId: () => string; incarnation?: string }): Promise<{ identity: Identity; created: boolean }> {
+  const path = join(dir, 'identity.json');
+  const existing = await readIdentity(dir);
+  if (existing) {
+    if (existing.nodeId !== wanted.nodeId) {
+      throw new StoreError(NODE_ERR_IDENTITY, `data directory belongs to node ${existing.nodeId}, not node ${wanted.nodeId}`);
+    }
+    return { identity: existing, created: false };
+  }
+  const identity: Identity = { nodeId: wanted.nodeId, clusterId: wanted.clusterId(), clusterSecret: randomBytes(24).toString('base64url'), incarnation: wanted.incarnation ?? newIncarnation() };
   await mkdir(dir, { recursive: true });
   const handle = await open(`${path}.tmp`, 'w', 0o600);
   try {

@@ -42,6 +42,11 @@ export class Incarnations {
     return known === incarnation;
   }
 
+  /** The incarnation known for `nodeId`, if any traffic came from it. */
+  get(nodeId: number): string | undefined {
+    return this.#known.get(nodeId);
+  }
+
   /** Forgets a node (after it was removed), so it may come back as a new incarnation. */
   forget(nodeId: number): void {
     if (this.#known.delete(nodeId)) this.#saving = this.#saving.then(() => this.#save());

@@ -19,7 +19,7 @@ import { ClusterChunkStore } from '../chunks/cluster-chunk-store.ts';
 import { openDiskChunkStore } from '../chunks/disk-chunk-store.ts';
 import { inventoryDigests, listRange } from '../chunks/inventory.ts';
 import { ChunkMaintenance } from '../chunks/maintenance.ts';
-import { type Config, parsePeers } from '../config/config.ts';
+import { type Config, joinSeeds, parsePeers } from '../config/config.ts';
 import { DurableLogStorage } from '../consensus/durable-log-storage.ts';
 import { DEFAULT_RAFT_TIMING, RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { PeerAddress } from '../consensus/transport.ts';
@@ -37,9 +37,17 @@ import { type Credentials, loadRootCredentials } from './credentials.ts';
 import { handleAdmin } from './admin.ts';
 import { ClusterView } from './cluster-view.ts';
 import { buildPlacement } from './placement.ts';
-import { bootstrapClusterId, loadIdentity } from './identity.ts';
+import { bootstrapClusterId, loadIdentity, readIdentity } from './identity.ts';
 import { Incarnations } from './incarnations.ts';
 import { loadPeers, savePeers } from './peers.ts';
+import { advertisedRaftAddress, answerJoin, emptyGossipStats, joinThroughSeeds, type NodeGossip, startGossip } from './membership.ts';
+import { JOIN_SECRET_HEADER, JoinAdmitter, type JoinAnswer } from '../membership/join.ts';
+import { Promoter } from '../membership/promoter.ts';
+
+/** A learner within this many entries of the leader's log counts as caught up. */
+const PROMOTION_LAG_ENTRIES_MAX = 100;
+/** How often the leader looks for learners to promote. */
+const PROMOTION_INTERVAL_MS = 1_000;
 
 /** XML request bodies: DeleteObjects with 1000 maximal keys, escaped, fits in 2 MiB. */
 export const XML_BODY_BYTES_MAX = 2 * 1024 * 1024;
@@ -66,7 +74,26 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   });
   const staticPeers = config.peers ? parsePeers(config.peers) : undefined;
   const raftDir = join(config.dataDir, 'raft');
-  const { identity } = await loadIdentity(raftDir, { nodeId: config.nodeId, clusterId: () => config.clusterId ?? bootstrapClusterId(staticPeers) });
+  // A first start with seeds joins through them: gossip finds a member, which has the cluster
+  // allocate this node an id and add it as a learner (src/membership/join.ts). Gossip starts
+  // here, on the UDP side of the Raft port, and keeps running for failure detection.
+  const seeds = joinSeeds(config);
+  let gossip: NodeGossip | undefined;
+  let joined: (JoinAnswer & { incarnation: string }) | undefined;
+  const stored = await readIdentity(raftDir);
+  if (!stored && seeds) {
+    // config.clusterSecret is set: validate() requires it for a join through seeds.
+    gossip = await startGossip(config, { port: config.raftPort, nodeId: 0, seeds, secret: config.clusterSecret ?? '' }, logger);
+    joined = await joinThroughSeeds(config, gossip, seeds, logger);
+    gossip.setNodeId(joined.nodeId);
+    logger.info({ nodeId: joined.nodeId, clusterId: joined.clusterId }, 'admitted to the cluster as a learner');
+  }
+  const nodeId = joined?.nodeId ?? (config.nodeId === 0 ? (stored?.nodeId ?? 1) : config.nodeId);
+  const { identity } = await loadIdentity(raftDir, {
+    nodeId,
+    clusterId: () => joined?.clusterId ?? config.clusterId ?? bootstrapClusterId(staticPeers),
+    ...(joined ? { incarnation: joined.incarnation } : {}),
+  });
   if (config.clusterId !== undefined && config.clusterId !== identity.clusterId) {
     throw new Error(`data directory belongs to cluster ${identity.clusterId}, not ${config.clusterId}`);
   }
@@ -77,8 +104,9 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   if (log.truncatedBytes > 0) logger.warn({ bytes: log.truncatedBytes }, 'cut a torn tail off the raft log');
   const incarnations = await Incarnations.load(raftDir);
   const transport = new GrpcTransport({
-    nodeId: config.nodeId,
-    listenAddress: `${config.raftHost}:${config.raftPort}`,
+    nodeId,
+    // Gossip already holds the UDP side of a port it picked (raft port 0): Raft takes the same number.
+    listenAddress: `${config.raftHost}:${gossip?.port ?? config.raftPort}`,
     clusterId: identity.clusterId,
     clusterSecret: config.clusterSecret ?? identity.clusterSecret,
     incarnation: identity.incarnation,
@@ -86,39 +114,58 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     logger,
   });
   // Addresses: the static list, then what committed membership changes taught this node.
-  const peers = new Map<number, string>([...(staticPeers ?? []).map((p): [number, string] => [p.id, p.raftAddress]), ...(await loadPeers(raftDir))]);
+  const peers = new Map<number, string>([
+    ...(staticPeers ?? []).map((p): [number, string] => [p.id, p.raftAddress]),
+    ...(await loadPeers(raftDir)),
+    // A founder's address is in no log entry: the member that admitted us told us.
+    ...Object.entries(joined?.peers ?? {}).map(([id, address]): [number, string] => [Number(id), address]),
+  ]);
+  peers.delete(nodeId);
   if (log.isNew && !config.join) {
     // First start: found the cluster from the static peer list (or alone).
-    const voters = staticPeers ? staticPeers.map((p) => p.id) : [config.nodeId];
+    const voters = staticPeers ? staticPeers.map((p) => p.id) : [nodeId];
     await log.bootstrap({ voters: voters.sort((a, b) => a - b), learners: [] });
   }
   const publishPeers = () => transport.setPeers([...peers].map(([id, raftAddress]): PeerAddress => ({ id, raftAddress })));
   publishPeers();
+  // Addresses come from committed membership changes and from gossip (a founder's own address
+  // is in no log entry); both are authenticated by the cluster secret.
+  const learnPeer = (id: number, raftAddress: string) => {
+    if (id === nodeId || peers.get(id) === raftAddress) return;
+    peers.set(id, raftAddress);
+    publishPeers();
+    void savePeers(raftDir, peers).catch((err: unknown) => logger.error({ err }, 'could not save peer addresses'));
+  };
+  if (joined) void savePeers(raftDir, peers).catch((err: unknown) => logger.error({ err }, 'could not save peer addresses'));
   const consensus = await RaftConsensus.start(
-    { ...DEFAULT_RAFT_TIMING, nodeId: config.nodeId, tickMs: config.raftTickMs, electionTimeoutTicks: config.raftElectionTicks, snapshotEveryEntries: config.raftSnapshotEntries, leaseReads: config.raftLeaseReads, seed: config.nodeId * 7919 + Date.now() },
+    { ...DEFAULT_RAFT_TIMING, nodeId, tickMs: config.raftTickMs, electionTimeoutTicks: config.raftElectionTicks, snapshotEveryEntries: config.raftSnapshotEntries, leaseReads: config.raftLeaseReads, seed: config.nodeId * 7919 + Date.now() },
     {
       log,
       meta,
       transport,
       logger,
-      onPeerAddress: (peer) => {
-        if (peers.get(peer.id) === peer.raftAddress) return;
-        peers.set(peer.id, peer.raftAddress);
-        publishPeers();
-        void savePeers(raftDir, peers).catch((err: unknown) => logger.error({ err }, 'could not save peer addresses'));
-      },
+      onPeerAddress: (peer) => learnPeer(peer.id, peer.raftAddress),
       // A removed node may come back later with a fresh disk as a new member.
       onPeerRemoved: (id) => incarnations.forget(id),
     },
   );
   const clusterSecret = config.clusterSecret ?? identity.clusterSecret;
+  const admitter = new JoinAdmitter({
+    clusterId: identity.clusterId,
+    confState: () => consensus.confState(),
+    propose: (op, stampMs) => consensus.propose(op, stampMs),
+    addLearner: (id, address) => consensus.addLearner(id, address),
+    listNodes: () => meta.listNodes(),
+    incarnationOf: (id) => incarnations.get(id),
+    peers: () => Object.fromEntries([...peers, [nodeId, view?.nodes().find((n) => n.nodeId === nodeId)?.raftAddress ?? advertisedRaftAddress(config, transport.port)]]),
+  });
   // Set once S3 listens (its URL is what peers fetch chunks from); until then chunks stay local.
   let view: ClusterView | undefined;
   const remoteChunks = new PeerChunks({ clusterId: identity.clusterId, clusterSecret, urlOf: (id) => view?.urlOf(id), chunkBytesMax: CHUNK_SIZE_BYTES_MAX });
-  const chunks = new ClusterChunkStore({ selfId: config.nodeId, logger }, { local: localChunks, remote: remoteChunks, placement: () => view?.placement() });
+  const chunks = new ClusterChunkStore({ selfId: nodeId, logger }, { local: localChunks, remote: remoteChunks, placement: () => view?.placement() });
   const maintenance = new ChunkMaintenance(
     {
-      selfId: config.nodeId,
+      selfId: nodeId,
       gcGraceMs: config.gcGraceSeconds * 1000,
       intervalMs: config.maintenanceIntervalMs,
       chunksPerSecond: config.maintenanceChunksPerSecond,
@@ -163,7 +210,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
         hasLeader: consensus.leader !== 0,
       };
     },
-    counters: () => ({ ...(maintenance.stats() as unknown as Record<string, number>), ...wireServer.stats(), ...remoteChunks.stats() }),
+    counters: () => ({ ...(maintenance.stats() as unknown as Record<string, number>), ...wireServer.stats(), ...remoteChunks.stats(), ...(gossip?.stats() ?? emptyGossipStats()) }),
   });
   const app = buildS3App(
     {
@@ -187,12 +234,20 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       admin: (req) =>
         handleAdmin(req, {
           consensus,
-          nodeId: config.nodeId,
+          nodeId,
           clusterId: identity.clusterId,
           rootAccessKeyId: credentials.accessKeyId,
           peers: () => Object.fromEntries([...peers].map(([id, address]) => [String(id), address])),
           maintenance: () => maintenance.stats(),
+          gossip: () => gossip?.members() ?? [],
+          registeredNodes: () => view?.nodes() ?? [],
+          placement: () => view?.placement(),
+          dataDir: config.dataDir,
         }),
+      join: {
+        authorize: (headers) => secretEquals(headers[JOIN_SECRET_HEADER], clusterSecret),
+        admit: (body) => answerJoin(admitter, body, logger),
+      },
     },
     logger,
   );
@@ -205,12 +260,13 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const s3Url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
-  const self = staticPeers?.find((p) => p.id === config.nodeId);
+  const self = staticPeers?.find((p) => p.id === nodeId);
+  const raftAddress = self?.raftAddress ?? advertisedRaftAddress(config, transport.port);
   view = new ClusterView(
     {
-      nodeId: config.nodeId,
+      nodeId,
       s3Url: config.advertiseUrl ?? s3Url,
-      raftAddress: self?.raftAddress ?? `${config.raftHost}:${transport.port}`,
+      raftAddress,
       weight: config.weight,
       ...(config.zone ? { zone: config.zone } : {}),
     },
@@ -220,6 +276,16 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   );
   view.start();
   maintenance.start();
+  // Every node gossips (failure detection, and so joiners can find it): founders seed it with
+  // their static peers and the peers they learned, a joined node already runs it.
+  gossip ??= await startGossip(config, { port: transport.port, nodeId, seeds: [...peers.values()], address: raftAddress, secret: clusterSecret }, logger);
+  gossip.setSelf({ nodeId, raftAddress, s3Url: config.advertiseUrl ?? s3Url });
+  gossip.onPeer(learnPeer);
+  const promoter = new Promoter(
+    { votersTarget: config.votersTarget, lagEntriesMax: PROMOTION_LAG_ENTRIES_MAX, intervalMs: PROMOTION_INTERVAL_MS },
+    { status: () => consensus.status(), isAlive: (id) => gossip?.isAlive(id) ?? false, addVoter: (id) => consensus.addVoter(id), logger },
+  );
+  promoter.start();
 
   return {
     s3Url,
@@ -230,6 +296,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     async close() {
       closing = true;
       // Stop taking requests and let in-flight ones finish, then stop what they used.
+      promoter.stop();
       view?.stop();
       await maintenance.stop();
       // Peers' chunk sessions first: they are not requests app.close() would wait for, and
@@ -241,6 +308,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       await chunks.close();
       await meta.flush();
       await meta.close();
+      await gossip?.close();
     },
   };
 }

@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ObjectService } from '../objects/object-service.ts';
 import type { Clock } from '../util/clock.ts';
 import type { AuthResult } from './auth/authenticate.ts';
-import type { InternalChunks } from './internal.ts';
+import type { InternalChunks, InternalJoin } from './internal.ts';
 import { S3Error } from './errors.ts';
 import type { RequestTarget } from './names.ts';
 
@@ -46,6 +46,8 @@ export interface S3Deps {
   admin?(request: AdminRequest): Promise<AdminResponse>;
   /** The internal chunk endpoint (/_ts3gw/chunks/<id>) for other nodes of the cluster. */
   internalChunks?: InternalChunks;
+  /** The join endpoint (/_ts3gw/join) for nodes asking to be admitted. */
+  join?: InternalJoin;
   /** Prometheus exposition for /metrics, if metrics are on. */
   metricsText?(): Promise<{ contentType: string; body: string }>;
   /** Called once per answered request, for request metrics. */

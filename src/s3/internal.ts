@@ -146,3 +146,39 @@ async function serveInventory(req: FastifyRequest, reply: FastifyReply, chunks: 
   }
   reply.code(405).type('text/plain').send('GET or POST');
 }
+
+/** The join endpoint (/_ts3gw/join): how a new node asks to be admitted (src/membership/join.ts). */
+export interface InternalJoin {
+  /** True when the headers carry the cluster secret (a joiner may not know the cluster id). */
+  authorize(headers: Record<string, string | string[] | undefined>): boolean;
+  /** Answers one parsed JSON body. */
+  admit(body: unknown): Promise<{ status: number; body: unknown }>;
+}
+
+/** Largest join request body (a few short strings). */
+export const JOIN_REQUEST_BYTES_MAX = 4096;
+
+/** Serves POST /_ts3gw/join. */
+export async function serveJoin(req: FastifyRequest, reply: FastifyReply, join: InternalJoin): Promise<void> {
+  const send = (status: number, body: unknown) => reply.code(status).type('application/json').send(JSON.stringify(body));
+  if (req.method !== 'POST') return void send(405, { error: 'MethodNotAllowed', message: 'POST only' });
+  if (!join.authorize(req.headers)) return void send(403, { error: 'AccessDenied', message: 'wrong cluster secret' });
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const piece of req.raw) {
+    size += (piece as Buffer).length;
+    if (size > JOIN_REQUEST_BYTES_MAX) {
+      reply.header('Connection', 'close');
+      return void send(413, { error: 'RequestTooLarge', message: `join requests are at most ${JOIN_REQUEST_BYTES_MAX} bytes` });
+    }
+    parts.push(piece as Buffer);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(parts, size).toString('utf8'));
+  } catch (err) {
+    return void send(400, { error: 'BadRequest', message: `not JSON: ${(err as Error).message}` });
+  }
+  const res = await join.admit(body);
+  send(res.status, res.body);
+}

@@ -24,7 +24,7 @@ import * as objects from './handlers/object.ts';
 import * as post from './handlers/post-object.ts';
 import * as tagging from './handlers/tagging.ts';
 import { bucketFromHost, parseTarget, type RequestTarget } from './names.ts';
-import { serveInternalChunk } from './internal.ts';
+import { serveInternalChunk, serveJoin } from './internal.ts';
 import { renderXml } from './xml.ts';
 
 /** Node's limit on the request head; beyond it the client gets RequestHeaderSectionTooLarge. */
@@ -114,6 +114,7 @@ async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Option
   if (target.bucket === ADMIN_BUCKET && target.key?.startsWith('chunks/') && deps.internalChunks) {
     return serveInternalChunk(req, reply, target.key.slice('chunks/'.length), deps.internalChunks);
   }
+  if (target.bucket === ADMIN_BUCKET && target.key === 'join' && deps.join) return serveJoin(req, reply, deps.join);
   if (target.bucket === ADMIN_BUCKET && deps.admin) return serveAdmin(req, reply, target, options, deps, deps.admin);
 
   // The two requests S3 takes without an Authorization header: a CORS preflight (browsers never

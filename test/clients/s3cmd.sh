@@ -83,6 +83,14 @@ check signurl sh_step '
   altered=${url/Expires=/Expires=1}
   code=$(fetch "$altered" "$D/signurl-altered.xml"); cat "$D/signurl-altered.xml"; echo; test "$code" = 403
   grep -q "<Code>SignatureDoesNotMatch</Code>" "$D/signurl-altered.xml"'
+# The same client signing every request with Signature V2 (Authorization: AWS AKID:signature).
+check sigv2-ops sh_step '
+  s3c --signature-v2 put "$D/small.txt" "s3://$BUCKET/v2/$KEY"
+  s3c --signature-v2 ls --recursive "s3://$BUCKET/v2/" | tee "$D/v2.ls"; grep -qF "s3://$BUCKET/v2/$KEY" "$D/v2.ls"
+  s3c --signature-v2 info "s3://$BUCKET/v2/$KEY"
+  s3c --signature-v2 get "s3://$BUCKET/v2/$KEY" "$D/v2.out"; same_file "$D/small.txt" "$D/v2.out"
+  s3c --signature-v2 del "s3://$BUCKET/v2/$KEY"
+  test -z "$(s3c ls --recursive "s3://$BUCKET/v2/")"'
 check delete sh_step 's3c del "s3://$BUCKET/$KEY" "s3://$BUCKET/$BIGKEY"'
 check empty sh_step 's3c ls --recursive "s3://$BUCKET" | tee "$D/ls-empty.txt"; test ! -s "$D/ls-empty.txt"'
 check sync-up sh_step '

@@ -1,0 +1,217 @@
+/**
+ * Joining a running cluster, both sides.
+ *
+ *   joiner                               any member                      leader (Raft)
+ *   gossip sync with the seeds ────────► (learns members, their S3 URLs)
+ *   POST /_ts3gw/join {incarnation, raftAddress, s3Url[, nodeId]}   (cluster secret header)
+ *                                        AllocateNodeId ───────────────► committed: id N
+ *                                        AddLearnerNode(N, raftAddress) ► committed
+ *   ◄──────────────── 200 {nodeId: N, clusterId}
+ *   writes its identity, starts Raft as N; the leader streams it a snapshot and the log;
+ *   the promoter (promoter.ts) makes it a voter once it caught up, if voters are wanted.
+ *
+ * Everything that decides membership goes through the log (the id counter, the conf change);
+ * gossip only told the joiner whom to ask. A joiner that names an id which is already a member
+ * with another data directory (a wiped disk claiming an old identity) is refused with a reason.
+ */
+import type { ConfState } from '../raft/types.ts';
+import type { ApplyResult, MetaOp, NodeRecord } from '../meta/types.ts';
+import { StoreError } from '../util/errors.ts';
+import type { Member } from './gossip.ts';
+
+/** The joiner names an id that is a member with another data directory, or asks for nonsense. */
+export const MEMBERSHIP_ERR_CONFLICT = 'MEMBERSHIP_ERR_CONFLICT';
+/** A join request that is not well formed. */
+export const MEMBERSHIP_ERR_BAD_REQUEST = 'MEMBERSHIP_ERR_BAD_REQUEST';
+/** No member admitted the joiner before its deadline. */
+export const MEMBERSHIP_ERR_JOIN_TIMEOUT = 'MEMBERSHIP_ERR_JOIN_TIMEOUT';
+/** The cluster refused the joiner for good (wrong secret, identity conflict, other cluster). */
+export const MEMBERSHIP_ERR_REFUSED = 'MEMBERSHIP_ERR_REFUSED';
+
+/** Path of the join endpoint on every node's S3 port. */
+export const JOIN_PATH = '/_ts3gw/join';
+/** Header carrying the cluster secret (the joiner may not know the cluster id yet). */
+export const JOIN_SECRET_HEADER = 'x-ts3gw-cluster-secret';
+/** Largest join request body. */
+export const JOIN_BODY_BYTES_MAX = 4096;
+
+/** What a joiner says about itself. */
+export interface JoinRequest {
+  /** The id it wants (TS3GW_NODE_ID given explicitly); absent: allocate one. */
+  nodeId?: number;
+  /** Random id of its data directory's life (identity.json). */
+  incarnation: string;
+  /** host:port of its Raft endpoint as members reach it. */
+  raftAddress: string;
+  s3Url: string;
+}
+
+/** The member's answer. */
+export interface JoinAnswer {
+  nodeId: number;
+  clusterId: string;
+  /** Raft addresses of the members (id → host:port): a founder's is in no log entry. */
+  peers: Record<string, string>;
+}
+
+/** What admitting a joiner needs from the node (RaftConsensus plus the incarnation book). */
+export interface AdmitDeps {
+  clusterId: string;
+  confState(): ConfState;
+  propose(op: MetaOp, stampMs: number): Promise<ApplyResult>;
+  addLearner(id: number, raftAddress: string): Promise<void>;
+  listNodes(): Promise<NodeRecord[]>;
+  /** The data-directory incarnation last seen from a member, if any traffic came from it. */
+  incarnationOf(id: number): string | undefined;
+  /** Raft addresses of the members this node knows, itself included. */
+  peers(): Record<string, string>;
+}
+
+/** Checks the shape of a join request body; throws MEMBERSHIP_ERR_BAD_REQUEST. */
+export function parseJoinRequest(body: unknown): JoinRequest {
+  const bad = (why: string) => new StoreError(MEMBERSHIP_ERR_BAD_REQUEST, why);
+  if (typeof body !== 'object' || body === null) throw bad('a JSON object is expected');
+  const b = body as Record<string, unknown>;
+  if (typeof b['incarnation'] !== 'string' || !/^[0-9a-f]{8,64}$/.test(b['incarnation'])) throw bad('incarnation must be hex');
+  if (typeof b['raftAddress'] !== 'string' || !/^[^\s/@]+:\d{1,5}$/.test(b['raftAddress'])) throw bad('raftAddress must be host:port');
+  if (typeof b['s3Url'] !== 'string' || !/^https?:\/\/[^/\s]+$/.test(b['s3Url'])) throw bad('s3Url must be http(s)://host:port');
+  if (b['nodeId'] !== undefined && !(Number.isSafeInteger(b['nodeId']) && (b['nodeId'] as number) >= 1)) throw bad('nodeId must be a positive integer');
+  return {
+    incarnation: b['incarnation'],
+    raftAddress: b['raftAddress'],
+    s3Url: b['s3Url'],
+    ...(b['nodeId'] !== undefined ? { nodeId: b['nodeId'] as number } : {}),
+  };
+}
+
+/**
+ * Admits joiners, one at a time on this node (each admission is two log entries; doing them in
+ * turn keeps the answers easy to reason about, and joins are rare).
+ */
+export class JoinAdmitter {
+  readonly #deps: AdmitDeps;
+  #turn: Promise<unknown> = Promise.resolve();
+
+  constructor(deps: AdmitDeps) {
+    this.#deps = deps;
+  }
+
+  /** Allocates an id (or checks the one asked for) and adds the joiner as a learner. */
+  admit(request: JoinRequest): Promise<JoinAnswer> {
+    const run = this.#turn.then(() => this.#admit(request));
+    this.#turn = run.catch(() => undefined);
+    return run;
+  }
+
+  async #admit(request: JoinRequest): Promise<JoinAnswer> {
+    const deps = this.#deps;
+    const conf = deps.confState();
+    const members = new Set([...conf.voters, ...conf.learners]);
+    let nodeId = request.nodeId;
+    if (nodeId !== undefined && members.has(nodeId)) {
+      const known = deps.incarnationOf(nodeId);
+      if (known !== request.incarnation) {
+        throw new StoreError(
+          MEMBERSHIP_ERR_CONFLICT,
+          `node ${nodeId} is already a member with another data directory (a wiped or replaced disk cannot take back an old identity): ` +
+            `start it without a node id to join as a new member, or replace node ${nodeId} (ts3ctl replace ${nodeId})`,
+          { nodeId },
+        );
+      }
+      // The same data directory asking again (its first answer was lost): already admitted.
+      return { nodeId, clusterId: deps.clusterId, peers: deps.peers() };
+    }
+    if (nodeId === undefined) {
+      const registered = await deps.listNodes();
+      const floor = Math.max(0, ...members, ...registered.map((n) => n.nodeId)) + 1;
+      const result = await deps.propose({ type: 'AllocateNodeId', floor }, Date.now());
+      if (!result.ok || result.value?.kind !== 'AllocateNodeId') throw new StoreError(MEMBERSHIP_ERR_BAD_REQUEST, `could not allocate a node id: ${result.ok ? 'no value' : result.message}`);
+      nodeId = result.value.nodeId;
+    }
+    await deps.addLearner(nodeId, request.raftAddress);
+    return { nodeId, clusterId: deps.clusterId, peers: deps.peers() };
+  }
+}
+
+/** How a joiner reaches members' join endpoints (fetch, or a fake in tests). */
+export type JoinPoster = (url: string, secret: string, request: JoinRequest) => Promise<{ status: number; body: unknown }>;
+
+/** The real poster: undici's fetch with a deadline. */
+export const postJoin: JoinPoster = async (url, secret, request) => {
+  const res = await fetch(`${url}${JOIN_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [JOIN_SECRET_HEADER]: secret },
+    body: JSON.stringify(request),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON (a proxy's page, an older node): kept as text for the message.
+  }
+  return { status: res.status, body };
+};
+
+/** What the joiner's loop needs. */
+export interface JoinerDeps {
+  /** Members gossip knows of now (alive ones are asked). */
+  members(): Member[];
+  /** Asks the seeds again (gossip sync). */
+  resync(): void;
+  post: JoinPoster;
+  sleep(ms: number): Promise<void>;
+  nowMs(): number;
+  logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+/**
+ * Asks members to admit this node until one does, a refusal is final, or `timeoutMs` passes.
+ * Members are those gossip found through the seeds that already have a node id.
+ */
+export async function joinCluster(
+  options: { seeds: string[]; secret: string; request: JoinRequest; expectedClusterId?: string; timeoutMs: number; retryMs: number },
+  deps: JoinerDeps,
+): Promise<JoinAnswer> {
+  const deadline = deps.nowMs() + options.timeoutMs;
+  let lastProblem = 'no member found yet';
+  let lastLogMs = 0;
+  for (let attempt = 0; deps.nowMs() < deadline; attempt++) {
+    const candidates = deps.members().filter((m) => m.state === 'alive' && m.meta.nodeId > 0);
+    for (const member of candidates) {
+      let res: { status: number; body: unknown };
+      try {
+        res = await deps.post(member.meta.s3Url, options.secret, options.request);
+      } catch (err) {
+        lastProblem = `${member.meta.s3Url}: ${String(err)}`;
+        continue;
+      }
+      const body = (typeof res.body === 'object' && res.body !== null ? res.body : {}) as Record<string, unknown>;
+      const message = typeof body['message'] === 'string' ? body['message'] : String(res.body);
+      if (res.status === 200 && Number.isSafeInteger(body['nodeId']) && typeof body['clusterId'] === 'string') {
+        const peers = typeof body['peers'] === 'object' && body['peers'] !== null ? (body['peers'] as Record<string, string>) : {};
+        const answer: JoinAnswer = { nodeId: body['nodeId'] as number, clusterId: body['clusterId'], peers };
+        if (options.expectedClusterId !== undefined && answer.clusterId !== options.expectedClusterId) {
+          throw new StoreError(MEMBERSHIP_ERR_REFUSED, `the seeds belong to cluster ${answer.clusterId}, not ${options.expectedClusterId} (TS3GW_CLUSTER_ID)`);
+        }
+        return answer;
+      }
+      if (res.status === 403) throw new StoreError(MEMBERSHIP_ERR_REFUSED, `${member.meta.s3Url} refused the join: wrong cluster secret (${message})`);
+      if (res.status === 409 || res.status === 400) throw new StoreError(MEMBERSHIP_ERR_REFUSED, `${member.meta.s3Url} refused the join: ${message}`);
+      // 503 (no leader yet, election under way) and anything else: try another, then again.
+      lastProblem = `${member.meta.s3Url} answered ${res.status}: ${message}`;
+    }
+    if (deps.nowMs() - lastLogMs >= 10_000) {
+      lastLogMs = deps.nowMs();
+      deps.logger.info({ seeds: options.seeds, members: candidates.length, problem: lastProblem }, 'waiting to join the cluster');
+    }
+    if (attempt % 3 === 0) deps.resync();
+    await deps.sleep(options.retryMs);
+  }
+  throw new StoreError(
+    MEMBERSHIP_ERR_JOIN_TIMEOUT,
+    `could not join through ${options.seeds.join(', ')} within ${Math.round(options.timeoutMs / 1000)} s: ${lastProblem}` +
+      (deps.members().length === 0 ? ' (no seed answered gossip: unreachable, or its cluster secret differs from ours)' : ''),
+  );
+}

@@ -1,0 +1,142 @@
+/**
+ * Goal: the join protocol's decisions (src/membership/join.ts, promoter.ts) on their own:
+ * allocation through the log never hands out an id twice, an id that is a member with another
+ * data directory is refused, a lost answer can be asked again, the joiner's loop treats refusals
+ * as final and "not now" as a reason to retry, and the promoter promotes only learners that
+ * really replicate. Method: fakes for consensus and HTTP; no sockets, no timers.
+ */
+import test from 'ava';
+import type { MetaOp } from '../../../src/meta/types.ts';
+import type { Member } from '../../../src/membership/gossip.ts';
+import { JoinAdmitter, joinCluster, MEMBERSHIP_ERR_CONFLICT, MEMBERSHIP_ERR_JOIN_TIMEOUT, MEMBERSHIP_ERR_REFUSED, parseJoinRequest } from '../../../src/membership/join.ts';
+import { learnerToPromote } from '../../../src/membership/promoter.ts';
+import type { ProgressStatus } from '../../../src/raft/types.ts';
+
+/** A fake cluster: a counter applied in order, learners added to a conf state. */
+function fakeCluster(voters: number[]) {
+  const conf = { voters: [...voters], learners: [] as number[] };
+  let next = 1;
+  const incarnations = new Map<number, string>([[2, 'aaaaaaaaaaaaaaaa']]);
+  const admitter = new JoinAdmitter({
+    clusterId: 'c1',
+    confState: () => ({ voters: [...conf.voters], learners: [...conf.learners] }),
+    propose: async (op: MetaOp) => {
+      if (op.type !== 'AllocateNodeId') throw new Error('unexpected op');
+      // The meta store's rule: max(floor, counter), then the counter moves past it.
+      await new Promise((r) => setImmediate(r));
+      const nodeId = Math.max(op.floor, next);
+      next = nodeId + 1;
+      return { ok: true, value: { kind: 'AllocateNodeId', nodeId } };
+    },
+    addLearner: async (id) => {
+      conf.learners.push(id);
+    },
+    listNodes: async () => [],
+    incarnationOf: (id) => incarnations.get(id),
+    peers: () => ({ '1': '127.0.0.1:9001' }),
+  });
+  return { conf, admitter };
+}
+
+const request = (extra: object = {}) => parseJoinRequest({ incarnation: 'bbbbbbbbbbbbbbbb', raftAddress: '127.0.0.1:9005', s3Url: 'http://127.0.0.1:9004', ...extra });
+
+test('concurrent joins get distinct ids above every member, each added as a learner', async (t) => {
+  const { conf, admitter } = fakeCluster([1, 2, 3]);
+  const answers = await Promise.all([admitter.admit(request()), admitter.admit(request()), admitter.admit(request())]);
+  t.deepEqual(answers.map((a) => a.nodeId).sort(), [4, 5, 6]);
+  t.deepEqual(conf.learners.sort(), [4, 5, 6]);
+  t.deepEqual(answers[0]!.peers, { '1': '127.0.0.1:9001' }, 'the answer tells the joiner where the members are');
+});
+
+test('an id that is a member with another data directory is refused; the same directory asking again is answered', async (t) => {
+  const { conf, admitter } = fakeCluster([1, 2, 3]);
+  const err = await t.throwsAsync(admitter.admit(request({ nodeId: 2 })));
+  t.is((err as { code?: string }).code, MEMBERSHIP_ERR_CONFLICT);
+  t.regex(err!.message, /node 2 is already a member with another data directory/);
+  t.deepEqual(conf.learners, [], 'nothing changed');
+  const again = await admitter.admit(request({ nodeId: 2, incarnation: 'aaaaaaaaaaaaaaaa' }));
+  t.is(again.nodeId, 2);
+  t.deepEqual(conf.learners, [], 'already a member: no second conf change');
+  t.is((await admitter.admit(request({ nodeId: 9 }))).nodeId, 9, 'a free id asked for is used');
+});
+
+test('malformed join requests are refused before anything is proposed', (t) => {
+  for (const body of [null, {}, { incarnation: 'zz', raftAddress: 'h:1', s3Url: 'http://h:2' }, { incarnation: 'aaaaaaaa', raftAddress: 'no-port', s3Url: 'http://h:2' }, { incarnation: 'aaaaaaaa', raftAddress: 'h:1', s3Url: 'ftp://h' }, { incarnation: 'aaaaaaaa', raftAddress: 'h:1', s3Url: 'http://h:2', nodeId: 0 }]) {
+    t.throws(() => parseJoinRequest(body), { code: 'MEMBERSHIP_ERR_BAD_REQUEST' }, JSON.stringify(body));
+  }
+});
+
+const member = (nodeId: number, state: Member['state'] = 'alive'): Member => ({ address: `h${nodeId}:9001`, incarnation: 1, state, sinceMs: 0, meta: { nodeId, raftAddress: `h${nodeId}:9001`, s3Url: `http://h${nodeId}:9000` } });
+
+function joinerDeps(members: Member[], answers: Array<{ status: number; body: unknown } | Error>) {
+  let now = 0;
+  const asked: string[] = [];
+  return {
+    asked,
+    deps: {
+      members: () => members,
+      resync: () => undefined,
+      post: async (url: string) => {
+        asked.push(url);
+        const next = answers.shift() ?? { status: 503, body: { message: 'no leader' } };
+        if (next instanceof Error) throw next;
+        return next;
+      },
+      sleep: async (ms: number) => {
+        now += ms;
+      },
+      nowMs: () => now,
+      logger: { info: () => undefined, warn: () => undefined },
+    },
+  };
+}
+
+const options = { seeds: ['h1:9001'], secret: 's', request: request(), timeoutMs: 10_000, retryMs: 500 };
+
+test('the joiner retries through unavailable members and takes the first admission', async (t) => {
+  const { deps, asked } = joinerDeps([member(1), member(2), member(0), member(3, 'dead')], [new Error('ECONNREFUSED'), { status: 503, body: { message: 'no leader' } }, { status: 200, body: { nodeId: 4, clusterId: 'c1', peers: { '1': 'h1:9001' } } }]);
+  const answer = await joinCluster(options, deps);
+  t.deepEqual(answer, { nodeId: 4, clusterId: 'c1', peers: { '1': 'h1:9001' } });
+  t.deepEqual(asked, ['http://h1:9000', 'http://h2:9000', 'http://h1:9000'], 'only alive members with an id are asked');
+});
+
+test('refusals are final: wrong secret, identity conflict, another cluster id', async (t) => {
+  for (const [answer, pattern, expected] of [
+    [{ status: 403, body: { message: 'wrong cluster secret' } }, /wrong cluster secret/, undefined],
+    [{ status: 409, body: { message: 'node 2 is already a member' } }, /already a member/, undefined],
+    [{ status: 200, body: { nodeId: 4, clusterId: 'other', peers: {} } }, /belong to cluster other, not c1/, 'c1'],
+  ] as const) {
+    const { deps, asked } = joinerDeps([member(1)], [answer]);
+    const err = await t.throwsAsync(joinCluster({ ...options, ...(expected ? { expectedClusterId: expected } : {}) }, deps), { message: pattern });
+    t.is((err as { code?: string }).code, MEMBERSHIP_ERR_REFUSED);
+    t.is(asked.length, 1, 'asked once, not again');
+  }
+});
+
+test('no member ever found: the timeout says the seeds did not answer gossip', async (t) => {
+  const { deps } = joinerDeps([], []);
+  const err = await t.throwsAsync(joinCluster(options, deps), { message: /no seed answered gossip: unreachable, or its cluster secret differs/ });
+  t.is((err as { code?: string }).code, MEMBERSHIP_ERR_JOIN_TIMEOUT);
+});
+
+const progress = (over: Partial<ProgressStatus>): ProgressStatus => ({ match: 100, next: 101, state: 'replicate', isLearner: true, recentActive: true, pendingSnapshot: 0, inflight: 0, ...over });
+
+test('the promoter promotes a replicating, answering, caught-up, alive learner while voters are wanted', (t) => {
+  const status = (over: object = {}, pr: Partial<ProgressStatus> = {}) => ({
+    role: 'leader',
+    lastIndex: 120,
+    confState: { voters: [1, 2], learners: [5, 4] },
+    progress: new Map([[4, progress(pr)], [5, progress(pr)]]),
+    ...over,
+  });
+  const opts = { votersTarget: 3, lagEntriesMax: 50 };
+  const alive = () => true;
+  t.is(learnerToPromote(status(), opts, alive), 4, 'lowest id first');
+  t.is(learnerToPromote(status({ role: 'follower' }), opts, alive), undefined, 'only the leader promotes');
+  t.is(learnerToPromote(status({ confState: { voters: [1, 2, 3], learners: [4, 5] } }), opts, alive), undefined, 'enough voters');
+  t.is(learnerToPromote(status({}, { state: 'probe' }), opts, alive), undefined, 'still probing');
+  t.is(learnerToPromote(status({}, { recentActive: false }), opts, alive), undefined, 'not heard from lately');
+  t.is(learnerToPromote(status({ lastIndex: 30 }, { match: 0 }), opts, alive), undefined, 'never acknowledged anything, even with a short log');
+  t.is(learnerToPromote(status({ lastIndex: 500 }), opts, alive), undefined, 'too far behind');
+  t.is(learnerToPromote(status(), opts, (id) => id !== 4), 5, 'gossip sees 4 down: 5 instead');
+});

@@ -106,7 +106,8 @@ async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Option
   const target = parseTarget(req.raw.url ?? '/', req.headers.host, options.domain);
   // NUL can be neither stored nor listed (XML 1.0); refuse it for every operation, reads included.
   if (target.key?.includes('\0')) throw new S3Error('InvalidArgument', 'Object key must not contain the NUL character.', { ArgumentName: 'key' });
-  const anonymous = req.headers.authorization === undefined && !target.query.has('X-Amz-Signature');
+  // Presigned URLs carry their signature in the query: X-Amz-Signature (SigV4) or Signature (SigV2).
+  const anonymous = req.headers.authorization === undefined && !target.query.has('X-Amz-Signature') && !target.query.has('Signature');
   if (anonymous && (req.method === 'GET' || req.method === 'HEAD') && (await serveOperational(target.rawPath, reply, deps))) return;
 
   // Node-to-node and operator traffic: '_ts3gw' is not a legal bucket name, so these paths can

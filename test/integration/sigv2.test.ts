@@ -254,3 +254,14 @@ test('presigned V2: GET and PUT work until Expires; expired, tampered, unknown k
   expectS3Error(t, await raw.send('PUT', expiredPut, {}, 'late'), 403, 'AccessDenied');
   await assertAbsent(t, other);
 });
+
+test('presigned V2 is not anonymous: a presigned POST form is refused as a form with two authorizations', async (t) => {
+  const { bucket, raw } = t.context;
+  const boundary = 'sigv2boundary';
+  const body = `--${boundary}\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\nx\r\n--${boundary}--\r\n`;
+  const contentType = `multipart/form-data; boundary=${boundary}`;
+  const url = presignV2({ method: 'POST', path: `/${bucket}`, headers: { 'Content-Type': contentType }, expiresEpochSeconds: Math.floor(Date.now() / 1000) + 300 });
+  const res = await raw.send('POST', url, { 'Content-Type': contentType }, body);
+  expectS3Error(t, res, 400, 'InvalidRequest');
+  await assertAbsent(t, 'k');
+});

@@ -76,7 +76,8 @@ every founder derives from it). At first install (and in `helm template`) it is 
 
 {{/*
 A value of the release's Secret: the given one, else the one stored by an earlier install, else
-a new random one. Arguments: root, key (Secret key), given (value from values.yaml), length.
+a new random one (upper-case with `upper`, as AWS access key ids are). Arguments: root, key
+(Secret key), given (value from values.yaml), length, upper.
 */}}
 {{- define "ts3gw.secretValue" -}}
 {{- $existing := lookup "v1" "Secret" .root.Release.Namespace (include "ts3gw.fullname" .root) -}}
@@ -84,6 +85,8 @@ a new random one. Arguments: root, key (Secret key), given (value from values.ya
 {{- .given -}}
 {{- else if and $existing $existing.data (index $existing.data .key) -}}
 {{- index $existing.data .key | b64dec -}}
+{{- else if .upper -}}
+{{- randAlphaNum (int .length) | upper -}}
 {{- else -}}
 {{- randAlphaNum (int .length) -}}
 {{- end -}}

@@ -10,8 +10,9 @@
  *     DELETE was acknowledged does not, unless a concurrent write or delete of the key could explain
  *     it; a listing never shows a key that was never written.
  *
- * Status follows Jepsen: 'ok' (acknowledged), 'fail' (definitely did not take effect: a 4xx such as
- * 412 PreconditionFailed), 'info' (indeterminate: timeout, connection reset, 5xx — it may or may
+ * Status follows Jepsen: 'ok' (acknowledged), 'fail' (definitely did not take effect: a 4xx, a
+ * refused connection; a conditional PUT refused with 412 PreconditionFailed also tells that its
+ * condition was false), 'info' (indeterminate: timeout, connection reset, 5xx — it may or may
  * not have taken effect; the checker gives it completion time Infinity).
  */
 import { checkPartitioned, type Model, type PartitionedResult, type TimedOp } from './linearizability.ts';
@@ -30,6 +31,12 @@ export interface RegisterOp {
   value: string | null;
   /** cas: the value that must be current for the write to apply (null: If-None-Match: *). */
   expect?: string | null;
+  /**
+   * cas with status 'fail': the server answered that the condition did not hold (412, or 404
+   * for If-Match on an absent key), which is an observation. Any other definite failure (a
+   * refused connection, a 400) observed nothing.
+   */
+  refused?: boolean;
   status: OpStatus;
   invokeTime: number;
   /** When the answer came (or the client gave up), whatever the status. */
@@ -64,7 +71,7 @@ export const REGISTER_MODEL: Model<string | null, TimedRegisterOp> = {
 
 /** What the search should see of an op, or undefined when it carries no information. */
 function timed(op: RegisterOp): TimedRegisterOp | undefined {
-  if (op.status === 'fail' && op.f !== 'cas') return undefined; // definitely did nothing
+  if (op.status === 'fail' && !(op.f === 'cas' && op.refused === true)) return undefined; // definitely did nothing
   if (op.status !== 'ok' && op.f === 'get') return undefined; // a failed read observed nothing
   return { op, invokeTime: op.invokeTime, completeTime: op.status === 'info' ? Number.POSITIVE_INFINITY : op.endTime };
 }

@@ -29,6 +29,7 @@ function h(...specs: Spec[]): RegisterOp[] {
     f,
     value,
     ...(f === 'cas' ? { expect: expect ?? null } : {}),
+    ...(f === 'cas' && status === 'fail' ? { refused: true } : {}),
     status,
     invokeTime,
     endTime,
@@ -63,6 +64,13 @@ test('good: compare-and-set chains, refused conditions, failed ops ignored', (t)
     ),
   );
   t.is(r.ok, true, JSON.stringify(r.violations));
+});
+
+test('good: a conditional write that failed without an answer about its condition observed nothing', (t) => {
+  const ops = h(['get', null, 0, 1], ['cas', 'b', 2, 3, 'fail', null], ['get', null, 4, 5]);
+  t.is(checkRegisters(ops).ok, false, 'a refused If-None-Match: * says the key existed');
+  delete ops[1]!.refused; // e.g. the connection was refused
+  t.is(checkRegisters(ops).ok, true);
 });
 
 test('bad: stale read after an acknowledged overwrite', (t) => {

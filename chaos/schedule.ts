@@ -1,0 +1,75 @@
+/**
+ * A seeded fault schedule: which nemesis acts when, on whom, for how long. The same seed and
+ * options give the same schedule; targets named "leader" are resolved when the fault starts
+ * (the run records what they resolved to).
+ *
+ * One fault is active at a time and each touches a minority of the nodes, so the majority side
+ * stays able to make progress; every fault is undone (heal, restart, resume) before the next.
+ *
+ *   |warmup| fault 1 |gap| fault 2 |gap| … |cooldown (no faults)| heal, converge, check
+ */
+import { SeededRandom } from '../src/util/random.ts';
+
+/** The nemeses a run can use. */
+export const NEMESES = ['partition', 'kill', 'pause'] as const;
+export type Nemesis = (typeof NEMESES)[number];
+
+/** One planned fault. */
+export interface PlannedFault {
+  nemesis: Nemesis;
+  /** Seconds from the start of the workload. */
+  atS: number;
+  durationS: number;
+  /**
+   * partition: the isolated minority (node ids) or 'leader' (the leader alone);
+   * kill/pause: one node id or 'leader'.
+   */
+  target: number[] | 'leader';
+}
+
+/** Options of planSchedule. */
+export interface ScheduleOptions {
+  seed: number;
+  nodes: number;
+  timeS: number;
+  nemeses: Nemesis[];
+  /** Seconds without faults at the start and before the end. */
+  warmupS?: number;
+  cooldownS?: number;
+}
+
+/** Plans the faults of a run. */
+export function planSchedule(options: ScheduleOptions): PlannedFault[] {
+  const rng = new SeededRandom(options.seed * 7919 + 17);
+  const out: PlannedFault[] = [];
+  if (options.nemeses.length === 0) return out;
+  const warmup = options.warmupS ?? 3;
+  const end = options.timeS - (options.cooldownS ?? 3);
+  const minority = Math.floor((options.nodes - 1) / 2);
+  const ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
+  const pickNodes = (count: number) => {
+    const pool = [...ids];
+    const chosen: number[] = [];
+    for (let i = 0; i < count; i++) chosen.push(pool.splice(rng.intBelow(pool.length), 1)[0]!);
+    return chosen.sort((a, b) => a - b);
+  };
+  // Faults and gaps of a few seconds: longer than the election timeout (a paused leader must
+  // come back to a new term), short enough for many faults per minute.
+  for (let t = warmup; out.length < 1_000; ) {
+    const durationS = round(2 + rng.float() * 4);
+    if (t + durationS > end) break;
+    const nemesis = options.nemeses[rng.intBelow(options.nemeses.length)]!;
+    const leader = rng.chance(0.5);
+    let target: PlannedFault['target'];
+    if (minority === 0) target = pickNodes(1); // a cluster of 1 or 2: no minority; faults still run
+    else if (nemesis === 'partition') target = leader ? 'leader' : pickNodes(1 + rng.intBelow(minority));
+    else target = leader ? 'leader' : pickNodes(1);
+    out.push({ nemesis, atS: round(t), durationS, target });
+    t += durationS + round(1.5 + rng.float() * 3);
+  }
+  return out;
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
+}

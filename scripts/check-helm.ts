@@ -3,7 +3,8 @@
  * set (the defaults and every helm/ts3gw/ci/*-values.yaml) it runs a real `helm lint --strict`,
  * renders the chart with `helm template`, validates every object against the Kubernetes schemas
  * (types, required fields and unknown fields; see helm-tools.ts) and checks what the cluster's
- * bootstrap relies on (ordinal peers, headless DNS, probes, PDB, security context).
+ * bootstrap relies on (ordinal peers, headless DNS, probes, PDB, security context), and loads each
+ * pod's environment with ts3gw's own configuration loader.
  *
  *   node scripts/check-helm.ts                    the chart's own value sets
  *   node scripts/check-helm.ts --values my.yaml   one value set made of the given files
@@ -14,7 +15,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
-import { CHART_DIR, type K8sObject, lintChart, renderChart, validateObjects } from './helm-tools.ts';
+import { configEnvNames, loadConfig } from '../src/config/config.ts';
+import { CHART_DIR, type K8sObject, kubeletEnv, lintChart, renderChart, validateObjects } from './helm-tools.ts';
 
 /** One value set to check. */
 export interface ValueSet {
@@ -122,7 +124,40 @@ export function checkInvariants(objects: K8sObject[], namespace: string, externa
   return problems;
 }
 
-/** Every problem of one value set: lint, render, schema validation, invariants. */
+/**
+ * What each pod's ts3gw makes of the environment the kubelet gives it: every TS3GW_* variable must
+ * be one ts3gw reads (it ignores others silently), and the configuration must load (the same
+ * loadConfig the process runs) with node id ordinal + 1. A Secret the values name as existing
+ * gets placeholder values of the right shape.
+ */
+export function checkPodConfigs(objects: K8sObject[], namespace: string, externalSecrets: string[] = []): string[] {
+  const statefulSet = objects.find((o) => o.kind === 'StatefulSet');
+  const container = (get(statefulSet, 'spec', 'template', 'spec', 'containers', 0) ?? undefined) as Obj | undefined;
+  if (!statefulSet || !container) return ['no StatefulSet container to check'];
+  const known = new Set(configEnvNames());
+  const placeholder: Record<string, string> = { 'cluster-secret': 'placeholder-cluster-secret-0123456789', 'root-access-key': 'PLACEHOLDERKEY', 'root-secret-key': 'placeholder-secret-key' };
+  const external = (kind: 'Secret' | 'ConfigMap', name: string) => (kind === 'Secret' && externalSecrets.includes(name) ? placeholder : undefined);
+  const problems: string[] = [];
+  const replicas = get(statefulSet, 'spec', 'replicas') as number;
+  for (let ordinal = 0; ordinal < replicas; ordinal++) {
+    let env: Record<string, string>;
+    try {
+      env = kubeletEnv({ objects, statefulSet, namespace, container }, ordinal, { external });
+    } catch (err) {
+      return [...problems, `pod ${ordinal}: ${(err as Error).message}`];
+    }
+    for (const name of Object.keys(env)) if (name.startsWith('TS3GW_') && !known.has(name)) problems.push(`pod ${ordinal}: ${name} is not a ts3gw setting (it would be ignored)`);
+    try {
+      const config = loadConfig({ env, argv: (container['args'] ?? []) as string[] });
+      if (config.nodeId !== ordinal + 1) problems.push(`pod ${ordinal}: node id ${config.nodeId}, expected ${ordinal + 1}`);
+    } catch (err) {
+      problems.push(`pod ${ordinal}: ${(err as Error).message.replace(/\n\s*/g, ' ')}`);
+    }
+  }
+  return problems;
+}
+
+/** Every problem of one value set: lint, render, schema validation, invariants, pod configurations. */
 export async function checkValueSet(vs: ValueSet, namespace = 'ts3gw-check'): Promise<string[]> {
   const options = { valuesFiles: vs.valuesFiles, set: vs.set ?? [], namespace };
   const lint = await lintChart(options);
@@ -136,7 +171,7 @@ export async function checkValueSet(vs: ValueSet, namespace = 'ts3gw-check'): Pr
   }
   // A Secret the values say exists already (auth.existingSecret) is not the chart's to render.
   const external = vs.valuesFiles.map((f) => get(parse(readFileSync(f, 'utf8')), 'auth', 'existingSecret')).filter((n): n is string => typeof n === 'string' && n !== '');
-  problems.push(...(await validateObjects(objects)), ...checkInvariants(objects, namespace, external));
+  problems.push(...(await validateObjects(objects)), ...checkInvariants(objects, namespace, external), ...checkPodConfigs(objects, namespace, external));
   return problems;
 }
 

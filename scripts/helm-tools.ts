@@ -247,3 +247,70 @@ export async function validateObjects(objects: K8sObject[]): Promise<string[]> {
   }
   return out;
 }
+
+type Obj = Record<string, unknown>;
+
+/** What pod environments are worked out from: the rendering, its StatefulSet and container. */
+export interface PodSource {
+  objects: K8sObject[];
+  statefulSet: K8sObject;
+  namespace: string;
+  container: Obj;
+}
+
+/** Options of kubeletEnv. */
+export interface KubeletEnvOptions {
+  /** The pod's labels, for downward-API label references (none by default). */
+  podLabels?: Record<string, string>;
+  /** Data of a Secret or ConfigMap the chart does not render (an existing one); throws if absent. */
+  external?: (kind: 'Secret' | 'ConfigMap', name: string) => Record<string, string> | undefined;
+}
+
+function dataOf(r: PodSource, kind: 'Secret' | 'ConfigMap', name: string, o: KubeletEnvOptions): Record<string, string> {
+  const obj = r.objects.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!obj) {
+    const given = o.external?.(kind, name);
+    if (given) return given;
+    throw new Error(`${kind} ${name} is not rendered (an existing one cannot be emulated)`);
+  }
+  const data = (obj['data'] ?? {}) as Record<string, string>;
+  if (kind === 'ConfigMap') return data;
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+}
+
+/**
+ * The environment the kubelet gives pod `ordinal` of the StatefulSet: envFrom first, then env in
+ * order (a later entry wins), each value with `$(VAR)` expanded from the variables defined before
+ * it ($$ escapes; an unknown reference stays as written), downward-API fields, Secret and
+ * ConfigMap keys. Anything else throws, so a chart change cannot silently bypass the emulation.
+ */
+export function kubeletEnv(r: PodSource, ordinal: number, o: KubeletEnvOptions = {}): Record<string, string> {
+  const podName = `${r.statefulSet.metadata.name}-${ordinal}`;
+  const env: Record<string, string> = {};
+  for (const from of (r.container['envFrom'] ?? []) as Obj[]) {
+    const cm = (from['configMapRef'] as Obj | undefined)?.['name'] as string | undefined;
+    const secret = (from['secretRef'] as Obj | undefined)?.['name'] as string | undefined;
+    if (cm !== undefined) Object.assign(env, dataOf(r, 'ConfigMap', cm, o));
+    else if (secret !== undefined) Object.assign(env, dataOf(r, 'Secret', secret, o));
+    else throw new Error(`envFrom ${JSON.stringify(from)} is not emulated`);
+  }
+  for (const e of (r.container['env'] ?? []) as Obj[]) {
+    const name = e['name'] as string;
+    if (typeof e['value'] === 'string') {
+      env[name] = (e['value'] as string).replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v: string | undefined) => (v === undefined ? '$' : (env[v] ?? m)));
+      continue;
+    }
+    const from = e['valueFrom'] as Obj | undefined;
+    const field = (from?.['fieldRef'] as Obj | undefined)?.['fieldPath'] as string | undefined;
+    const label = field === undefined ? undefined : /^metadata\.labels\['(.+)'\]$/.exec(field)?.[1];
+    const secretRef = from?.['secretKeyRef'] as Obj | undefined;
+    const cmRef = from?.['configMapKeyRef'] as Obj | undefined;
+    if (field === 'metadata.name') env[name] = podName;
+    else if (field === 'metadata.namespace') env[name] = r.namespace;
+    else if (label !== undefined) env[name] = o.podLabels?.[label] ?? '';
+    else if (secretRef) env[name] = dataOf(r, 'Secret', secretRef['name'] as string, o)[secretRef['key'] as string] ?? '';
+    else if (cmRef) env[name] = dataOf(r, 'ConfigMap', cmRef['name'] as string, o)[cmRef['key'] as string] ?? '';
+    else throw new Error(`env ${name}: ${JSON.stringify(from)} is not emulated`);
+  }
+  return env;
+}

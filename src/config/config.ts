@@ -258,6 +258,11 @@ export function parsePeers(text: string): PeerSpec[] {
   return peers;
 }
 
+/** Every environment variable the configuration reads: one per setting, TS3GW_CONFIG and TS3GW_POD_NAME. */
+export function configEnvNames(): string[] {
+  return [...Object.values(FIELDS).map((f) => f.env), 'TS3GW_CONFIG', 'TS3GW_POD_NAME'];
+}
+
 /**
  * The node id of a StatefulSet pod for TS3GW_NODE_ID=ordinal: the ordinal at the end of the pod's
  * name plus one (pod ts3gw-0 is node 1, ts3gw-4 node 5), since Raft ids start at 1. The name is

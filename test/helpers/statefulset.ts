@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startCommand } from '../../scripts/lint-dockerfile.ts';
-import { type K8sObject, ROOT, renderChart, type RenderOptions } from '../../scripts/helm-tools.ts';
+import { type K8sObject, kubeletEnv, ROOT, renderChart, type RenderOptions } from '../../scripts/helm-tools.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -64,49 +64,6 @@ export async function renderStatefulSet(options: RenderOptions & { namespace: st
   const containers = podSpec['containers'] as Obj[];
   if (containers.length !== 1 || podSpec['initContainers'] !== undefined) throw new Error('the emulation runs exactly one container and no init containers');
   return { objects, statefulSet, namespace: options.namespace, replicas: spec['replicas'] as number, container: containers[0]! };
-}
-
-function dataOf(r: RenderedStatefulSet, kind: 'Secret' | 'ConfigMap', name: string): Record<string, string> {
-  const obj = r.objects.find((o) => o.kind === kind && o.metadata.name === name);
-  if (!obj) throw new Error(`${kind} ${name} is not rendered (an existing one cannot be emulated)`);
-  const data = (obj['data'] ?? {}) as Record<string, string>;
-  if (kind === 'ConfigMap') return data;
-  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-}
-
-/**
- * The environment the kubelet gives pod `ordinal`: envFrom first, then env in order (later wins),
- * each value with `$(VAR)` expanded from the variables defined before it.
- */
-export function kubeletEnv(r: RenderedStatefulSet, ordinal: number, podLabels: Record<string, string> = {}): Record<string, string> {
-  const podName = `${r.statefulSet.metadata.name}-${ordinal}`;
-  const env: Record<string, string> = {};
-  for (const from of (r.container['envFrom'] ?? []) as Obj[]) {
-    const cm = (from['configMapRef'] as Obj | undefined)?.['name'] as string | undefined;
-    const secret = (from['secretRef'] as Obj | undefined)?.['name'] as string | undefined;
-    if (cm !== undefined) Object.assign(env, dataOf(r, 'ConfigMap', cm));
-    else if (secret !== undefined) Object.assign(env, dataOf(r, 'Secret', secret));
-    else throw new Error(`envFrom ${JSON.stringify(from)} is not emulated`);
-  }
-  for (const e of (r.container['env'] ?? []) as Obj[]) {
-    const name = e['name'] as string;
-    if (typeof e['value'] === 'string') {
-      // Kubernetes: $(VAR) of a variable defined earlier expands, $$ escapes, others stay as they are.
-      env[name] = (e['value'] as string).replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, v: string | undefined) => (v === undefined ? '$' : (env[v] ?? m)));
-      continue;
-    }
-    const from = e['valueFrom'] as Obj | undefined;
-    const field = (from?.['fieldRef'] as Obj | undefined)?.['fieldPath'] as string | undefined;
-    const secretRef = from?.['secretKeyRef'] as Obj | undefined;
-    const cmRef = from?.['configMapKeyRef'] as Obj | undefined;
-    if (field === 'metadata.name') env[name] = podName;
-    else if (field === 'metadata.namespace') env[name] = r.namespace;
-    else if (field !== undefined && /^metadata\.labels\['(.+)'\]$/.test(field)) env[name] = podLabels[/^metadata\.labels\['(.+)'\]$/.exec(field)![1]!] ?? '';
-    else if (secretRef) env[name] = dataOf(r, 'Secret', secretRef['name'] as string)[secretRef['key'] as string] ?? '';
-    else if (cmRef) env[name] = dataOf(r, 'ConfigMap', cmRef['name'] as string)[cmRef['key'] as string] ?? '';
-    else throw new Error(`env ${name}: ${JSON.stringify(from)} is not emulated`);
-  }
-  return env;
 }
 
 /** Replaces every pod's headless DNS name with its loopback address, in every value. */

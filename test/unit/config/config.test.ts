@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { loadConfig, ordinalNodeId } from '../../../src/config/config.ts';
+import { configEnvNames, loadConfig, ordinalNodeId } from '../../../src/config/config.ts';
 
 test('defaults: S3 on 0.0.0.0:9000 from ./data in us-east-1', (t) => {
   const c = loadConfig({ env: {}, argv: [] });
@@ -66,4 +66,14 @@ test('TS3GW_NODE_ID=ordinal refuses a name without a trailing ordinal instead of
     t.true(err.meta.problems.some((p) => p.startsWith('TS3GW_NODE_ID: "ordinal" needs a host name ending in -N')), `${name}: ${err.message}`);
   }
   t.throws(() => loadConfig({ env: { TS3GW_NODE_ID: 'ordinals', TS3GW_POD_NAME: 'ts3gw-0' }, argv: [] }), { message: /TS3GW_NODE_ID: expected a non-negative integer/ });
+});
+
+test('configEnvNames lists every variable the configuration reads, once', (t) => {
+  const names = configEnvNames();
+  t.is(new Set(names).size, names.length);
+  for (const n of ['TS3GW_NODE_ID', 'TS3GW_PEERS', 'TS3GW_DATA_DIR', 'TS3GW_ZONE', 'TS3GW_CONFIG', 'TS3GW_POD_NAME']) t.true(names.includes(n), n);
+  // Each setting's variable is read: a bad value for an integer one is reported under its name.
+  for (const n of ['TS3GW_S3_PORT', 'TS3GW_RAFT_TICK_MS', 'TS3GW_WEIGHT']) {
+    t.throws(() => loadConfig({ env: { [n]: 'x' }, argv: [] }), { message: new RegExp(n) });
+  }
 });

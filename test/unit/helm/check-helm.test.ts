@@ -6,7 +6,8 @@
  * functions CI runs and once through the CLI itself: a values.schema.json violation (helm lint
  * --strict and helm template refuse it), a misspelt field inside a free-form value that renders
  * into the StatefulSet (only the unknown-field walk sees it; kubernetes-models lets it through),
- * a wrong type (kubernetes-models catches it) and a broken bootstrap invariant.
+ * a wrong type (kubernetes-models catches it), a broken bootstrap invariant, and pod environments
+ * ts3gw's own configuration loader refuses or partly ignores.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import anyTest, { type TestFn } from 'ava';
 import { checkValueSet } from '../../../scripts/check-helm.ts';
-import { ROOT, renderChart, validateObjects } from '../../../scripts/helm-tools.ts';
+import { loadConfig, parsePeers } from '../../../src/config/config.ts';
+import { kubeletEnv, ROOT, renderChart, validateObjects } from '../../../scripts/helm-tools.ts';
 
 const test = anyTest as TestFn<{ dir: string }>;
 
@@ -93,4 +95,27 @@ test('values that render valid objects but break an invariant the cluster relies
   // A user affinity replaces the generated one: valid Kubernetes, but no anti-affinity left.
   const file = await valuesFile(t.context.dir, 'invariant', 'placement:\n  affinity:\n    nodeAffinity: {}\n');
   t.deepEqual(await checkValueSet({ name: 'invariant', valuesFiles: [file] }), ['pod: no podAntiAffinity']);
+});
+
+test('each pod\'s environment must load as a ts3gw configuration, with only settings ts3gw reads', async (t) => {
+  // A misspelt setting is ignored by ts3gw without a word; a bad flag stops every pod.
+  const file = await valuesFile(t.context.dir, 'pod-config', 'config:\n  extra:\n    TS3GW_RAFT_TICK: "50"\nextraArgs: ["--bogus"]\n');
+  const problems = await checkValueSet({ name: 'pod-config', valuesFiles: [file] });
+  for (const pod of [0, 1, 2]) {
+    t.true(problems.includes(`pod ${pod}: TS3GW_RAFT_TICK is not a ts3gw setting (it would be ignored)`), problems.join('\n'));
+    t.true(problems.some((p) => p.startsWith(`pod ${pod}: invalid configuration:`) && p.includes('--bogus')), problems.join('\n'));
+  }
+  t.is(problems.length, 6, problems.join('\n'));
+});
+
+test('the five-replica rendering gives pods 0-4 node ids 1-5 from one peer list', async (t) => {
+  const objects = await renderChart({ valuesFiles: [join(ROOT, 'helm/ts3gw/ci/five-replicas-values.yaml')], namespace: 'prod' });
+  const statefulSet = objects.find((o) => o.kind === 'StatefulSet')!;
+  const container = (statefulSet['spec'] as { template: { spec: { containers: Record<string, unknown>[] } } }).template.spec.containers[0]!;
+  const envs = [0, 1, 2, 3, 4].map((i) => kubeletEnv({ objects, statefulSet, namespace: 'prod', container }, i));
+  const configs = envs.map((env) => loadConfig({ env, argv: [] }));
+  t.deepEqual(configs.map((c) => c.nodeId), [1, 2, 3, 4, 5]);
+  t.is(new Set(configs.map((c) => c.peers)).size, 1, 'one founding peer list');
+  t.is(configs[3]!.advertiseUrl, 'http://ts3gw-3.ts3gw-headless.prod.svc.cluster.local:9000');
+  t.is(parsePeers(configs[0]!.peers!).find((p) => p.id === 5)!.raftAddress, 'ts3gw-4.ts3gw-headless.prod.svc.cluster.local:9001');
 });

@@ -9,6 +9,8 @@ export interface ChartOp {
   endpoint: number;
   /** ms from the start of the run */
   invokeTime: number;
+  /** Completion minus invocation, ms. */
+  latencyMs: number;
   ok: boolean;
 }
 
@@ -28,12 +30,20 @@ const TOP_PX = 40;
 export function availabilitySvg(title: string, endpoints: Map<number, string>, ops: readonly ChartOp[], faults: readonly ChartFault[], durationMs: number): string {
   const seconds = Math.max(1, Math.ceil(durationMs / 1000));
   const lanes = [...endpoints.keys()];
-  const counts = new Map(lanes.map((id) => [id, { ok: new Array<number>(seconds).fill(0), err: new Array<number>(seconds).fill(0) }]));
+  const counts = new Map(
+    lanes.map((id) => [id, { ok: new Array<number>(seconds).fill(0), err: new Array<number>(seconds).fill(0), lat: Array.from({ length: seconds }, () => [] as number[]) }]),
+  );
   for (const op of ops) {
     const lane = counts.get(op.endpoint);
     const s = Math.min(seconds - 1, Math.max(0, Math.floor(op.invokeTime / 1000)));
-    if (lane) (op.ok ? lane.ok : lane.err)[s]!++;
+    if (!lane) continue;
+    (op.ok ? lane.ok : lane.err)[s]!++;
+    lane.lat[s]!.push(op.latencyMs);
   }
+  // Median latency per second; the scale is shared by all lanes.
+  const medians = new Map([...counts].map(([id, c]) => [id, c.lat.map((l) => (l.length === 0 ? 0 : l.sort((a, b) => a - b)[Math.floor(l.length / 2)]!))]));
+  let latMax = 1;
+  for (const m of medians.values()) for (const v of m) latMax = Math.max(latMax, v);
   let max = 1;
   for (const c of counts.values()) for (const v of [...c.ok, ...c.err]) max = Math.max(max, v);
   const plotW = WIDTH_PX - LEFT_PX - 20;
@@ -43,7 +53,7 @@ export function availabilitySvg(title: string, endpoints: Map<number, string>, o
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH_PX}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${LEFT_PX}" y="16" font-size="13">${esc(title)}</text>`,
-    `<text x="${LEFT_PX}" y="30" fill="#2a7">■ acknowledged/s</text><text x="${LEFT_PX + 120}" y="30" fill="#c33">■ failed or indeterminate/s</text><text x="${LEFT_PX + 290}" y="30" fill="#888">■ fault</text>`,
+    `<text x="${LEFT_PX}" y="30" fill="#2a7">■ acknowledged/s</text><text x="${LEFT_PX + 120}" y="30" fill="#c33">■ failed or indeterminate/s</text><text x="${LEFT_PX + 290}" y="30" fill="#36c">— median latency (max ${Math.round(latMax)} ms)</text><text x="${LEFT_PX + 480}" y="30" fill="#888">■ fault</text>`,
   ];
   for (const f of faults) {
     const x0 = x(f.startMs);
@@ -66,6 +76,8 @@ export function availabilitySvg(title: string, endpoints: Map<number, string>, o
       const pts = series.map((v, s) => `${x(s * 1000 + 500).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
       out.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts}"/>`);
     }
+    const lat = (medians.get(id) ?? []).map((v, s) => `${x(s * 1000 + 500).toFixed(1)},${(base - (v / latMax) * (LANE_PX - 20)).toFixed(1)}`).join(' ');
+    out.push(`<polyline fill="none" stroke="#36c" stroke-width="1" stroke-dasharray="3,2" points="${lat}"/>`);
   });
   for (let s = 0; s <= seconds; s += Math.max(1, Math.ceil(seconds / 20))) {
     out.push(`<text x="${x(s * 1000).toFixed(1)}" y="${height - 6}" text-anchor="middle" fill="#666">${s}s</text>`);

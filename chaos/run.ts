@@ -103,6 +103,8 @@ export interface ChaosSummary {
   ops: { total: number; byKind: Record<string, Record<string, number>>; byEndpoint: Record<string, Record<string, number>>; lists: Record<string, number> };
   errors: Record<string, number>;
   convergence: { ok: boolean; ms: number; detail: string };
+  /** Per fault window and endpoint: ops invoked in the window by status, and their median/max latency (ms). */
+  windows: Array<{ fault: string; startMs: number; endMs: number; endpoints: Record<string, { ok: number; fail: number; info: number; p50Ms: number; maxMs: number }> }>;
   checks: {
     linearizability: { ok: boolean | 'unknown'; keys: number; ops: number; explored: number; unknownKeys: string[]; violations: string[] };
     durability: { ok: boolean; keys: number; problems: string[] };
@@ -149,6 +151,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   const outDir = resolve(options.outDir ?? join('.ts3gw-chaos', `${options.seed}-${stamp}`));
   mkdirSync(outDir, { recursive: true });
   const clusterDir = join(outDir, 'cluster');
+  // Every run starts from empty nodes: data left by an earlier run in the same place would be
+  // read back as values this run's history never wrote.
+  rmSync(clusterDir, { recursive: true, force: true });
   const schedule = planSchedule({ seed: options.seed, nodes: options.nodes, timeS: options.timeS, nemeses: options.nemeses });
   const harness: string[] = [];
   const started = performance.now();
@@ -256,7 +261,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     const labels = new Map<number, string>(lb ? [[0, 'haproxy']] : state.nodes.map((n) => [n.id, `node ${n.id}`]));
     const chartOps = [...history.registers, ...history.lists]
       .filter((o) => !o.client.startsWith('final@'))
-      .map((o) => ({ endpoint: history.endpointOf.get(o.id) ?? 0, invokeTime: o.invokeTime, ok: o.status === 'ok' }));
+      .map((o) => ({ endpoint: history.endpointOf.get(o.id) ?? 0, invokeTime: o.invokeTime, latencyMs: o.endTime - o.invokeTime, ok: o.status === 'ok' }));
     const chartFaults = faults.map((f) => ({ label: `${f.nemesis} ${f.nodes.join(',')}`, startMs: f.startMs, endMs: f.endMs }));
     writeFileSync(
       join(outDir, 'availability.svg'),
@@ -449,6 +454,27 @@ function summarize(r: {
     if (o.error) errors[`${o.f}: ${o.error}`] = (errors[`${o.f}: ${o.error}`] ?? 0) + 1;
   }
   for (const l of r.history.lists) lists[l.status] = (lists[l.status] ?? 0) + 1;
+  const windows = r.faults.map((f) => {
+    const endpoints: ChaosSummary['windows'][number]['endpoints'] = {};
+    const latencies = new Map<string, number[]>();
+    for (const o of clientOps) {
+      if (o.invokeTime < f.startMs || o.invokeTime > f.endMs) continue;
+      const ep = r.history.endpointOf.get(o.id) ?? 0;
+      const name = ep === 0 ? 'lb' : `node${ep}`;
+      const e = endpoints[name] ?? { ok: 0, fail: 0, info: 0, p50Ms: 0, maxMs: 0 };
+      endpoints[name] = e;
+      e[o.status]++;
+      const l = latencies.get(name) ?? [];
+      latencies.set(name, l);
+      l.push(o.endTime - o.invokeTime);
+    }
+    for (const [name, l] of latencies) {
+      l.sort((a, b) => a - b);
+      endpoints[name]!.p50Ms = Math.round(l[Math.floor(l.length / 2)] ?? 0);
+      endpoints[name]!.maxMs = Math.round(l.at(-1) ?? 0);
+    }
+    return { fault: `${f.nemesis} ${f.nodes.join(',')}`, startMs: Math.round(f.startMs), endMs: Math.round(f.endMs), endpoints };
+  });
   const { log: _log, ...options } = r.options;
   const ok = r.lin.ok !== false && r.durability.ok && r.listing.ok && r.convergence.ok;
   return {
@@ -462,6 +488,7 @@ function summarize(r: {
     ops: { total: clientOps.length, byKind, byEndpoint, lists },
     errors,
     convergence: { ...r.convergence, ms: Math.round(r.convergence.ms) },
+    windows,
     checks: {
       linearizability: { ok: r.lin.ok, keys: r.lin.keys, ops: r.lin.ops, explored: r.lin.explored, unknownKeys: r.lin.unknownKeys, violations: r.lin.violations.map((v) => v.text) },
       durability: r.durability,

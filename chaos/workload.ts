@@ -170,15 +170,17 @@ export async function runClient(options: ClientOptions): Promise<void> {
     while (performance.now() < options.untilMs && options.budget.left > 0) {
       options.budget.left--;
       const roll = rng.float();
-      if (roll < 0.75) await registerOp(roll);
-      else await listOp(roll);
-      if (options.pauseMs > 0) await new Promise((r) => setTimeout(r, options.pauseMs * (0.5 + rng.float())));
+      const refused = roll < 0.75 ? await registerOp(roll) : await listOp(roll);
+      // A node that refuses connections (killed, restarting) is retried at a gentler pace.
+      const pause = refused ? Math.max(100, options.pauseMs) : options.pauseMs;
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause * (0.5 + rng.float())));
     }
   } finally {
     client.destroy();
   }
 
-  async function registerOp(roll: number): Promise<void> {
+  /** One register op; true when the connection was refused. */
+  async function registerOp(roll: number): Promise<boolean> {
     const key = options.registers.pick(rng);
     const f: RegisterOp['f'] = roll < 0.33 ? 'get' : roll < 0.5 ? 'put' : roll < 0.68 ? 'cas' : 'delete';
     const op: RegisterOp = { id: history.nextId++, client: options.name, key, f, value: null, status: 'info', invokeTime: now(), endTime: Number.NaN };
@@ -223,9 +225,11 @@ export async function runClient(options: ClientOptions): Promise<void> {
     }
     op.endTime = now();
     history.registers.push(op);
+    return op.error === 'ECONNREFUSED';
   }
 
-  async function listOp(roll: number): Promise<void> {
+  /** One listing op; true when the connection was refused. */
+  async function listOp(roll: number): Promise<boolean> {
     if (roll < 0.9) {
       const key = options.listKeys.pick(rng);
       const f: RegisterOp['f'] = roll < 0.85 ? 'put' : 'delete';
@@ -246,9 +250,11 @@ export async function runClient(options: ClientOptions): Promise<void> {
       }
       op.endTime = now();
       history.registers.push(op);
-      return;
+      return op.error === 'ECONNREFUSED';
     }
-    history.lists.push(await listPrefix(client, options.name, 'l/', history, options.endpoint.id, now));
+    const list = await listPrefix(client, options.name, 'l/', history, options.endpoint.id, now);
+    history.lists.push(list);
+    return list.status === 'fail';
   }
 }
 

@@ -358,6 +358,9 @@ export async function stopLocalCluster(dir: string, graceMs = 10_000): Promise<v
   await deleteNftTable(state);
   for (const node of state.nodes) {
     if (node.cgroup === null || state.cgroupMount === null) continue;
+    // A dead process stays in its cgroup until its parent reaps it (a zombie): wait for that.
+    const procs = join(state.cgroupMount, node.cgroup, 'cgroup.procs');
+    await waitUntil(() => !existsSync(procs) || readFileSync(procs, 'utf8').trim() === '', 5_000, `cgroup ${node.cgroup} to empty`).catch(() => undefined);
     try {
       rmdirSync(join(state.cgroupMount, node.cgroup));
     } catch (err) {

@@ -79,7 +79,10 @@ export function checkInvariants(objects: K8sObject[], namespace: string, externa
     const m = hostRe.exec(p);
     if (!m || Number(m[1]) !== i + 1 || Number(m[2]) !== i || Number(m[3]) !== raftPort) problems.push(`TS3GW_PEERS entry ${i} "${p}" is not ${i + 1}@${name}-${i}.${headlessName}.${namespace}.svc.<domain>:${String(raftPort)}`);
   });
-  if (peers.length !== replicas) problems.push(`TS3GW_PEERS names ${peers.length} founders, replicas is ${replicas} (a fresh install founds with all of them)`);
+  const bootstrap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === `${name}-bootstrap`);
+  const founders = Number(get(bootstrap, 'data', 'founders'));
+  if (!(founders >= 1 && founders <= replicas)) problems.push(`bootstrap ConfigMap: founders ${String(get(bootstrap, 'data', 'founders'))} must be 1..replicas (${replicas})`);
+  if (peers.length !== founders) problems.push(`TS3GW_PEERS names ${peers.length} nodes, the cluster has ${founders} founders`);
   if (!/^http:\/\/\$\(TS3GW_POD_NAME\)\./.test(value('TS3GW_ADVERTISE_URL') ?? '')) problems.push('TS3GW_ADVERTISE_URL must be the pod\'s headless DNS name');
   if (value('TS3GW_DATA_DIR') !== '/data') problems.push('TS3GW_DATA_DIR must be /data');
   const mounts = (container['volumeMounts'] ?? []) as Obj[];

@@ -49,12 +49,22 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 The pod count that founded the cluster. It is read back from the release's bootstrap ConfigMap on
 upgrades, so raising `replicas` later does not change the founding peer list (nor the cluster id
-every founder derives from it). At first install (and in `helm template`) it is `replicas`.
+every founder derives from it). At first install (and in `helm template`) it is `founders` when
+set (to recreate a lost bootstrap ConfigMap), else `replicas`.
 */}}
 {{- define "ts3gw.founders" -}}
 {{- $cm := lookup "v1" "ConfigMap" .Release.Namespace (printf "%s-bootstrap" (include "ts3gw.fullname" .)) -}}
+{{- $stored := "" -}}
 {{- if and $cm $cm.data (index $cm.data "founders") -}}
-{{- index $cm.data "founders" -}}
+{{- $stored = index $cm.data "founders" -}}
+{{- end -}}
+{{- if and $stored .Values.founders (ne (int $stored) (int .Values.founders)) -}}
+{{- fail (printf "founders %d differs from the %s this cluster was founded with: the founding peer list can never change" (int .Values.founders) $stored) -}}
+{{- end -}}
+{{- if $stored -}}
+{{- $stored -}}
+{{- else if .Values.founders -}}
+{{- .Values.founders -}}
 {{- else -}}
 {{- .Values.replicas -}}
 {{- end -}}

@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream';
 import type { BodyDigests } from '../objects/object-service.ts';
 import type { StoredChecksum } from '../objects/types.ts';
 import { createPayloadVerifier } from './auth/payload.ts';
-import { algorithmsToCompute, createBodyDigests, parseChecksumRequest, resolveExpectedChecksums, verifyChecksums } from './checksum.ts';
+import { algorithmOfHeaderName, algorithmsToCompute, createBodyDigests, parseChecksumRequest, resolveExpectedChecksums, verifyChecksums } from './checksum.ts';
 import { type RequestContext, header } from './context.ts';
 import { S3Error } from './errors.ts';
 import { parseXml } from './xml.ts';
@@ -21,15 +21,25 @@ import { parseXml } from './xml.ts';
 /** A body being read: the decoded byte stream and the check to run once it has ended. */
 export interface ObjectBody {
   stream: AsyncIterable<Uint8Array>;
-  declaredSizeBytes: number;
+  /** Undefined for a plain HTTP chunked body: its size is known once it has ended. */
+  declaredSizeBytes: number | undefined;
   finalize(sizeBytes: number): BodyDigests;
 }
 
+/** How a body's headers are read. */
+export interface BodyOptions {
+  /**
+   * The x-amz-checksum-<alg> headers describe something else than this body (the object a
+   * CompleteMultipartUpload makes), so they are not checked against it.
+   */
+  checksumHeadersNameObject?: boolean;
+}
+
 /** Opens the body of a PutObject (or UploadPart) for streaming, verified and digested. */
-export function readObjectBody(ctx: RequestContext): ObjectBody {
+export function readObjectBody(ctx: RequestContext, opts: BodyOptions = {}): ObjectBody {
   const declaredSizeBytes = declaredSize(ctx);
   // Parsed before any byte is read, so a malformed declaration fails without touching storage.
-  const declared = parseChecksumRequest(ctx.req.headers);
+  const declared = parseChecksumRequest(opts.checksumHeadersNameObject ? withoutChecksumHeaders(ctx.req.headers) : ctx.req.headers);
   const verifier = createPayloadVerifier(ctx.auth, ctx.req.headers, {
     maxChunkSizeBytes: ctx.options.limits.chunkBytesMax,
     maxTrailerBytes: ctx.options.limits.trailerBytesMax,
@@ -55,7 +65,7 @@ export function readObjectBody(ctx: RequestContext): ObjectBody {
 
   const finalize = (sizeBytes: number): BodyDigests => {
     const payload = verifier.result();
-    if (!payload.complete || sizeBytes !== declaredSizeBytes) throw new S3Error('IncompleteBody');
+    if (!payload.complete || (declaredSizeBytes !== undefined && sizeBytes !== declaredSizeBytes)) throw new S3Error('IncompleteBody');
     const computed = digests.result();
     const expected = resolveExpectedChecksums(declared, payload.trailers);
     verifyChecksums(expected, computed);
@@ -66,11 +76,16 @@ export function readObjectBody(ctx: RequestContext): ObjectBody {
   return { stream: digested, declaredSizeBytes, finalize };
 }
 
-/** Bytes of object data the client announced: x-amz-decoded-content-length or Content-Length. */
-function declaredSize(ctx: RequestContext): number {
+/**
+ * Bytes of object data the client announced: x-amz-decoded-content-length or Content-Length;
+ * undefined for a plain `Transfer-Encoding: chunked` body, accepted as RGW and MinIO accept it
+ * (node's parser has framed it, and every size limit holds as the bytes arrive).
+ */
+function declaredSize(ctx: RequestContext): number | undefined {
   const mode = ctx.auth.payload;
   if (mode.kind !== 'sha256' && mode.kind !== 'unsigned') return mode.decodedContentLengthBytes;
   const raw = header(ctx.req, 'content-length');
+  if (raw === undefined && isChunked(ctx)) return undefined;
   if (raw === undefined) throw new S3Error('MissingContentLength');
   if (!/^\d{1,16}$/.test(raw)) throw new S3Error('InvalidArgument', 'Content-Length is not a valid number.', { ArgumentName: 'Content-Length' });
   return Number(raw);
@@ -85,13 +100,13 @@ export interface XmlBody {
  * Reads a bounded XML body, verifying its payload signature and declared digests.
  * Returns undefined for an empty optional body; MissingRequestBodyError for an empty required one.
  */
-export async function readXmlBody(ctx: RequestContext, opts: { optional: boolean }): Promise<XmlBody | undefined> {
+export async function readXmlBody(ctx: RequestContext, opts: { optional: boolean } & BodyOptions): Promise<XmlBody | undefined> {
   const max = ctx.options.limits.xmlBodyBytesMax;
   const length = header(ctx.req, 'content-length');
   if (length !== undefined && Number(length) > max && ctx.auth.payload.kind !== 'streaming-signed') {
     throw new S3Error('MaxMessageLengthExceeded', `Your request was too big (over ${max} bytes).`);
   }
-  const body = readObjectBodyLenient(ctx);
+  const body = readObjectBodyLenient(ctx, opts);
   const parts: Buffer[] = [];
   let size = 0;
   for await (const piece of body.stream) {
@@ -109,11 +124,22 @@ export async function readXmlBody(ctx: RequestContext, opts: { optional: boolean
 }
 
 /** Like readObjectBody, but a body without Content-Length counts as empty (GET-style requests). */
-function readObjectBodyLenient(ctx: RequestContext): ObjectBody {
+function readObjectBodyLenient(ctx: RequestContext, opts: BodyOptions): ObjectBody {
   const hasLength = header(ctx.req, 'content-length') !== undefined || header(ctx.req, 'x-amz-decoded-content-length') !== undefined;
   if (!hasLength && header(ctx.req, 'transfer-encoding') === undefined) {
     return { stream: (async function* () {})(), declaredSizeBytes: 0, finalize: () => ({ etag: '' }) };
   }
-  if (!hasLength) throw new S3Error('MissingContentLength');
-  return readObjectBody(ctx);
+  return readObjectBody(ctx, opts);
+}
+
+/** The headers without x-amz-checksum-<alg> and x-amz-sdk-checksum-algorithm. */
+function withoutChecksumHeaders(headers: RequestContext['req']['headers']): RequestContext['req']['headers'] {
+  return Object.fromEntries(
+    Object.entries(headers).filter(([name]) => name !== 'x-amz-sdk-checksum-algorithm' && algorithmOfHeaderName(name) === undefined),
+  );
+}
+
+/** True when node's parser framed the body as HTTP chunked (it refuses any other coding). */
+function isChunked(ctx: RequestContext): boolean {
+  return /(?:^|,)\s*chunked\s*$/i.test(header(ctx.req, 'transfer-encoding') ?? '');
 }

@@ -23,6 +23,7 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { Crc32c } from '@aws-crypto/crc32c';
 import { Upload } from '@aws-sdk/lib-storage';
 import anyTest, { type TestFn } from 'ava';
 import { createTestBucket, removeDir, s3Client, s3ErrorOf, startServer, type TestServer } from '../helpers/server.ts';
@@ -82,7 +83,9 @@ test('lib-storage Upload (queueSize 8, 5 MiB parts) round-trips 23 MiB; ETag is 
   const h5 = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big/object.bin', PartNumber: 5 }));
   t.is(h5.ContentLength, 3 * MiB);
   t.is(h5.PartsCount, 5);
-  t.deepEqual(await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'big/object.bin', PartNumber: 6 }))), { name: 'InvalidPartNumber', status: 416 });
+  t.deepEqual(await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'big/object.bin', PartNumber: 6 }))), { name: 'InvalidPartNumber', status: 400 });
+  // HEAD answers have no body: the SDK sees only the status.
+  t.is((await s3ErrorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big/object.bin', PartNumber: 6 })))).status, 400);
 });
 
 test('in-progress uploads are listed at once; ListParts pages; complete makes the object visible and the upload gone', async (t) => {
@@ -322,4 +325,113 @@ test('completion with If-None-Match: * fails when the key exists', async (t) => 
     { name: 'PreconditionFailed', status: 412 },
   );
   t.is((await getBytes(s3, bucket, 'k')).toString(), 'old');
+});
+
+const crc32cB64 = (b: Uint8Array) => {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(new Crc32c().update(b).digest() >>> 0);
+  return out.toString('base64');
+};
+const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest();
+
+test('CompleteMultipartUpload states the object: a wrong FULL_OBJECT checksum is BadDigest, a different checksum type or x-amz-mp-object-size is InvalidRequest; nothing is stored', async (t) => {
+  const { s3 } = t.context;
+  const bucket = await createTestBucket(s3, 'mpu');
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k', ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' }));
+  const bodies = [randomBytes(5 * MiB), randomBytes(777)];
+  const parts = [];
+  for (const [i, body] of bodies.entries()) {
+    const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: i + 1, Body: body, ChecksumAlgorithm: 'CRC32' }));
+    parts.push({ ETag: r.ETag, PartNumber: i + 1, ChecksumCRC32: r.ChecksumCRC32 });
+  }
+  const whole = Buffer.concat(bodies);
+  const complete = (extra: Record<string, unknown>) =>
+    s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId, MultipartUpload: { Parts: parts }, ...extra }));
+  t.deepEqual(await s3ErrorOf(complete({ ChecksumType: 'FULL_OBJECT', ChecksumCRC32: crc32b64(Buffer.from('other')) })), { name: 'BadDigest', status: 400 });
+  t.deepEqual(await s3ErrorOf(complete({ ChecksumType: 'COMPOSITE' })), { name: 'InvalidRequest', status: 400 });
+  t.deepEqual(await s3ErrorOf(complete({ ChecksumSHA256: sha256(whole).toString('base64') })), { name: 'InvalidRequest', status: 400 }, 'another algorithm');
+  t.deepEqual(await s3ErrorOf(complete({ MpuObjectSize: whole.length + 1 })), { name: 'InvalidRequest', status: 400 });
+  t.deepEqual(await s3ErrorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k' }))), { name: 'NotFound', status: 404 }, 'nothing stored');
+  const done = await complete({ ChecksumType: 'FULL_OBJECT', ChecksumCRC32: crc32b64(whole), MpuObjectSize: whole.length });
+  t.is(done.ChecksumCRC32, crc32b64(whole));
+  t.is(done.ChecksumType, 'FULL_OBJECT');
+  t.true((await getBytes(s3, bucket, 'k')).equals(whole));
+});
+
+test('COMPOSITE completion: the stated "<checksum>-N" is verified (BadDigest), and every part must carry its checksum', async (t) => {
+  const { s3 } = t.context;
+  const bucket = await createTestBucket(s3, 'mpu');
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k', ChecksumAlgorithm: 'SHA256' }));
+  const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: 1, Body: 'composite', ChecksumAlgorithm: 'SHA256' }));
+  const part = { ETag: r.ETag, PartNumber: 1, ChecksumSHA256: r.ChecksumSHA256 };
+  const composite = `${sha256(sha256('composite')).toString('base64')}-1`;
+  const complete = (parts: { ETag?: string; PartNumber: number }[], extra: Record<string, unknown> = {}) =>
+    s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId, MultipartUpload: { Parts: parts }, ...extra }));
+  // ceph s3-tests' test_multipart_checksum_sha256 sends exactly this wrong value.
+  t.deepEqual(await s3ErrorOf(complete([part], { ChecksumSHA256: 'ZjViMzZjMGNmNzhkMzBkNDBmNTQ5YWNhYWM4NGZmYTc=-1' })), { name: 'BadDigest', status: 400 });
+  t.deepEqual(await s3ErrorOf(complete([{ ETag: r.ETag, PartNumber: 1 }], { ChecksumSHA256: composite })), { name: 'InvalidRequest', status: 400 }, 'part checksum missing');
+  t.deepEqual(await s3ErrorOf(complete([part], { ChecksumType: 'FULL_OBJECT' })), { name: 'InvalidRequest', status: 400 });
+  t.deepEqual(await s3ErrorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k' }))), { name: 'NotFound', status: 404 }, 'nothing stored');
+  const done = await complete([part], { ChecksumSHA256: composite, ChecksumType: 'COMPOSITE' });
+  t.is(done.ChecksumSHA256, composite);
+  t.is(done.ChecksumType, 'COMPOSITE');
+});
+
+test('an upload created without a checksum gets the FULL_OBJECT checksum its completion states, from the CRC32s the SDK sent with each part', async (t) => {
+  const { s3 } = t.context;
+  const bucket = await createTestBucket(s3, 'mpu');
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k' }));
+  const bodies = [randomBytes(5 * MiB), randomBytes(4321)];
+  const parts = [];
+  for (const [i, body] of bodies.entries()) {
+    // At default settings the SDK sends a CRC32 with every part.
+    const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: i + 1, Body: body }));
+    t.is(r.ChecksumCRC32, crc32b64(body), 'the SDK sent a CRC32 and it was kept');
+    parts.push({ ETag: r.ETag, PartNumber: i + 1 });
+  }
+  const whole = Buffer.concat(bodies);
+  const complete = (extra: Record<string, unknown>) =>
+    s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId, MultipartUpload: { Parts: parts }, ...extra }));
+  t.deepEqual(await s3ErrorOf(complete({ ChecksumType: 'FULL_OBJECT', ChecksumCRC32: crc32b64(bodies[0]!) })), { name: 'BadDigest', status: 400 });
+  t.deepEqual(await s3ErrorOf(complete({ ChecksumType: 'FULL_OBJECT', ChecksumCRC32C: crc32cB64(whole) })), { name: 'InvalidRequest', status: 400 }, 'parts have no CRC32C');
+  t.deepEqual(await s3ErrorOf(complete({ ChecksumType: 'FULL_OBJECT' })), { name: 'InvalidRequest', status: 400 }, 'a type without a checksum');
+  const done = await complete({ ChecksumType: 'FULL_OBJECT', ChecksumCRC32: crc32b64(whole) });
+  t.is(done.ChecksumCRC32, crc32b64(whole));
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k', ChecksumMode: 'ENABLED' }));
+  t.is(head.ChecksumCRC32, crc32b64(whole));
+  t.is(head.ChecksumType, 'FULL_OBJECT');
+});
+
+test('lib-storage Upload with ChecksumAlgorithm CRC32C and ChecksumType FULL_OBJECT, and with SHA256 (COMPOSITE)', async (t) => {
+  const { s3 } = t.context;
+  const bucket = await createTestBucket(s3, 'mpu');
+  const data = randomBytes(11 * MiB + 99);
+  const full = await new Upload({ client: s3, params: { Bucket: bucket, Key: 'full', Body: data, ChecksumAlgorithm: 'CRC32C', ChecksumType: 'FULL_OBJECT' }, partSize: 5 * MiB }).done();
+  t.is(full.ChecksumCRC32C, crc32cB64(data));
+  t.is(full.ChecksumType, 'FULL_OBJECT');
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'full', ChecksumMode: 'ENABLED' }));
+  t.is(head.ChecksumCRC32C, crc32cB64(data));
+  const comp = await new Upload({ client: s3, params: { Bucket: bucket, Key: 'comp', Body: data, ChecksumAlgorithm: 'SHA256' }, partSize: 5 * MiB }).done();
+  const pieces = [0, 1, 2].map((i) => data.subarray(i * 5 * MiB, (i + 1) * 5 * MiB));
+  t.is(comp.ChecksumSHA256, `${sha256(Buffer.concat(pieces.map((p) => sha256(p)))).toString('base64')}-3`);
+  t.true((await getBytes(s3, bucket, 'comp')).equals(data));
+});
+
+test('a part uploaded again after later parts: completion in ascending order uses its latest upload; the replaced ETag is InvalidPart', async (t) => {
+  const { s3 } = t.context;
+  const bucket = await createTestBucket(s3, 'mpu');
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k' }));
+  const put = (n: number, body: Uint8Array) => s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: n, Body: body }));
+  const [p1, p2old, p3, p2new] = [randomBytes(5 * MiB), randomBytes(5 * MiB), Buffer.from('three'), randomBytes(5 * MiB)];
+  const r1 = await put(1, p1!);
+  const r2old = await put(2, p2old!);
+  const r3 = await put(3, p3!);
+  const r2new = await put(2, p2new!);
+  t.not(r2new.ETag, r2old.ETag);
+  const complete = (etag2: string | undefined) =>
+    s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'k', UploadId, MultipartUpload: { Parts: [{ ETag: r1.ETag, PartNumber: 1 }, { ETag: etag2, PartNumber: 2 }, { ETag: r3.ETag, PartNumber: 3 }] } }));
+  t.deepEqual(await s3ErrorOf(complete(r2old.ETag)), { name: 'InvalidPart', status: 400 });
+  const done = await complete(r2new.ETag);
+  t.is(done.ETag, mpEtag([p1!, p2new!, p3!]));
+  t.true((await getBytes(s3, bucket, 'k')).equals(Buffer.concat([p1!, p2new!, p3!])));
 });

@@ -208,7 +208,8 @@ export function copySourceRange(value: string | undefined, size: number): [numbe
 /** POST /bucket/key?uploadId=… */
 export async function completeMultipartUpload(ctx: RequestContext, bucket: string, key: string, uploadId: string): Promise<void> {
   const condition = writeCondition(ctx);
-  const body = await readXmlBody(ctx, { optional: true });
+  const expected = completionChecksum(ctx);
+  const body = await readXmlBody(ctx, { optional: true, checksumHeadersNameObject: true });
   if (!body) throw new S3Error('MalformedXML');
   const doc = body.parse('CompleteMultipartUpload');
   const parts: CompletePart[] = [];
@@ -233,13 +234,120 @@ export async function completeMultipartUpload(ctx: RequestContext, bucket: strin
     uploadId,
     parts,
     ...(condition ? { condition } : {}),
-    summarize: summarizeParts,
+    summarize: (upload, stored) => summarizeCompletion(upload, parts, stored, expected),
   });
   const checksum: XmlNode = done.checksum ? { [`Checksum${done.checksum.algorithm}`]: done.checksum.value, ChecksumType: done.checksum.type } : {};
   const location = `${ctx.req.protocol}://${ctx.req.headers.host ?? 'localhost'}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
   ctx.reply
     .type('application/xml')
     .send(renderXml('CompleteMultipartUploadResult', { Location: location, Bucket: bucket, Key: key, ETag: `"${done.etag}"`, ...checksum }));
+}
+
+/** What a CompleteMultipartUpload's headers say the object must be. */
+interface CompletionExpectation {
+  /** x-amz-checksum-<alg>: the object's checksum (COMPOSITE values may end in "-N"). */
+  checksum?: { algorithm: ChecksumAlgorithm; value: string };
+  /** x-amz-checksum-type. */
+  type?: 'FULL_OBJECT' | 'COMPOSITE';
+  /** x-amz-mp-object-size. */
+  objectSizeBytes?: number;
+}
+
+/**
+ * Parses the headers with which CompleteMultipartUpload states the object's checksum, checksum
+ * type and size (API_CompleteMultipartUpload); they are checked once the parts are known.
+ */
+function completionChecksum(ctx: RequestContext): CompletionExpectation {
+  const out: CompletionExpectation = {};
+  for (const alg of CHECKSUM_ALGORITHMS) {
+    const value = header(ctx.req, `x-amz-checksum-${alg.toLowerCase()}`);
+    if (value === undefined) continue;
+    if (out.checksum) throw new S3Error('InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
+    out.checksum = { algorithm: alg, value: value.trim() };
+  }
+  const type = header(ctx.req, 'x-amz-checksum-type')?.trim().toUpperCase();
+  if (type !== undefined) {
+    if (type !== 'FULL_OBJECT' && type !== 'COMPOSITE') throw new S3Error('InvalidRequest', 'Value for x-amz-checksum-type header is invalid.');
+    out.type = type;
+  }
+  const size = header(ctx.req, 'x-amz-mp-object-size');
+  if (size !== undefined) {
+    if (!/^\d{1,16}$/.test(size.trim())) {
+      throw new S3Error('InvalidArgument', 'x-amz-mp-object-size must be a non-negative integer.', { ArgumentName: 'x-amz-mp-object-size', ArgumentValue: size });
+    }
+    out.objectSizeBytes = Number(size.trim());
+  }
+  return out;
+}
+
+/**
+ * The completed object's ETag and checksum, checked against what the request states:
+ *
+ * - an upload created with a checksum algorithm keeps it; a different x-amz-checksum-type or
+ *   x-amz-checksum-<alg> is InvalidRequest, and a COMPOSITE upload needs every part's checksum
+ *   in the part list (AWS: "The complete request must include the checksum for each part");
+ * - an upload created without one gets the checksum the request names, computed from the
+ *   parts' checksums when every part has one of that algorithm (the SDKs send a CRC32 with
+ *   each part by default), FULL_OBJECT for CRCs unless COMPOSITE is asked; InvalidRequest when
+ *   a part has none, since an accepted checksum must never go unchecked;
+ * - a stated checksum that differs from the computed one is BadDigest, a stated size that
+ *   differs from the parts' total InvalidRequest. Nothing is stored in either case.
+ */
+function summarizeCompletion(
+  upload: UploadRecord,
+  requested: readonly CompletePart[],
+  stored: readonly PartRecord[],
+  expected: CompletionExpectation,
+): { etag: string; checksum?: StoredChecksum } {
+  let effective = upload;
+  const alg = upload.checksumAlgorithm;
+  if (alg) {
+    if (expected.type !== undefined && expected.type !== upload.checksumType) {
+      throw new S3Error('InvalidRequest', `The upload was created using the ${upload.checksumType} checksum mode. The complete request must use the same checksum mode.`);
+    }
+    if (expected.checksum && expected.checksum.algorithm !== alg) {
+      throw new S3Error('InvalidRequest', `The upload was created using a ${alg.toLowerCase()} checksum. The complete request must use the same checksum algorithm.`);
+    }
+    if (upload.checksumType === 'COMPOSITE') {
+      const missing = requested.find((p) => p.checksum === undefined);
+      if (missing) {
+        throw new S3Error(
+          'InvalidRequest',
+          `The upload was created using a ${alg.toLowerCase()} checksum. The complete request must include the checksum for each part. It was missing for part ${missing.partNumber} in the request.`,
+        );
+      }
+    }
+  } else if (expected.checksum) {
+    const named = expected.checksum.algorithm;
+    const type = expected.type ?? (CRC_ALGORITHMS.includes(named) ? 'FULL_OBJECT' : 'COMPOSITE');
+    if (type === 'FULL_OBJECT' && !CRC_ALGORITHMS.includes(named)) {
+      throw new S3Error('InvalidRequest', `The FULL_OBJECT checksum type cannot be used with the ${named.toLowerCase()} checksum algorithm.`);
+    }
+    if (type === 'COMPOSITE' && named === 'CRC64NVME') {
+      throw new S3Error('InvalidRequest', 'The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.');
+    }
+    effective = { ...upload, checksumAlgorithm: named, checksumType: type };
+  } else if (expected.type !== undefined) {
+    throw new S3Error('InvalidRequest', 'The upload was created without a checksum algorithm: x-amz-checksum-type needs an x-amz-checksum-<algorithm> header with the object checksum.');
+  }
+  const summary = summarizeParts(effective, stored);
+  if (expected.checksum && summary.checksum && !sameObjectChecksum(expected.checksum.value, summary.checksum, stored.length)) {
+    throw new S3Error('BadDigest', `The ${summary.checksum.algorithm} you specified did not match the calculated checksum.`);
+  }
+  if (expected.objectSizeBytes !== undefined) {
+    const total = stored.reduce((n, p) => n + p.sizeBytes, 0);
+    if (total !== expected.objectSizeBytes) {
+      throw new S3Error('InvalidRequest', `The provided x-amz-mp-object-size (${expected.objectSizeBytes}) does not match the object size (${total}).`);
+    }
+  }
+  return summary;
+}
+
+/** A stated object checksum against the computed one; a COMPOSITE value may omit its "-N". */
+function sameObjectChecksum(stated: string, computed: StoredChecksum, partsCount: number): boolean {
+  if (computed.type === 'FULL_OBJECT') return stated === computed.value;
+  const base = computed.value.replace(/-\d+$/, '');
+  return stated === base || stated === `${base}-${partsCount}`;
 }
 
 /** The completed object's ETag and checksum from its parts, as S3 computes them. */

@@ -30,6 +30,7 @@ module.exports = {
     only('config', ['util']),
     only('cache', []),
     only('metrics', []),
+    only('cli', ['s3', 'meta', 'util']),
     {
       name: 'only-rpc-imports-gen',
       severity: 'error',

@@ -89,6 +89,14 @@ export interface MaintenanceStats {
   ts3gw_rebalance_dropped_bytes_total: number;
   /** Copies kept because not every current owner confirmed a good copy yet. */
   ts3gw_rebalance_kept_unconfirmed_chunks_total: number;
+  /**
+   * Referenced chunks held here that the ring places elsewhere and that were still here at the
+   * end of the last pass (with their bytes): what a draining node has left to move.
+   */
+  ts3gw_rebalance_misplaced_chunks: number;
+  ts3gw_rebalance_misplaced_bytes: number;
+  /** Wall-clock start of the last completed pass (ms since the epoch), 0 before the first. */
+  lastPassStartMs: number;
   ts3gw_scrub_cycles_total: number;
   ts3gw_scrub_checked_chunks_total: number;
   ts3gw_scrub_checked_bytes_total: number;
@@ -130,6 +138,9 @@ export function newMaintenanceStats(): MaintenanceStats {
     ts3gw_rebalance_dropped_chunks_total: 0,
     ts3gw_rebalance_dropped_bytes_total: 0,
     ts3gw_rebalance_kept_unconfirmed_chunks_total: 0,
+    ts3gw_rebalance_misplaced_chunks: 0,
+    ts3gw_rebalance_misplaced_bytes: 0,
+    lastPassStartMs: 0,
     ts3gw_scrub_cycles_total: 0,
     ts3gw_scrub_checked_chunks_total: 0,
     ts3gw_scrub_checked_bytes_total: 0,

@@ -112,6 +112,7 @@ export class ChunkMaintenance {
     const signal = this.#abort.signal;
     const startedMs = performance.now();
     const now = this.#deps.nowMs ?? Date.now;
+    const passStartMs = now();
     try {
       stats.phase = 'mark';
       // The cutoff comes from before the barrier and the snapshot: see gc.ts for why.
@@ -125,6 +126,8 @@ export class ChunkMaintenance {
       stats.sweepExamined = 0;
       const before = { ...stats };
       const work = new BoundedWork(MAINTENANCE_CHUNKS_IN_FLIGHT_MAX);
+      let misplaced = 0;
+      let misplacedBytes = 0;
       for await (const id of this.#deps.local.list()) {
         await this.#chunks.take(1, signal);
         stats.sweepExamined++;
@@ -134,9 +137,16 @@ export class ChunkMaintenance {
           continue;
         }
         const placement = this.#deps.placement();
-        if (placement && !placement.owners(id, placement.replicationFactor).includes(this.#options.selfId)) await work.add(() => rebalanceHeld(ctx, placement, id));
+        if (placement && !placement.owners(id, placement.replicationFactor).includes(this.#options.selfId)) {
+          misplaced++;
+          misplacedBytes += (await this.#deps.local.stat(id))?.sizeBytes ?? 0;
+          await work.add(() => rebalanceHeld(ctx, placement, id));
+        }
       }
       await work.drain();
+      // What rebalancing could not drop yet (an owner unreachable or unconfirmed) is still here.
+      const misplacedLeft = misplaced - (stats.ts3gw_rebalance_dropped_chunks_total - before.ts3gw_rebalance_dropped_chunks_total);
+      const misplacedBytesLeft = misplacedBytes - (stats.ts3gw_rebalance_dropped_bytes_total - before.ts3gw_rebalance_dropped_bytes_total);
 
       stats.phase = 'repair';
       const placement = this.#deps.placement();
@@ -155,6 +165,9 @@ export class ChunkMaintenance {
         }
       }
       await work.drain();
+      stats.ts3gw_rebalance_misplaced_chunks = Math.max(0, misplacedLeft);
+      stats.ts3gw_rebalance_misplaced_bytes = Math.max(0, misplacedBytesLeft);
+      stats.lastPassStartMs = passStartMs;
       stats.ts3gw_maintenance_passes_total++;
       stats.ts3gw_maintenance_last_pass_duration_seconds = (performance.now() - startedMs) / 1000;
       stats.lastPassEndMs = now();

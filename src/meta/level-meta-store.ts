@@ -52,6 +52,7 @@ import type {
   ApplyResult,
   NodeRecord,
   ReplicationSettings,
+  DecommissionRecord,
   BucketRecord,
   CompletionRecord,
   ListPage,
@@ -80,6 +81,8 @@ const DB_OPTIONS = { keyEncoding: 'buffer', valueEncoding: 'utf8', writeBufferSi
 const APPLIED_INDEX = 'appliedIndex';
 const REPLICATION = 'replication';
 const NEXT_NODE_ID = 'next-node-id';
+/** One record for all decommissions: there are few, and they change rarely. */
+const DECOMMISSIONS = 'decommissions';
 
 /**
  * One committed log position and its command. `command` is undefined for positions that carry no
@@ -106,6 +109,8 @@ export interface MetaReader {
   listNodes(): Promise<NodeRecord[]>;
   /** Replication settings, or undefined when never set (use the defaults). */
   getReplication(): Promise<ReplicationSettings | undefined>;
+  /** Decommissions under way or finished, by node id. */
+  listDecommissions(): Promise<DecommissionRecord[]>;
   /**
    * Every chunk id referenced by an object record or a stored multipart part, from one
    * consistent view of the store (a single LevelDB iterator, i.e. one implicit snapshot taken
@@ -222,6 +227,11 @@ export class LevelMetaStore implements MetaStore {
 
   async getReplication(): Promise<ReplicationSettings | undefined> {
     return parse<ReplicationSettings>(await this.#db.get(metaKey(REPLICATION)));
+  }
+
+  async listDecommissions(): Promise<DecommissionRecord[]> {
+    const all = parse<Record<string, DecommissionRecord>>(await this.#db.get(metaKey(DECOMMISSIONS))) ?? {};
+    return Object.values(all).sort((a, b) => a.nodeId - b.nodeId);
   }
 
   async getObject(bucket: string, key: string): Promise<ObjectRecord | undefined> {
@@ -569,6 +579,14 @@ export class LevelMetaStore implements MetaStore {
       case 'SetReplication':
         this.#write(pending, metaKey(REPLICATION), JSON.stringify(op.replication));
         return { ok: true };
+      case 'SetDecommission': {
+        if (!Number.isSafeInteger(op.nodeId) || op.nodeId < 1) return { ok: false, code: META_ERR_BAD_COMMAND, message: 'SetDecommission needs a node id' };
+        const all = parse<Record<string, DecommissionRecord>>(await this.#read(pending, metaKey(DECOMMISSIONS))) ?? {};
+        if (op.record === null) delete all[String(op.nodeId)];
+        else all[String(op.nodeId)] = op.record;
+        this.#write(pending, metaKey(DECOMMISSIONS), JSON.stringify(all));
+        return { ok: true };
+      }
       case 'AllocateNodeId': {
         if (!Number.isSafeInteger(op.floor) || op.floor < 1) return { ok: false, code: META_ERR_BAD_COMMAND, message: 'AllocateNodeId needs a positive integer floor' };
         const next = Number((await this.#read(pending, metaKey(NEXT_NODE_ID))) ?? '1');

@@ -197,7 +197,9 @@ export type MetaOp =
    * so two allocations never give the same id whoever proposed them. The proposer sets `floor`
    * above every id it knows of (members, registered nodes).
    */
-  | { type: 'AllocateNodeId'; floor: number };
+  | { type: 'AllocateNodeId'; floor: number }
+  /** Starts, advances or ends the decommission of a node (null forgets it). */
+  | { type: 'SetDecommission'; nodeId: number; record: DecommissionRecord | null };
 
 /**
  * A cluster member as the data path sees it: where to reach it and how much data to give it.
@@ -213,6 +215,30 @@ export interface NodeRecord {
   weight: number;
   /** Failure domain; replicas go to distinct zones first when zones exist. */
   zone?: string;
+}
+
+/**
+ * A node's decommission, kept in the log so any node (and any leader after a restart) can see
+ * and continue it:
+ *
+ *   draining ── the node left the placement ring; its chunks move to their new owners, and it
+ *   │           reports what it still holds after each maintenance pass
+ *   drained ─── it holds nothing the ring places elsewhere without a copy there
+ *   │           the leader hands over leadership if it is the one, removes it from Raft
+ *   removed ─── gone from Raft and the ring; its data directory can be deleted
+ */
+export interface DecommissionRecord {
+  nodeId: number;
+  state: 'draining' | 'drained' | 'removed';
+  /** Proposer's clock when draining began and when this record last changed. */
+  startedMs: number;
+  updatedMs: number;
+  /** Referenced chunks (and their bytes) the node still holds that now belong elsewhere. */
+  remainingChunks?: number;
+  remainingBytes?: number;
+  /** The largest remainingChunks/Bytes seen: the work as it was measured first. */
+  totalChunks?: number;
+  totalBytes?: number;
 }
 
 /** Cluster-wide replication settings, stored in the log. */

@@ -12,11 +12,16 @@
  *   GET    /_ts3gw/admin/maintenance                     chunk gc/repair/rebalance/scrub counters and progress
  *   GET    /_ts3gw/admin/nodes                           every member: role, addresses, gossip state, ring share,
  *                                                        replication progress (when this node leads)
+ *   POST   /_ts3gw/admin/decommission?id=4               start draining node 4 (refused with the reasons if unsafe)
+ *   GET    /_ts3gw/admin/decommission[?id=4]             decommissions and their progress
+ *   DELETE /_ts3gw/admin/decommission?id=4               cancel a drain (node 4 rejoins the ring)
+ *   GET    /_ts3gw/admin/safe-to-remove?id=4             whether removing node 4 now loses nothing
  */
+import { removalProblems } from '../membership/decommission.ts';
 import { statfs } from 'node:fs/promises';
 import type { ChunkPlacement } from '../chunks/cluster-chunk-store.ts';
 import type { Member } from '../membership/gossip.ts';
-import type { NodeRecord } from '../meta/types.ts';
+import type { DecommissionRecord, NodeRecord } from '../meta/types.ts';
 import { rangeLength, RING_SIZE } from '../placement/index.ts';
 import type { RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { AdminRequest, AdminResponse } from '../s3/context.ts';
@@ -40,6 +45,10 @@ export interface AdminDeps {
   placement?(): ChunkPlacement | undefined;
   /** This node's data directory (its file system's usage is reported). */
   dataDir?: string;
+  /** Decommission records (committed). */
+  decommissions?(): Promise<DecommissionRecord[]>;
+  /** Gossip's view of a node by Raft id (this node is alive to itself). */
+  isAlive?(nodeId: number): boolean;
 }
 
 /** Serves one operator request. */
@@ -69,7 +78,47 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
         };
       }
       case 'GET /nodes':
-        return { status: 200, body: nodesReport(deps) };
+        return { status: 200, body: nodesReport(deps, await deps.decommissions?.()) };
+      case 'POST /decommission': {
+        if (!(id >= 1)) return badRequest('id must be a positive integer');
+        const records = (await deps.decommissions?.()) ?? [];
+        const existing = records.find((r) => r.nodeId === id && r.state !== 'removed');
+        if (existing) return { status: 200, body: existing };
+        const problems = await problemsOfRemoving(deps, id, records);
+        if (problems.length > 0) return { status: 409, body: { error: 'RemovalUnsafe', message: problems.join('; '), problems } };
+        const now = Date.now();
+        const record: DecommissionRecord = { nodeId: id, state: 'draining', startedMs: now, updatedMs: now };
+        const result = await deps.consensus.propose({ type: 'SetDecommission', nodeId: id, record }, now);
+        if (!result.ok) return { status: 409, body: { error: result.code, message: result.message } };
+        return { status: 202, body: record };
+      }
+      case 'GET /decommission': {
+        const records = (await deps.decommissions?.()) ?? [];
+        if (!req.query.has('id')) return { status: 200, body: { decommissions: records } };
+        const record = records.find((r) => r.nodeId === id);
+        return record ? { status: 200, body: record } : { status: 404, body: { error: 'NotFound', message: `no decommission of node ${id}` } };
+      }
+      case 'DELETE /decommission': {
+        const record = ((await deps.decommissions?.()) ?? []).find((r) => r.nodeId === id);
+        if (!record) return { status: 404, body: { error: 'NotFound', message: `no decommission of node ${id}` } };
+        if (record.state !== 'draining') return { status: 409, body: { error: 'TooLate', message: `node ${id} is ${record.state}: it can no longer be kept` } };
+        const result = await deps.consensus.propose({ type: 'SetDecommission', nodeId: id, record: null }, Date.now());
+        if (!result.ok) return { status: 409, body: { error: result.code, message: result.message } };
+        return { status: 200, body: { ok: true, nodeId: id } };
+      }
+      case 'GET /safe-to-remove': {
+        if (!(id >= 1)) return badRequest('id must be a positive integer');
+        const records = (await deps.decommissions?.()) ?? [];
+        const record = records.find((r) => r.nodeId === id);
+        if (record?.state === 'removed') return { status: 200, body: { nodeId: id, safe: true, problems: [], state: 'removed' } };
+        const problems = await problemsOfRemoving(deps, id, records.filter((r) => r.nodeId !== id));
+        // Quorum and copies allow it, but until a drain moved its chunks, removing it would take
+        // copies away (and, for chunks written while a peer was down, possibly the last one).
+        if (record?.state !== 'drained') {
+          problems.push(record ? `node ${id} is still draining: ${record.remainingChunks ?? '?'} chunk(s) left to move` : `node ${id} still holds chunks: drain it first (ts3ctl decommission ${id})`);
+        }
+        return { status: 200, body: { nodeId: id, safe: problems.length === 0, problems, ...(record ? { state: record.state } : {}) } };
+      }
       case 'GET /maintenance':
         return { status: 200, body: { nodeId: deps.nodeId, ...(deps.maintenance?.() ?? {}) } };
       case 'POST /members': {
@@ -141,18 +190,21 @@ export interface NodeReport {
   gossip: 'self' | Member['state'] | 'unknown';
   /** Share of chunk copies the ring gives it, in percent of all copies. */
   ringSharePercent: number;
+  /** Being decommissioned (out of the ring, its chunks moving away). */
+  draining?: boolean;
   /** Leader only: the highest log index known replicated on it, and how far behind that is. */
   match?: number;
   lagEntries?: number;
 }
 
 /** Every member the answering node knows, by id. */
-function nodesReport(deps: AdminDeps): { nodeId: number; leader: number; term: number; lastIndex: number; nodes: NodeReport[] } {
+function nodesReport(deps: AdminDeps, decommissions: DecommissionRecord[] = []): { nodeId: number; leader: number; term: number; lastIndex: number; nodes: NodeReport[] } {
   const status = deps.consensus.status();
   const registered = new Map((deps.registeredNodes?.() ?? []).map((n) => [n.nodeId, n]));
   const gossip = new Map((deps.gossip?.() ?? []).filter((m) => m.meta.nodeId > 0).map((m) => [m.meta.nodeId, m]));
   const shares = ringShares(deps.placement?.());
   const ids = new Set([...status.confState.voters, ...status.confState.learners, ...registered.keys()]);
+  const leaving = new Set(decommissions.filter((d) => d.state !== 'removed').map((d) => d.nodeId));
   const nodes = [...ids].sort((a, b) => a - b).map((id): NodeReport => {
     const record = registered.get(id);
     const progress = status.progress.get(id);
@@ -164,6 +216,7 @@ function nodesReport(deps: AdminDeps): { nodeId: number; leader: number; term: n
       gossip: id === deps.nodeId ? 'self' : (gossip.get(id)?.state ?? 'unknown'),
       ringSharePercent: Math.round((shares.get(id) ?? 0) * 10_000) / 100,
       ...(progress ? { match: progress.match, lagEntries: Math.max(0, status.lastIndex - progress.match) } : {}),
+      ...(leaving.has(id) ? { draining: true } : {}),
     };
   });
   return { nodeId: deps.nodeId, leader: status.softState.lead, term: status.hardState.term, lastIndex: status.lastIndex, nodes };
@@ -180,4 +233,17 @@ function ringShares(placement: ChunkPlacement | undefined): Map<number, number> 
     for (const id of range.owners) shares.set(id, (shares.get(id) ?? 0) + length / copies);
   }
   return shares;
+}
+
+/** removalProblems() with what this node knows. */
+async function problemsOfRemoving(deps: AdminDeps, nodeId: number, decommissions: DecommissionRecord[]): Promise<string[]> {
+  const replication = (await deps.consensus.reader.getReplication()) ?? DEFAULT_REPLICATION;
+  return removalProblems({
+    nodeId,
+    confState: deps.consensus.confState(),
+    registered: deps.registeredNodes?.() ?? [],
+    decommissions,
+    replicationFactor: replication.replicationFactor,
+    isAlive: (id) => id === deps.nodeId || (deps.isAlive?.(id) ?? true),
+  });
 }

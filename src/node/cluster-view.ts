@@ -6,7 +6,7 @@
  */
 import type { ChunkPlacement } from '../chunks/cluster-chunk-store.ts';
 import type { Consensus } from '../consensus/types.ts';
-import type { NodeRecord, ReplicationSettings } from '../meta/types.ts';
+import type { DecommissionRecord, NodeRecord, ReplicationSettings } from '../meta/types.ts';
 
 /** How often committed membership is re-read. */
 export const CLUSTER_VIEW_REFRESH_MS = 1_000;
@@ -32,6 +32,7 @@ export class ClusterView {
   #nodes = new Map<number, NodeRecord>();
   #placement: ChunkPlacement | undefined;
   #signature = '';
+  #decommissions: DecommissionRecord[] = [];
   #timer: NodeJS.Timeout | undefined;
   #registered = false;
 
@@ -66,17 +67,30 @@ export class ClusterView {
     return this.#nodes.get(nodeId)?.s3Url;
   }
 
-  /** Registered nodes, by id. */
+  /** Registered nodes, by id (draining ones included: their URLs still serve their copies). */
   nodes(): NodeRecord[] {
     return [...this.#nodes.values()];
+  }
+
+  /** Decommissions as of the last refresh. */
+  decommissions(): DecommissionRecord[] {
+    return this.#decommissions;
+  }
+
+  /** True when the current placement ring includes this node. */
+  ringHasSelf(): boolean {
+    return this.#placement?.nodes().includes(this.#self.nodeId) ?? false;
   }
 
   /** Re-reads committed membership; registers this node if its record is missing or stale. */
   async refresh(): Promise<void> {
     const reader = this.#consensus.reader;
-    const [nodes, replication] = await Promise.all([reader.listNodes(), reader.getReplication()]);
+    const [nodes, replication, decommissions] = await Promise.all([reader.listNodes(), reader.getReplication(), reader.listDecommissions()]);
+    this.#decommissions = decommissions;
     const mine = nodes.find((n) => n.nodeId === this.#self.nodeId);
-    if (!this.#registered || !mine || JSON.stringify(mine) !== JSON.stringify(this.#self)) {
+    // A node being (or done being) decommissioned never registers itself again.
+    const leaving = decommissions.some((d) => d.nodeId === this.#self.nodeId);
+    if (!leaving && (!this.#registered || !mine || JSON.stringify(mine) !== JSON.stringify(this.#self))) {
       if (!mine || JSON.stringify(mine) !== JSON.stringify(this.#self)) {
         await this.#consensus.propose({ type: 'RegisterNode', node: this.#self }, Date.now());
         this.#logger.info({ node: this.#self }, 'registered this node for data placement');
@@ -84,11 +98,15 @@ export class ClusterView {
       this.#registered = true;
     }
     const settings = replication ?? DEFAULT_REPLICATION;
-    const signature = JSON.stringify([nodes, settings]);
+    // Nodes being decommissioned leave the ring at once: new writes avoid them, and the copies
+    // they hold now belong to others (rebalancing moves them before dropping anything).
+    const gone = new Set(decommissions.map((d) => d.nodeId));
+    const ringNodes = nodes.filter((n) => !gone.has(n.nodeId));
+    const signature = JSON.stringify([nodes, settings, [...gone]]);
     if (signature === this.#signature) return;
     this.#signature = signature;
     this.#nodes = new Map(nodes.map((n) => [n.nodeId, n]));
-    this.#placement = nodes.length > 0 ? this.#build(nodes, settings) : undefined;
-    this.#logger.info({ nodes: nodes.map((n) => n.nodeId), ...settings }, 'placement ring rebuilt');
+    this.#placement = ringNodes.length > 0 ? this.#build(ringNodes, settings) : undefined;
+    this.#logger.info({ nodes: ringNodes.map((n) => n.nodeId), leaving: [...gone], ...settings }, 'placement ring rebuilt');
   }
 }

@@ -43,11 +43,14 @@ import { loadPeers, savePeers } from './peers.ts';
 import { advertisedRaftAddress, answerJoin, emptyGossipStats, joinThroughSeeds, type NodeGossip, startGossip } from './membership.ts';
 import { JOIN_SECRET_HEADER, JoinAdmitter, type JoinAnswer } from '../membership/join.ts';
 import { Promoter } from '../membership/promoter.ts';
+import { DecommissionWorker } from '../membership/decommission.ts';
 
 /** A learner within this many entries of the leader's log counts as caught up. */
 const PROMOTION_LAG_ENTRIES_MAX = 100;
 /** How often the leader looks for learners to promote. */
 const PROMOTION_INTERVAL_MS = 1_000;
+/** How often a node reports its own drain, and the leader finishes drained nodes. */
+const DECOMMISSION_INTERVAL_MS = 1_000;
 
 /** XML request bodies: DeleteObjects with 1000 maximal keys, escaped, fits in 2 MiB. */
 export const XML_BODY_BYTES_MAX = 2 * 1024 * 1024;
@@ -243,6 +246,8 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
           registeredNodes: () => view?.nodes() ?? [],
           placement: () => view?.placement(),
           dataDir: config.dataDir,
+          decommissions: () => meta.listDecommissions(),
+          isAlive: (id) => gossip?.isAlive(id) ?? false,
         }),
       join: {
         authorize: (headers) => secretEquals(headers[JOIN_SECRET_HEADER], clusterSecret),
@@ -286,6 +291,22 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     { status: () => consensus.status(), isAlive: (id) => gossip?.isAlive(id) ?? false, addVoter: (id) => consensus.addVoter(id), logger },
   );
   promoter.start();
+  const decommissioner = new DecommissionWorker(
+    {
+      selfId: nodeId,
+      status: () => consensus.status(),
+      listDecommissions: () => meta.listDecommissions(),
+      propose: (op, stampMs) => consensus.propose(op, stampMs),
+      removeNode: (id) => consensus.removeNode(id),
+      transferLeadership: (id) => consensus.transferLeadership(id),
+      maintenance: () => maintenance.stats(),
+      ringHasSelf: () => view?.ringHasSelf() ?? true,
+      nowMs: () => Date.now(),
+      logger,
+    },
+    DECOMMISSION_INTERVAL_MS,
+  );
+  decommissioner.start();
 
   return {
     s3Url,
@@ -297,6 +318,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       closing = true;
       // Stop taking requests and let in-flight ones finish, then stop what they used.
       promoter.stop();
+      decommissioner.stop();
       view?.stop();
       await maintenance.stop();
       // Peers' chunk sessions first: they are not requests app.close() would wait for, and

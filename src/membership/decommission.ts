@@ -1,0 +1,163 @@
+/**
+ * Decommission: taking a node out without losing a copy or the quorum. The state lives in the
+ * log (meta SetDecommission, see DecommissionRecord), so the workflow survives any restart and
+ * any leader change; every node runs the same worker, and each step is done by whoever may:
+ *
+ *   operator ─ POST /_ts3gw/admin/decommission?id=N ─ checks removalProblems(), proposes draining
+ *   every node ─ its placement ring leaves N out, so new writes avoid N and the copies N holds
+ *              belong elsewhere; N's maintenance pushes each to its new owners and drops it only
+ *              once they all hold a verified copy (chunks/repair.ts rebalanceHeld)
+ *   node N ──── after each maintenance pass that began after its ring left it out, reports what
+ *              it still holds; nothing left ⇒ drained
+ *   leader ──── drained: hands leadership away if it is N, removes N from Raft, deregisters it
+ *              from placement, marks it removed
+ *
+ * A node's last good copy is never dropped (rebalancing confirms every new owner first), and a
+ * decommission that would leave fewer ring nodes than the replication factor, or fewer reachable
+ * voters than a quorum, is refused before it starts.
+ */
+import type { ApplyResult, DecommissionRecord, MetaOp, NodeRecord } from '../meta/types.ts';
+import type { ConfState, ProgressStatus } from '../raft/types.ts';
+
+/** What removalProblems looks at. */
+export interface RemovalInput {
+  nodeId: number;
+  confState: ConfState;
+  registered: NodeRecord[];
+  decommissions: DecommissionRecord[];
+  /** The configured replication factor (before capping at the node count). */
+  replicationFactor: number;
+  /** Gossip's (or the caller's own) view; the asking node counts itself alive. */
+  isAlive(nodeId: number): boolean;
+}
+
+/** Reasons why removing `nodeId` now would break the cluster's promises; empty when safe to start. */
+export function removalProblems(input: RemovalInput): string[] {
+  const { nodeId, confState } = input;
+  const problems: string[] = [];
+  const isMember = confState.voters.includes(nodeId) || confState.learners.includes(nodeId) || input.registered.some((n) => n.nodeId === nodeId);
+  if (!isMember) return [`node ${nodeId} is not a member of this cluster`];
+  const leaving = new Set(input.decommissions.filter((d) => d.state !== 'removed').map((d) => d.nodeId));
+  leaving.add(nodeId);
+  const ringAfter = input.registered.filter((n) => !leaving.has(n.nodeId));
+  if (ringAfter.length < input.replicationFactor) {
+    problems.push(
+      `removing node ${nodeId} leaves ${ringAfter.length} node(s) to hold ${input.replicationFactor} copies of each chunk: add a node first, or lower the replication factor (PUT /_ts3gw/admin/replication)`,
+    );
+  }
+  if (confState.voters.includes(nodeId)) {
+    const votersAfter = confState.voters.filter((id) => id !== nodeId && !leaving.has(id));
+    const quorum = Math.floor(votersAfter.length / 2) + 1;
+    const reachable = votersAfter.filter((id) => input.isAlive(id)).length;
+    if (votersAfter.length === 0) problems.push(`node ${nodeId} is the last voter`);
+    else if (reachable < quorum) problems.push(`only ${reachable} of the ${votersAfter.length} remaining voters are reachable; a quorum needs ${quorum}`);
+  }
+  return problems;
+}
+
+/** What the worker reads and does. */
+export interface DecommissionDeps {
+  selfId: number;
+  status(): { role: string; confState: ConfState; progress: Map<number, ProgressStatus> };
+  listDecommissions(): Promise<DecommissionRecord[]>;
+  propose(op: MetaOp, stampMs: number): Promise<ApplyResult>;
+  removeNode(id: number): Promise<void>;
+  transferLeadership(id: number): void;
+  /** This node's maintenance counters (the last completed pass). */
+  maintenance(): { lastPassStartMs: number; ts3gw_rebalance_misplaced_chunks: number; ts3gw_rebalance_misplaced_bytes: number };
+  /** True when this node's current placement ring includes it. */
+  ringHasSelf(): boolean;
+  nowMs(): number;
+  logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+/** The per-node worker: reports this node's drain, and (on the leader) finishes drained nodes. */
+export class DecommissionWorker {
+  readonly #deps: DecommissionDeps;
+  readonly #intervalMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #busy = false;
+  /** When this node first saw its ring without itself while draining (its own clock). */
+  #ringLeftAtMs: number | undefined;
+
+  constructor(deps: DecommissionDeps, intervalMs: number) {
+    this.#deps = deps;
+    this.#intervalMs = intervalMs;
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.pass(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  /** One step of whatever is due; errors are logged and the next pass tries again. */
+  async pass(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const records = await this.#deps.listDecommissions();
+      await this.#reportOwnDrain(records.find((r) => r.nodeId === this.#deps.selfId));
+      if (this.#deps.status().role === 'leader') for (const r of records) if (r.state === 'drained') await this.#finish(r);
+    } catch (err) {
+      this.#deps.logger.warn({ err: String(err) }, 'decommission step failed; will retry');
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #reportOwnDrain(mine: DecommissionRecord | undefined): Promise<void> {
+    const deps = this.#deps;
+    if (mine?.state !== 'draining') {
+      this.#ringLeftAtMs = undefined;
+      return;
+    }
+    if (deps.ringHasSelf()) return;
+    this.#ringLeftAtMs ??= deps.nowMs();
+    const m = deps.maintenance();
+    // Only a pass that began with the new ring counted what still has to move.
+    if (m.lastPassStartMs <= this.#ringLeftAtMs) return;
+    const remainingChunks = m.ts3gw_rebalance_misplaced_chunks;
+    const remainingBytes = m.ts3gw_rebalance_misplaced_bytes;
+    const state = remainingChunks === 0 ? 'drained' : 'draining';
+    if (state === mine.state && remainingChunks === mine.remainingChunks && remainingBytes === mine.remainingBytes) return;
+    const record: DecommissionRecord = {
+      ...mine,
+      state,
+      updatedMs: deps.nowMs(),
+      remainingChunks,
+      remainingBytes,
+      totalChunks: Math.max(mine.totalChunks ?? 0, remainingChunks),
+      totalBytes: Math.max(mine.totalBytes ?? 0, remainingBytes),
+    };
+    await deps.propose({ type: 'SetDecommission', nodeId: mine.nodeId, record }, deps.nowMs());
+    deps.logger.info({ nodeId: mine.nodeId, state, remainingChunks, remainingBytes }, state === 'drained' ? 'decommission: drained, nothing left to move' : 'decommission: draining');
+  }
+
+  async #finish(record: DecommissionRecord): Promise<void> {
+    const deps = this.#deps;
+    const status = deps.status();
+    if (record.nodeId === deps.selfId) {
+      // The leader cannot remove itself cleanly: hand over to the most caught-up other voter,
+      // which finishes the job on its next pass.
+      const next = status.confState.voters
+        .filter((id) => id !== deps.selfId)
+        .sort((a, b) => (status.progress.get(b)?.match ?? 0) - (status.progress.get(a)?.match ?? 0))[0];
+      if (next !== undefined) {
+        deps.logger.info({ to: next }, 'decommission: handing over leadership before leaving');
+        deps.transferLeadership(next);
+      }
+      return;
+    }
+    if (status.confState.voters.includes(record.nodeId) || status.confState.learners.includes(record.nodeId)) {
+      await deps.removeNode(record.nodeId);
+      deps.logger.info({ nodeId: record.nodeId }, 'decommission: removed from Raft');
+    }
+    await deps.propose({ type: 'DeregisterNode', nodeId: record.nodeId }, deps.nowMs());
+    await deps.propose({ type: 'SetDecommission', nodeId: record.nodeId, record: { ...record, state: 'removed', updatedMs: deps.nowMs() } }, deps.nowMs());
+    deps.logger.info({ nodeId: record.nodeId }, 'decommission: done; the node may be stopped and its data directory deleted');
+  }
+}

@@ -36,6 +36,14 @@ export const KEEP_ALIVE_TIMEOUT_MS = 65 * 1000;
 
 /** After an early error, a request body up to this size is drained so the answer reaches the client. */
 export const DRAIN_BODY_BYTES_MAX = 8 * 1024 * 1024;
+/**
+ * A larger rest is not read to its end: after the answer the connection is half-closed and what
+ * still arrives is discarded for at most this long and this many bytes before the socket is
+ * destroyed (a lingering close, as Apache and nginx do), so the kernel does not reset the
+ * connection while the answer is still unread by a client that is still sending.
+ */
+export const LINGER_MS = 5000;
+export const LINGER_BYTES_MAX = 64 * 1024 * 1024;
 
 /** First path segment of the operator API; not a legal bucket name. */
 const ADMIN_BUCKET = '_ts3gw';
@@ -65,6 +73,14 @@ export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBase
     if (contentType === undefined) return;
     stashedContentType.set(req.raw, contentType);
     delete req.headers['content-type'];
+  });
+  // Expect: 100-continue. With a 'checkContinue' listener node no longer answers 100 by itself;
+  // the request is served as any other and the 100 goes out only once the request has passed
+  // authentication (continueBody), so a client with a bad signature gets its 403 without
+  // having sent the body (RFC 9110 §10.1.1).
+  app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    expectingContinue.add(res);
+    app.server.emit('request', req, res);
   });
   // Bodies stay unread until a handler streams them.
   app.removeAllContentTypeParsers();
@@ -112,6 +128,7 @@ async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Option
 
   // Node-to-node and operator traffic: '_ts3gw' is not a legal bucket name, so these paths can
   // never shadow S3 data, and they skip bucket lookups (CORS) entirely.
+  if (target.bucket === ADMIN_BUCKET) continueBody(reply);
   if (target.bucket === ADMIN_BUCKET && target.key?.startsWith('chunks/') && deps.internalChunks) {
     return serveInternalChunk(req, reply, target.key.slice('chunks/'.length), deps.internalChunks);
   }
@@ -123,9 +140,13 @@ async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Option
   if (req.method === 'OPTIONS' && target.bucket !== undefined) return cors.preflight(req, reply, target.bucket, deps);
   if (target.bucket !== undefined) await cors.addCorsHeaders(req, reply, target.bucket, deps);
   const endpoint = parseEndpoint(req.method, target.bucket, target.key, target.query, req.headers);
-  if (endpoint.kind === 'PostObject' && anonymous) return post.postObject(req, reply, endpoint.bucket, options, deps, deps.ownerOf);
+  if (endpoint.kind === 'PostObject' && anonymous) {
+    continueBody(reply);
+    return post.postObject(req, reply, endpoint.bucket, options, deps, deps.ownerOf);
+  }
 
   const auth = authenticateRequest(req, target, options, deps);
+  continueBody(reply);
   const ctx: RequestContext = { req, reply, target, auth, owner: deps.ownerOf(auth.accessKeyId), requestId: req.id, options, deps };
   await dispatch(ctx, endpoint);
 }
@@ -273,13 +294,17 @@ function sendError(reply: FastifyReply, req: FastifyRequest, err: unknown): void
   // The body has not been read (or not all of it). A small rest is read and discarded so the
   // client, still sending, gets to read this answer (closing on unread data makes the kernel
   // reset the connection and the answer is lost); a large rest is not worth reading: close.
+  // A client that asked for 100 Continue and did not get it may not send the body at all: the
+  // connection cannot carry another request, since what comes next may still be that body.
   if (!req.raw.complete) {
     const declared = Number(req.headers['content-length']);
-    if (Number.isSafeInteger(declared) && declared <= DRAIN_BODY_BYTES_MAX) {
+    const bodyWithheld = expectingContinue.has(reply.raw);
+    if (!bodyWithheld && Number.isSafeInteger(declared) && declared <= DRAIN_BODY_BYTES_MAX) {
       req.raw.unpipe();
       req.raw.resume();
     } else {
       reply.header('Connection', 'close');
+      lingerAfterAnswer(req.raw);
     }
   }
   reply.type('application/xml').send(
@@ -315,6 +340,43 @@ const stashedContentType = new WeakMap<IncomingMessage, string>();
 function restoreContentType(req: FastifyRequest): void {
   const contentType = stashedContentType.get(req.raw);
   if (contentType !== undefined) req.headers['content-type'] = contentType;
+}
+
+/** Responses to requests with Expect: 100-continue that have not been told to continue yet. */
+const expectingContinue = new WeakSet<ServerResponse>();
+
+/** Sends 100 Continue if the client is waiting for it: the request may now send its body. */
+function continueBody(reply: FastifyReply): void {
+  if (!expectingContinue.delete(reply.raw)) return;
+  reply.raw.writeContinue();
+}
+
+/**
+ * Closes the connection of a request answered before its body was read, without losing the
+ * answer: node ends a `Connection: close` response with socket.destroySoon(), which destroys the
+ * socket as soon as the answer is flushed, and destroying a socket with unread request bytes
+ * makes the kernel send a reset that can discard the answer before the client read it. Here the
+ * socket is half-closed instead (the client reads the answer, then end of stream), the rest of
+ * the body is read and discarded, and the socket is destroyed once the client closes its side,
+ * LINGER_MS pass or LINGER_BYTES_MAX more bytes came.
+ */
+function lingerAfterAnswer(req: IncomingMessage): void {
+  const socket = req.socket;
+  req.unpipe();
+  req.resume();
+  let discarded = 0;
+  const onData = (data: Buffer) => {
+    discarded += data.length;
+    if (discarded > LINGER_BYTES_MAX) socket.destroy();
+  };
+  socket.destroySoon = () => {
+    socket.on('data', onData);
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('end', () => socket.destroy());
+    socket.once('close', () => clearTimeout(timer));
+  };
 }
 
 /** Responses in progress by connection (see the onRequest hook). */

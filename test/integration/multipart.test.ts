@@ -339,7 +339,7 @@ test('CompleteMultipartUpload states the object: a wrong FULL_OBJECT checksum is
   const bucket = await createTestBucket(s3, 'mpu');
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k', ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' }));
   const bodies = [randomBytes(5 * MiB), randomBytes(777)];
-  const parts = [];
+  const parts: { ETag?: string; PartNumber: number; ChecksumCRC32?: string }[] = [];
   for (const [i, body] of bodies.entries()) {
     const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: i + 1, Body: body, ChecksumAlgorithm: 'CRC32' }));
     parts.push({ ETag: r.ETag, PartNumber: i + 1, ChecksumCRC32: r.ChecksumCRC32 });
@@ -382,7 +382,7 @@ test('an upload created without a checksum gets the FULL_OBJECT checksum its com
   const bucket = await createTestBucket(s3, 'mpu');
   const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'k' }));
   const bodies = [randomBytes(5 * MiB), randomBytes(4321)];
-  const parts = [];
+  const parts: { ETag?: string; PartNumber: number }[] = [];
   for (const [i, body] of bodies.entries()) {
     // At default settings the SDK sends a CRC32 with every part.
     const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'k', UploadId, PartNumber: i + 1, Body: body }));

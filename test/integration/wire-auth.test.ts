@@ -208,7 +208,9 @@ test('XML bodies are verified too: DeleteObjects / CreateBucket with a mismatche
   await putPlain(t, key, Buffer.from('keep me'));
   const body = Buffer.from(`<Delete><Object><Key>${key}</Key></Object></Delete>`);
   const otherHash = createHash('sha256').update('other').digest('hex');
-  expectS3Error(t, await raw.signed('POST', `/${bucket}`, { query: 'delete', body, payloadHash: otherHash }), 400, 'XAmzContentSHA256Mismatch', 'DeleteObjects sha256');
+  // DeleteObjects must carry Content-MD5 or a checksum; a correct one here, so only the hash is wrong.
+  const bodyMd5 = createHash('md5').update(body).digest('base64');
+  expectS3Error(t, await raw.signed('POST', `/${bucket}`, { query: 'delete', body, payloadHash: otherHash, headers: { 'content-md5': bodyMd5 } }), 400, 'XAmzContentSHA256Mismatch', 'DeleteObjects sha256');
   const wrongMd5 = createHash('md5').update('other').digest('base64');
   expectS3Error(t, await raw.signed('POST', `/${bucket}`, { query: 'delete', body, headers: { 'content-md5': wrongMd5 } }), 400, 'BadDigest', 'DeleteObjects Content-MD5');
   // aws-chunked DeleteObjects with a flipped byte in its only chunk.
@@ -218,7 +220,7 @@ test('XML bodies are verified too: DeleteObjects / CreateBucket with a mismatche
     path: `/${bucket}`,
     query: 'delete',
     payloadHash: STREAMING_SIGNED,
-    headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(body.length) },
+    headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(body.length), 'content-md5': bodyMd5 },
   });
   const chunked = awsChunked(body, { mode: STREAMING_SIGNED, chunkSizeBytes: 64 * 1024, signing: signed.signing });
   const at = chunked.chunkData[0]!.offset + 2;

@@ -13,6 +13,7 @@
  * `<dataDir>/chunks/tmp` run serially so no other upload is in flight.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,6 +72,7 @@ test.after.always(async (t) => {
 let keySeq = 0;
 const newKey = (label: string) => `${label}-${++keySeq}`;
 const md5Hex = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+const md5b64 = (b: Uint8Array | string) => createHash('md5').update(b).digest('base64');
 
 /** The node still answers: anonymous liveness and a signed ListBuckets. */
 async function assertHealthy(t: ExecutionContext<Ctx>, after: string): Promise<void> {
@@ -274,7 +276,7 @@ test('DeleteObjects with malformed XML → 400 MalformedXML and deletes nothing'
     'entity expansion': `<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "${'A'.repeat(100)}"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><Delete><Object><Key>&b;</Key></Object></Delete>`,
   };
   for (const [what, body] of Object.entries(bodies)) {
-    const res = await raw.signed('POST', `/${bucket}`, { query: 'delete', body });
+    const res = await raw.signed('POST', `/${bucket}`, { query: 'delete', body, headers: { 'content-md5': md5b64(body) } });
     expectS3Error(t, res, 400, 'MalformedXML', what);
   }
   t.is((await raw.signed('GET', keyPath(bucket, key))).text, 'keep me');
@@ -296,7 +298,10 @@ test('DeleteObjects decodes numeric character references exactly and never delet
   const { raw, s3, bucket } = t.context;
   const p = `ncr-${++keySeq}-`;
   for (const k of ['xy', 'x\x01y', 'numaref', 'a\r\nb']) t.is((await raw.signed('PUT', keyPath(bucket, p + k), { body: k })).status, 200);
-  const del = (xmlKey: string) => raw.signed('POST', `/${bucket}`, { query: 'delete', body: `<Delete><Object><Key>${xmlKey}</Key></Object></Delete>` });
+  const del = (xmlKey: string) => {
+    const body = `<Delete><Object><Key>${xmlKey}</Key></Object></Delete>`;
+    return raw.signed('POST', `/${bucket}`, { query: 'delete', body, headers: { 'content-md5': md5b64(body) } });
+  };
   const status = async (k: string) => (await raw.signed('HEAD', keyPath(bucket, p + k))).status;
 
   t.is((await del(`${p}x&#1;y`)).status, 200);
@@ -311,6 +316,85 @@ test('DeleteObjects decodes numeric character references exactly and never delet
   t.is(await status('a\r\nb'), 404, 'SDK: the CR/LF key is really gone');
 });
 
+test('DeleteObjects without Content-MD5 or a checksum → 400 InvalidRequest and deletes nothing; x-amz-checksum-crc32 or Content-MD5 is enough', async (t) => {
+  const { raw, bucket } = t.context;
+  const [a, b] = [newKey('del-md5'), newKey('del-crc')];
+  for (const k of [a, b]) t.is((await raw.signed('PUT', keyPath(bucket, k), { body: 'keep me' })).status, 200);
+  const body = (k: string) => `<Delete><Object><Key>${k}</Key></Object></Delete>`;
+  const err = expectS3Error(t, await raw.signed('POST', `/${bucket}`, { query: 'delete', body: body(a) }), 400, 'InvalidRequest', 'no integrity header');
+  t.is(err.message, 'Missing required header for this request: Content-MD5');
+  t.is((await raw.signed('GET', keyPath(bucket, a))).text, 'keep me', 'nothing deleted');
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(body(b)) >>> 0);
+  t.is((await raw.signed('POST', `/${bucket}`, { query: 'delete', body: body(b), headers: { 'x-amz-checksum-crc32': crc.toString('base64') } })).status, 200);
+  await assertAbsent(t, b, 'deleted with a CRC32');
+  t.is((await raw.signed('POST', `/${bucket}`, { query: 'delete', body: body(a), headers: { 'content-md5': md5b64(body(a)) } })).status, 200);
+  await assertAbsent(t, a, 'deleted with Content-MD5');
+});
+
+test.serial('a 20 MB DeleteObjects body gets its 400 answer, read by a client still sending, not a reset connection', async (t) => {
+  const { raw, bucket, server } = t.context;
+  const key = newKey('huge-delete-victim');
+  t.is((await raw.signed('PUT', keyPath(bucket, key), { body: 'keep me' })).status, 200);
+  const body = Buffer.from(`<Delete>${`<Object><Key>${key}</Key></Object>`.repeat(20 * 1024 * 1024 / 30)}</Delete>`);
+  t.true(body.length > 20 * 1000 * 1000);
+  for (const [what, headers, code] of [
+    ['with Content-MD5', { 'content-md5': md5b64(body) }, 'MaxMessageLengthExceeded'],
+    ['without Content-MD5', {}, 'InvalidRequest'],
+  ] as const) {
+    for (let attempt = 0; attempt < RST_ATTEMPTS / 2; attempt++) {
+      const signed = signRequest({ method: 'POST', host: raw.host, path: `/${bucket}`, query: 'delete', payloadHash: 'UNSIGNED-PAYLOAD', headers: { ...headers, 'content-length': String(body.length) } });
+      const ex = await rawExchange(
+        server.port,
+        (socket) => {
+          socket.write(httpHead('POST', `/${bucket}?delete`, signed.headers));
+          socket.write(body);
+        },
+        RAW_EXCHANGE_TIMEOUT_MS,
+        (response) => response.includes('</Error>'),
+      );
+      t.is(rawStatuses(ex.response)[0], 400, `${what}, attempt ${attempt}: ${ex.response.slice(0, 200)}`);
+      t.is(parseS3Error(ex.response).code, code, `${what}, attempt ${attempt}`);
+    }
+  }
+  t.is((await raw.signed('GET', keyPath(bucket, key))).text, 'keep me');
+  await assertHealthy(t, '20 MB DeleteObjects');
+});
+
+test('Expect: 100-continue: a request that fails authentication gets its 403 without a 100 and without sending the body; a good one gets 100 Continue, then 200', async (t) => {
+  const { raw, bucket, server } = t.context;
+  const body = randomBytes(1024 * 1024);
+  const key = newKey('expect');
+  const bad = signRequest({
+    method: 'PUT',
+    host: raw.host,
+    path: keyPath(bucket, key),
+    payloadHash: 'UNSIGNED-PAYLOAD',
+    headers: { 'content-length': String(body.length), expect: '100-continue' },
+    credentials: { accessKeyId: 'TS3TESTACCESSKEY', secretAccessKey: 'wrong-secret' },
+  });
+  // Only the head is sent: the answer must come while the body is withheld.
+  const refused = await rawExchange(server.port, (socket) => void socket.write(httpHead('PUT', keyPath(bucket, key), bad.headers)), RAW_EXCHANGE_TIMEOUT_MS, completeResponses(1));
+  t.deepEqual(rawStatuses(refused.response), [403], refused.response.slice(0, 300));
+  t.is(parseS3Error(refused.response).code, 'SignatureDoesNotMatch');
+  t.regex(refused.response, /\r\nconnection: close\r\n/i, 'the connection cannot carry another request');
+  await assertAbsent(t, key, 'refused Expect PUT');
+
+  const good = signRequest({ method: 'PUT', host: raw.host, path: keyPath(bucket, key), payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'content-length': String(body.length), expect: '100-continue' } });
+  const accepted = await rawExchange(
+    server.port,
+    async (socket) => {
+      socket.write(httpHead('PUT', keyPath(bucket, key), good.headers));
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.write(body);
+    },
+    RAW_EXCHANGE_TIMEOUT_MS,
+    completeResponses(1),
+  );
+  t.deepEqual(rawStatuses(accepted.response), [100, 200], accepted.response.slice(0, 300));
+  t.true((await raw.signed('GET', keyPath(bucket, key))).body.equals(body));
+});
+
 test('an XML body over 2 MiB → 400 MaxMessageLengthExceeded, by Content-Length and when streamed (aws-chunked)', async (t) => {
   const { raw, bucket, server } = t.context;
   const key = newKey('big-xml-victim');
@@ -319,7 +403,7 @@ test('an XML body over 2 MiB → 400 MaxMessageLengthExceeded, by Content-Length
   t.true(body.length > 2 * 1024 * 1024);
   // Raw sockets: the server answers early, while the client may still be sending (the server
   // drains a bounded remainder so the answer is not lost to a reset; see the lingering-close test).
-  const byLength = signRequest({ method: 'POST', host: raw.host, path: `/${bucket}`, query: 'delete', body, headers: { 'content-length': String(body.length) } });
+  const byLength = signRequest({ method: 'POST', host: raw.host, path: `/${bucket}`, query: 'delete', body, headers: { 'content-length': String(body.length), 'content-md5': md5b64(body) } });
   const ex1 = await rawExchange(
     server.port,
     (socket) => {
@@ -338,7 +422,7 @@ test('an XML body over 2 MiB → 400 MaxMessageLengthExceeded, by Content-Length
     path: `/${bucket}`,
     query: 'delete',
     payloadHash: STREAMING_SIGNED,
-    headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(body.length) },
+    headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(body.length), 'content-md5': md5b64(body) },
   });
   const streamed = awsChunked(body, { mode: STREAMING_SIGNED, chunkSizeBytes: 256 * 1024, signing: signed.signing });
   const ex2 = await rawExchange(
@@ -545,21 +629,59 @@ test('broken aws-chunked bodies (bad hex size, missing CRLF, truncated chunk, no
   await assertHealthy(t, 'broken aws-chunked');
 });
 
-test('a PUT without Content-Length (HTTP chunked transfer) → 411 MissingContentLength, nothing stored', async (t) => {
+test('a PUT without Content-Length (HTTP chunked transfer) is accepted: unsigned, sha256-signed, and aws-chunked inside HTTP chunks', async (t) => {
   const { raw, bucket, server } = t.context;
-  const key = newKey('no-length');
-  const { headers } = signRequest({ method: 'PUT', host: raw.host, path: keyPath(bucket, key), payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'transfer-encoding': 'chunked' } });
-  const ex = await rawExchange(
-    server.port,
-    (socket) => {
-      socket.write(`${httpHead('PUT', keyPath(bucket, key), headers)}5\r\nhello\r\n0\r\n\r\n`);
-    },
-    RAW_EXCHANGE_TIMEOUT_MS,
-    completeResponses(1),
-  );
-  t.is(rawStatuses(ex.response)[0], 411, ex.response);
-  t.is(parseS3Error(ex.response).code, 'MissingContentLength');
-  await assertAbsent(t, key, 'no Content-Length');
+  const put = async (key: string, headers: Record<string, string>, chunkedBody: string | Buffer) => {
+    const ex = await rawExchange(
+      server.port,
+      (socket) => {
+        socket.write(httpHead('PUT', keyPath(bucket, key), headers));
+        socket.write(chunkedBody);
+      },
+      RAW_EXCHANGE_TIMEOUT_MS,
+      completeResponses(1),
+    );
+    return ex.response;
+  };
+  const httpChunks = (data: Buffer, size: number) => {
+    const out: Buffer[] = [];
+    for (let at = 0; at < data.length; at += size) {
+      const piece = data.subarray(at, at + size);
+      out.push(Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n'));
+    }
+    return Buffer.concat([...out, Buffer.from('0\r\n\r\n')]);
+  };
+  const body = randomBytes(300_000);
+  const unsigned = newKey('chunked-unsigned');
+  const h1 = signRequest({ method: 'PUT', host: raw.host, path: keyPath(bucket, unsigned), payloadHash: 'UNSIGNED-PAYLOAD', headers: { 'transfer-encoding': 'chunked' } });
+  const r1 = await put(unsigned, h1.headers, httpChunks(body, 65_536));
+  t.is(rawStatuses(r1)[0], 200, r1);
+  t.true((await raw.signed('GET', keyPath(bucket, unsigned))).body.equals(body), 'unsigned chunked body stored');
+
+  const signed = newKey('chunked-sha256');
+  const h2 = signRequest({ method: 'PUT', host: raw.host, path: keyPath(bucket, signed), body, headers: { 'transfer-encoding': 'chunked' } });
+  const r2 = await put(signed, h2.headers, httpChunks(body, 100_000));
+  t.is(rawStatuses(r2)[0], 200, r2);
+  t.true((await raw.signed('GET', keyPath(bucket, signed))).body.equals(body), 'sha256 chunked body stored');
+  // The sha256 still binds the body: other bytes under the same signature store nothing.
+  const tampered = newKey('chunked-tampered');
+  const h3 = signRequest({ method: 'PUT', host: raw.host, path: keyPath(bucket, tampered), body, headers: { 'transfer-encoding': 'chunked' } });
+  const r3 = await put(tampered, h3.headers, httpChunks(Buffer.from('other bytes'), 5));
+  t.is(parseS3Error(r3).code, 'XAmzContentSHA256Mismatch', r3);
+  await assertAbsent(t, tampered, 'tampered chunked body');
+
+  const streaming = newKey('chunked-aws');
+  const h4 = signRequest({
+    method: 'PUT',
+    host: raw.host,
+    path: keyPath(bucket, streaming),
+    payloadHash: STREAMING_SIGNED,
+    headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(body.length), 'transfer-encoding': 'chunked' },
+  });
+  const aws = awsChunked(body, { mode: STREAMING_SIGNED, chunkSizeBytes: 64 * 1024, signing: h4.signing });
+  const r4 = await put(streaming, h4.headers, httpChunks(aws.body, 50_000));
+  t.is(rawStatuses(r4)[0], 200, r4);
+  t.true((await raw.signed('GET', keyPath(bucket, streaming))).body.equals(body), 'aws-chunked in HTTP chunks stored');
 });
 
 test('ambiguous framing (Content-Length and Transfer-Encoding, two Content-Lengths) → 400, nothing stored', async (t) => {

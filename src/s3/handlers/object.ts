@@ -5,6 +5,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { evaluateReadConditions, type ReadConditions, unquote } from '../../objects/conditions.ts';
 import type { ObjectRecord, WriteCondition } from '../../objects/types.ts';
 import { readObjectBody, readXmlBody } from '../body.ts';
+import { parseChecksumRequest } from '../checksum.ts';
 import { drained } from '../../util/drained.ts';
 import { type RequestContext, dateHeader, header, httpDate, isoDate } from '../context.ts';
 import { S3Error, toS3Error } from '../errors.ts';
@@ -125,8 +126,16 @@ export async function deleteObject(ctx: RequestContext, bucket: string, key: str
   ctx.reply.code(204).send();
 }
 
-/** POST /bucket?delete */
+/**
+ * POST /bucket?delete. AWS requires an integrity check of the body, Content-MD5 or a flexible
+ * checksum (header or trailer), and refuses the request before reading it otherwise
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
+ */
 export async function deleteObjects(ctx: RequestContext, bucket: string): Promise<void> {
+  const declared = parseChecksumRequest(ctx.req.headers);
+  if (declared.contentMd5 === undefined && declared.checksum === undefined) {
+    throw new S3Error('InvalidRequest', 'Missing required header for this request: Content-MD5');
+  }
   const body = await readXmlBody(ctx, { optional: false });
   const doc = body!.parse('Delete');
   const quiet = childText(doc, 'Quiet')?.trim().toLowerCase() === 'true';

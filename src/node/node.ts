@@ -51,6 +51,14 @@ const PROMOTION_LAG_ENTRIES_MAX = 100;
 const PROMOTION_INTERVAL_MS = 1_000;
 /** How often a node reports its own drain, and the leader finishes drained nodes. */
 const DECOMMISSION_INTERVAL_MS = 1_000;
+/** /health/ready: applied within this many entries of the known commit index. */
+const READY_LAG_ENTRIES_MAX = 100;
+/** Shutdown: idle kept-alive connections are closed this often while requests finish. */
+const IDLE_SWEEP_MS = 100;
+/** Shutdown: in-flight requests get this long before their connections are cut. */
+const REQUEST_DRAIN_GRACE_MS = 10_000;
+/** Shutdown: how long a leader waits for another voter to take over. */
+const LEADERSHIP_HANDOVER_MS = 3_000;
 
 /** XML request bodies: DeleteObjects with 1000 maximal keys, escaped, fits in 2 MiB. */
 export const XML_BODY_BYTES_MAX = 2 * 1024 * 1024;
@@ -226,7 +234,9 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       clock: systemClock,
       lookupSecret: (id) => (id === credentials.accessKeyId ? credentials.secretAccessKey : undefined),
       ownerOf: (id) => id,
-      isReady: () => !closing && consensus.leader !== 0,
+      // Ready: serving, a leader known, and caught up with what it committed (a restarted node
+      // replaying its log is not ready yet: a rolling upgrade must wait for it).
+      isReady: () => !closing && consensus.leader !== 0 && meta.appliedIndex() + READY_LAG_ENTRIES_MAX >= consensus.status().hardState.commit,
       metricsText: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
       observeRequest: (method, status, seconds) => metrics.observeRequest(method, status, seconds),
       internalChunks: {
@@ -291,6 +301,17 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     { status: () => consensus.status(), isAlive: (id) => gossip?.isAlive(id) ?? false, addVoter: (id) => consensus.addVoter(id), logger },
   );
   promoter.start();
+  /** On shutdown of a leader: transfer to the most caught-up voter, wait a little for it. */
+  const handOverLeadership = async () => {
+    const status = consensus.status();
+    if (status.role !== 'leader') return;
+    const next = status.confState.voters.filter((id) => id !== nodeId).sort((a, b) => (status.progress.get(b)?.match ?? 0) - (status.progress.get(a)?.match ?? 0))[0];
+    if (next === undefined) return;
+    logger.info({ to: next }, 'shutting down: handing over leadership');
+    consensus.transferLeadership(next);
+    const deadline = Date.now() + LEADERSHIP_HANDOVER_MS;
+    while (Date.now() < deadline && consensus.status().role === 'leader') await new Promise((r) => setTimeout(r, 20));
+  };
   const decommissioner = new DecommissionWorker(
     {
       selfId: nodeId,
@@ -316,6 +337,8 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     consensus,
     async close() {
       closing = true;
+      // A leader hands over first, so a rolling restart costs no election timeout of 503s.
+      await handOverLeadership();
       // Stop taking requests and let in-flight ones finish, then stop what they used.
       promoter.stop();
       decommissioner.stop();
@@ -324,7 +347,17 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       // Peers' chunk sessions first: they are not requests app.close() would wait for, and
       // those peers try other copies.
       wireServer.close();
-      await app.close();
+      // app.close() waits for in-flight requests, but a kept-alive connection that finished its
+      // request after the close began stays open until the keep-alive timeout (72 s): sweep idle
+      // connections while waiting, and cut what is left once the grace is over.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS);
+      const cut = setTimeout(() => app.server.closeAllConnections(), REQUEST_DRAIN_GRACE_MS);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(cut);
+      }
       await consensus.close();
       await remoteChunks.close();
       await chunks.close();

@@ -8,9 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { once } from 'node:events';
+import net from 'node:net';
+import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import test from 'ava';
-import { removeDir, startServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/cluster.ts';
+import { removeDir, s3Client, startServer } from '../helpers/server.ts';
+import { signRequest } from '../helpers/signer.ts';
 
 test('generated credentials are stored, printed once, and work; SIGTERM exits 0', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'ts3gw-life-'));
@@ -54,4 +58,39 @@ test('an invalid configuration exits 2 and lists every problem', (t) => {
   t.regex(res.stderr, /s3-port/);
   t.regex(res.stderr, /loud/);
   t.regex(res.stderr, /must be set together/);
+});
+
+test('SIGTERM lets an in-flight request finish, then closes its kept-alive connection and exits 0 at once', async (t) => {
+  const server = await startServer({ env: { TS3GW_LOG_LEVEL: 'info' } });
+  try {
+    const s3 = s3Client(server);
+    await s3.send(new CreateBucketCommand({ Bucket: 'drain' }));
+    const host = new URL(server.url).host;
+    const body = 'hello world';
+    const { headers } = signRequest({ method: 'PUT', host, path: '/drain/slow', body, headers: { 'content-length': String(body.length) } });
+    const socket = net.connect(server.port, '127.0.0.1');
+    await once(socket, 'connect');
+    let answer = '';
+    socket.on('data', (b: Buffer) => {
+      answer += b.toString('latin1');
+    });
+    // Half the body, then SIGTERM while the request is in flight, then the rest.
+    socket.write(`PUT /drain/slow HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body.slice(0, 5)}`);
+    await eventually(async () => (server.output.length > 0 ? true : undefined), 5_000, 'server alive');
+    const exited = once(server.proc, 'exit');
+    const stoppedAt = Date.now();
+    server.proc.kill('SIGTERM');
+    await eventually(async () => (server.output.some((l) => l.includes('shutting down')) ? true : undefined), 10_000, 'the shutdown to begin');
+    socket.write(body.slice(5));
+    const [code] = (await exited) as [number | null];
+    t.regex(answer, /^HTTP\/1\.1 200/, 'the in-flight PUT was answered');
+    // The client kept its connection open; the node closed it instead of waiting out the 72 s
+    // keep-alive timeout (which the 20 s shutdown bound would cut with exit 1).
+    t.is(code, 0, server.output.slice(-5).join('\n'));
+    t.true(Date.now() - stoppedAt < 15_000, `exited ${Date.now() - stoppedAt} ms after SIGTERM`);
+    socket.destroy();
+  } finally {
+    await server.kill();
+    await removeDir(server.dataDir);
+  }
 });

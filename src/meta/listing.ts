@@ -67,6 +67,9 @@ export async function scanRolledUp(
   visit: (item: ScanItem) => void,
 ): Promise<boolean> {
   if (Buffer.compare(bounds.lower, bounds.upper) >= 0) return false;
+  // A page of zero items is empty and not truncated: S3 answers max-keys=0 (max-uploads=0) with
+  // IsTruncated false and no continuation, whatever the bucket holds.
+  if (bounds.max === 0) return false;
   const afterBytes = Buffer.from(bounds.after, 'utf8');
   const iterator = db.iterator({ gte: bounds.lower, lt: bounds.upper });
   let count = 0;

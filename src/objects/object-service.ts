@@ -416,7 +416,8 @@ export class ObjectService {
   async listParts(bucket: string, key: string, uploadId: string, partNumberMarker: number, maxParts: number): Promise<PartsPage> {
     const upload = await this.getUpload(bucket, key, uploadId);
     const parts = await this.#consensus.reader.listParts(bucket, key, uploadId, partNumberMarker, maxParts + 1);
-    const isTruncated = parts.length > maxParts;
+    // max-parts=0 is an empty page that is not truncated, as S3 answers max-keys=0.
+    const isTruncated = maxParts > 0 && parts.length > maxParts;
     return { upload, parts: parts.slice(0, maxParts), isTruncated };
   }
 

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import {
   CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -16,10 +17,13 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListBucketsCommand,
+  ListMultipartUploadsCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   type S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import anyTest, { type TestFn } from 'ava';
 import { createTestBucket, removeDir, s3Client, s3ErrorOf, startServer, type TestServer } from '../helpers/server.ts';
@@ -39,7 +43,7 @@ test.after.always(async (t) => {
 
 const md5 = (b: Uint8Array | string) => createHash('md5').update(b).digest('hex');
 
-test('buckets: create, list, head, location, delete; duplicate create is BucketAlreadyOwnedByYou', async (t) => {
+test('buckets: create, list, head, location, delete; duplicate create succeeds in us-east-1', async (t) => {
   const { s3 } = t.context;
   const bucket = await createTestBucket(s3, 'sdk-core');
   const listed = await s3.send(new ListBucketsCommand({}));
@@ -47,7 +51,8 @@ test('buckets: create, list, head, location, delete; duplicate create is BucketA
   await s3.send(new HeadBucketCommand({ Bucket: bucket }));
   const loc = await s3.send(new GetBucketLocationCommand({ Bucket: bucket }));
   t.falsy(loc.LocationConstraint, 'us-east-1 is reported as an empty location');
-  t.deepEqual(await s3ErrorOf(s3.send(new CreateBucketCommand({ Bucket: bucket }))), { name: 'BucketAlreadyOwnedByYou', status: 409 });
+  // us-east-1: re-creating one's own bucket is 200 (see the test on regions below).
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
   t.deepEqual(await s3ErrorOf(s3.send(new HeadBucketCommand({ Bucket: bucket }))), { name: 'NotFound', status: 404 });
 });
@@ -262,4 +267,108 @@ test('listing v1 and v2: prefix, delimiter, pagination, start-after, fetch-owner
 
   const encoded = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'c', EncodingType: 'url' }));
   t.deepEqual(encoded.Contents?.map((c) => decodeURIComponent(c.Key!)), ['c d+e', 'c/4']);
+});
+
+test('max-keys=0 (and max-uploads=0, max-parts=0) answers an empty page that is not truncated; an empty continuation-token is InvalidArgument', async (t) => {
+  const { s3 } = t.context;
+  const bucket = await createTestBucket(s3, 'sdk-core');
+  for (const k of ['a', 'b']) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k }));
+  const v2 = await s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 0 }));
+  t.deepEqual([v2.Contents, v2.IsTruncated, v2.KeyCount, v2.NextContinuationToken], [undefined, false, 0, undefined]);
+  const v1 = await s3.send(new ListObjectsCommand({ Bucket: bucket, MaxKeys: 0 }));
+  t.deepEqual([v1.Contents, v1.IsTruncated], [undefined, false]);
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'u' }));
+  await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'u', UploadId, PartNumber: 1, Body: 'part' }));
+  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, MaxUploads: 0 }));
+  t.deepEqual([uploads.Uploads, uploads.IsTruncated], [undefined, false]);
+  const parts = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: 'u', UploadId, MaxParts: 0 }));
+  t.deepEqual([parts.Parts, parts.IsTruncated], [undefined, false]);
+  t.deepEqual(await s3ErrorOf(s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: '' }))), { name: 'InvalidArgument', status: 400 });
+  t.deepEqual(await s3ErrorOf(s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: 'not a token' }))), { name: 'InvalidArgument', status: 400 });
+});
+
+test('encoding-type=url encodes every key-bearing field of ListObjects, ListObjectsV2 and ListMultipartUploads (control characters, spaces)', async (t) => {
+  const { s3 } = t.context;
+  const bucket = await createTestBucket(s3, 'sdk-core');
+  const p = 'e\x01 ';
+  for (const k of [`${p}x/1`, `${p}x/2`, `${p}y`]) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: 'k' }));
+  const enc = (s: string) => encodeURIComponent(s).replace(/%2F/g, '/');
+  const v2 = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: p, Delimiter: '/', StartAfter: p, MaxKeys: 1, EncodingType: 'url' }));
+  t.deepEqual([v2.Prefix, v2.StartAfter, v2.Delimiter, v2.EncodingType, v2.IsTruncated], [enc(p), enc(p), '/', 'url', true]);
+  t.deepEqual(v2.CommonPrefixes?.map((c) => c.Prefix), [enc(`${p}x/`)]);
+  t.is(enc(`${p}x/`), 'e%01%20x/');
+  const v2next = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: p, Delimiter: '/', ContinuationToken: v2.NextContinuationToken, EncodingType: 'url' }));
+  t.deepEqual(v2next.Contents?.map((c) => c.Key), [enc(`${p}y`)]);
+  const v1 = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: p, Delimiter: '/', Marker: p, MaxKeys: 1, EncodingType: 'url' }));
+  t.deepEqual([v1.Prefix, v1.Marker, v1.NextMarker, v1.Delimiter], [enc(p), enc(p), enc(`${p}x/`), '/']);
+  const v1next = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: p, Delimiter: '/', Marker: `${p}x/`, EncodingType: 'url' }));
+  t.deepEqual(v1next.Contents?.map((c) => c.Key), [enc(`${p}y`)]);
+  for (const k of [`${p}u/1`, `${p}v`]) await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: k }));
+  const up = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: p, Delimiter: '/', KeyMarker: p, MaxUploads: 1, EncodingType: 'url' }));
+  t.deepEqual([up.Prefix, up.KeyMarker, up.Delimiter, up.IsTruncated, up.NextKeyMarker], [enc(p), enc(p), '/', true, enc(`${p}u/`)]);
+  t.deepEqual(up.CommonPrefixes?.map((c) => c.Prefix), [enc(`${p}u/`)]);
+  const upNext = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: p, Delimiter: '/', KeyMarker: `${p}u/`, EncodingType: 'url' }));
+  t.deepEqual(upNext.Uploads?.map((u) => u.Key), [enc(`${p}v`)]);
+});
+
+test('ListBuckets pages: max-buckets, continuation-token, prefix and bucket-region', async (t) => {
+  const { s3 } = t.context;
+  const prefix = `lbp-${process.pid}-`;
+  const names = [];
+  for (let i = 0; i < 5; i++) names.push(await createTestBucket(s3, 'lbp'));
+  const seen: string[] = [];
+  let token: string | undefined;
+  let pages = 0;
+  do {
+    const page = await s3.send(new ListBucketsCommand({ Prefix: prefix, MaxBuckets: 2, ContinuationToken: token }));
+    t.is(page.Prefix, prefix);
+    t.true((page.Buckets?.length ?? 0) <= 2);
+    seen.push(...(page.Buckets ?? []).map((b) => b.Name!));
+    token = page.ContinuationToken;
+    pages++;
+  } while (token);
+  t.deepEqual(seen, [...names].sort());
+  t.is(pages, 3);
+  const all = await s3.send(new ListBucketsCommand({ Prefix: prefix }));
+  t.is(all.Buckets?.length, 5);
+  t.is(all.ContinuationToken, undefined);
+  t.is((await s3.send(new ListBucketsCommand({ Prefix: prefix, BucketRegion: 'us-east-1' }))).Buckets?.length, 5);
+  t.is((await s3.send(new ListBucketsCommand({ Prefix: prefix, BucketRegion: 'eu-west-1' }))).Buckets?.length ?? 0, 0);
+  t.true(((await s3.send(new ListBucketsCommand({}))).Buckets?.length ?? 0) >= 5, 'no parameters: every bucket');
+  t.deepEqual(await s3ErrorOf(s3.send(new ListBucketsCommand({ MaxBuckets: 0 }))), { name: 'InvalidArgument', status: 400 });
+  t.deepEqual(await s3ErrorOf(s3.send(new ListBucketsCommand({ MaxBuckets: 10_001 }))), { name: 'InvalidArgument', status: 400 });
+  t.deepEqual(await s3ErrorOf(s3.send(new ListBucketsCommand({ ContinuationToken: '' }))), { name: 'InvalidArgument', status: 400 });
+});
+
+test('re-creating an own bucket: 200 in us-east-1 (S3 legacy behaviour), 409 BucketAlreadyOwnedByYou in other regions; the bucket keeps its objects', async (t) => {
+  const { s3 } = t.context;
+  const bucket = await createTestBucket(s3, 'sdk-core');
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'kept' }));
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  t.is(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' }))).Body!.transformToString(), 'kept');
+  const eu = await startServer({ env: { TS3GW_REGION: 'eu-west-1' } });
+  try {
+    const s3eu = s3Client(eu, { region: 'eu-west-1' });
+    const config = { LocationConstraint: 'eu-west-1' } as const;
+    await s3eu.send(new CreateBucketCommand({ Bucket: 'eu-bucket', CreateBucketConfiguration: config }));
+    t.deepEqual(await s3ErrorOf(s3eu.send(new CreateBucketCommand({ Bucket: 'eu-bucket', CreateBucketConfiguration: config }))), { name: 'BucketAlreadyOwnedByYou', status: 409 });
+    s3eu.destroy();
+  } finally {
+    await eu.stop();
+    await removeDir(eu.dataDir);
+  }
+});
+
+test('a wrong x-amz-checksum-* is BadDigest through the SDK (PutObject and UploadPart), and nothing is stored', async (t) => {
+  const { s3 } = t.context;
+  const bucket = await createTestBucket(s3, 'sdk-core');
+  const wrongCrc = Buffer.from([1, 2, 3, 4]).toString('base64');
+  t.deepEqual(await s3ErrorOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'abc', ChecksumCRC32: wrongCrc }))), { name: 'BadDigest', status: 400 });
+  const wrongSha = createHash('sha256').update('abd').digest('base64');
+  t.deepEqual(await s3ErrorOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'abc', ChecksumSHA256: wrongSha }))), { name: 'BadDigest', status: 400 });
+  t.deepEqual(await s3ErrorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k' }))), { name: 'NotFound', status: 404 });
+  const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'm', ChecksumAlgorithm: 'CRC32' }));
+  t.deepEqual(await s3ErrorOf(s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'm', UploadId, PartNumber: 1, Body: 'abc', ChecksumCRC32: wrongCrc }))), { name: 'BadDigest', status: 400 });
+  const parts = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: 'm', UploadId }));
+  t.is(parts.Parts, undefined, 'no part stored');
 });

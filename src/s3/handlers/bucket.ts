@@ -1,25 +1,58 @@
 /**
  * Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
  */
+import { META_ERR_BUCKET_OWNED_BY_YOU } from '../../objects/errors.ts';
+import { errorCode } from '../../util/errors.ts';
 import { S3Error } from '../errors.ts';
 import { readXmlBody } from '../body.ts';
 import { type RequestContext, isoDate } from '../context.ts';
 import { validateBucketName } from '../names.ts';
 import { childText, renderXml } from '../xml.ts';
+import { decodeToken, encodeToken } from './list.ts';
 
-/** GET / — every bucket, oldest first by name as S3 sorts them. */
+/** ListBuckets' max-buckets bounds (AWS: 1 to 10000). */
+export const LIST_BUCKETS_MAX = 10_000;
+
+/**
+ * GET / — buckets in name order (UTF-8 bytes), as S3 sorts them, with ListBuckets' pagination:
+ * max-buckets, continuation-token (the last name of the previous page, as ListObjectsV2's
+ * tokens), prefix and bucket-region filters; ContinuationToken names the next page while more
+ * buckets follow. https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListBuckets.html
+ */
 export async function listBuckets(ctx: RequestContext): Promise<void> {
-  const buckets = await ctx.deps.objects.listBuckets();
+  const q = ctx.target.query;
+  const rawMax = q.get('max-buckets');
+  let maxBuckets = LIST_BUCKETS_MAX;
+  if (rawMax !== null) {
+    maxBuckets = /^\d{1,5}$/.test(rawMax) ? Number(rawMax) : Number.NaN;
+    if (!(maxBuckets >= 1 && maxBuckets <= LIST_BUCKETS_MAX)) {
+      throw new S3Error('InvalidArgument', `max-buckets must be an integer between 1 and ${LIST_BUCKETS_MAX}`, { ArgumentName: 'max-buckets', ArgumentValue: rawMax });
+    }
+  }
+  const token = q.get('continuation-token');
+  const after = token !== null ? Buffer.from(decodeToken(token), 'utf8') : undefined;
+  const prefix = q.get('prefix') ?? '';
+  const region = q.get('bucket-region');
+  const buckets = (await ctx.deps.objects.listBuckets())
+    .filter((b) => b.name.startsWith(prefix) && (region === null || b.region === region))
+    .filter((b) => after === undefined || Buffer.compare(Buffer.from(b.name), after) > 0);
   buckets.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  const page = buckets.slice(0, maxBuckets);
+  const last = page.at(-1);
   ctx.reply.type('application/xml').send(
     renderXml('ListAllMyBucketsResult', {
       Owner: { ID: ctx.owner, DisplayName: ctx.owner },
       Buckets: {
-        Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: isoDate(b.createdMs), BucketRegion: b.region })),
+        Bucket: page.map((b) => ({ Name: b.name, CreationDate: isoDate(b.createdMs), BucketRegion: b.region })),
       },
+      ...(buckets.length > page.length && last !== undefined ? { ContinuationToken: encodeToken(last.name) } : {}),
+      ...(q.has('prefix') ? { Prefix: prefix } : {}),
     }),
   );
 }
+
+/** The region where re-creating one's own bucket succeeds (S3's legacy behaviour). */
+const LEGACY_REGION = 'us-east-1';
 
 /** PUT /bucket — with an optional CreateBucketConfiguration naming this server's region. */
 export async function createBucket(ctx: RequestContext, bucket: string): Promise<void> {
@@ -36,7 +69,15 @@ export async function createBucket(ctx: RequestContext, bucket: string): Promise
       );
     }
   }
-  await ctx.deps.objects.createBucket({ name: bucket, createdMs: ctx.deps.clock.nowMs(), region, owner: ctx.owner });
+  try {
+    await ctx.deps.objects.createBucket({ name: bucket, createdMs: ctx.deps.clock.nowMs(), region, owner: ctx.owner });
+  } catch (err) {
+    // "For legacy compatibility, if you re-create an existing bucket that you already own in the
+    // North Virginia Region, Amazon S3 returns 200 OK" (API_CreateBucket, BucketAlreadyOwnedByYou);
+    // every other region answers 409 BucketAlreadyOwnedByYou, and another owner's bucket is 409
+    // BucketAlreadyExists everywhere. The existing bucket is left as it is.
+    if (!(region === LEGACY_REGION && errorCode(err) === META_ERR_BUCKET_OWNED_BY_YOU)) throw err;
+  }
   ctx.reply.header('Location', `/${bucket}`).send();
 }
 

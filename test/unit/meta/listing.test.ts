@@ -63,7 +63,8 @@ function oracle(keys: string[], q: ListQuery): { entries: Entry[]; isTruncated: 
     if (q.startAfter !== '' && cmp(key, q.startAfter) <= 0) continue;
     all.push({ kind: 'key', value: key });
   }
-  return { entries: all.slice(0, q.maxKeys), isTruncated: all.length > q.maxKeys };
+  // S3: a max-keys=0 page is empty and never truncated.
+  return { entries: all.slice(0, q.maxKeys), isTruncated: q.maxKeys > 0 && all.length > q.maxKeys };
 }
 
 const char = fc.constantFrom('a', 'b', '/', '-', 'é', '\u{1F600}', '\uFF5A', '\u0001');

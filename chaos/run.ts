@@ -112,7 +112,17 @@ export interface ChaosSummary {
   };
   /** Problems of the run itself (a nemesis action that failed, a node that did not come back). */
   harness: string[];
+  /**
+   * Contract breaches that are not consistency violations, reported but not failing the run:
+   * server errors (500 InternalError: never an answer to a valid request), and requests to a
+   * partitioned-away minority that got no answer within the client timeout although the
+   * partition had lasted longer than an election (contract 4: a minority answers 503 quickly).
+   */
+  findings: string[];
 }
+
+/** A minority node should refuse requests once this long into a partition (election timeout 1–2 s, plus slack). */
+const MINORITY_REFUSES_AFTER_MS = 3_000;
 
 /** Timings of the nodes under test: 50 ms ticks, elections after 1–2 s; small chunks so bodies above 4 KiB travel as chunks. */
 const NODE_ENV = {
@@ -475,6 +485,24 @@ function summarize(r: {
     }
     return { fault: `${f.nemesis} ${f.nodes.join(',')}`, startMs: Math.round(f.startMs), endMs: Math.round(f.endMs), endpoints };
   });
+  const findings: string[] = [];
+  const serverErrors = [...r.history.registers].filter((o) => /^5\d\d/.test(o.error ?? '') && !(o.error ?? '').startsWith('503'));
+  for (const o of serverErrors.slice(0, 20)) {
+    findings.push(`server error: ${o.client} ${o.f} ${o.key} at ${Math.round(o.invokeTime)} ms: ${o.error}`);
+  }
+  if (serverErrors.length > 20) findings.push(`… ${serverErrors.length - 20} more server errors`);
+  for (const f of r.faults) {
+    if (f.nemesis !== 'partition' || f.error) continue;
+    const slow = clientOps.filter((o) => {
+      const ep = r.history.endpointOf.get(o.id) ?? 0;
+      return f.nodes.includes(ep) && o.invokeTime >= f.startMs + MINORITY_REFUSES_AFTER_MS && o.invokeTime <= f.endMs && o.status === 'info' && /timeout|ETIMEDOUT|TimeoutError/i.test(o.error ?? '');
+    });
+    if (slow.length > 0) {
+      findings.push(
+        `partition ${f.nodes.join(',')} (${Math.round(f.startMs)}–${Math.round(f.endMs)} ms): ${slow.length} request(s) to the minority started over ${MINORITY_REFUSES_AFTER_MS} ms into the partition got no answer within the client timeout (expected a quick 503), e.g. ${slow[0]!.client} ${slow[0]!.f} at ${Math.round(slow[0]!.invokeTime)} ms`,
+      );
+    }
+  }
   const { log: _log, ...options } = r.options;
   const ok = r.lin.ok !== false && r.durability.ok && r.listing.ok && r.convergence.ok;
   return {
@@ -495,6 +523,7 @@ function summarize(r: {
       listing: r.listing,
     },
     harness: r.harness,
+    findings,
   };
 }
 
@@ -508,6 +537,7 @@ function report(s: ChaosSummary, log: (l: string) => void): void {
   for (const v of lin.violations) log(v);
   for (const p of [...s.checks.durability.problems, ...s.checks.listing.problems].slice(0, 20)) log(`  ${p}`);
   for (const h of s.harness) log(`  harness: ${h}`);
+  for (const f of s.findings) log(`  finding: ${f}`);
   log(`chaos: summary ${join(s.outDir, 'summary.json')}, chart ${join(s.outDir, 'availability.svg')}`);
 }
 

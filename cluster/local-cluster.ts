@@ -358,15 +358,28 @@ export async function stopLocalCluster(dir: string, graceMs = 10_000): Promise<v
   await deleteNftTable(state);
   for (const node of state.nodes) {
     if (node.cgroup === null || state.cgroupMount === null) continue;
-    // A dead process stays in its cgroup until its parent reaps it (a zombie): wait for that.
-    const procs = join(state.cgroupMount, node.cgroup, 'cgroup.procs');
-    await waitUntil(() => !existsSync(procs) || readFileSync(procs, 'utf8').trim() === '', 5_000, `cgroup ${node.cgroup} to empty`).catch(() => undefined);
-    try {
-      rmdirSync(join(state.cgroupMount, node.cgroup));
-    } catch (err) {
-      // A process that outlived its node (it should not) keeps the cgroup busy; say so.
-      process.stderr.write(`cgroup ${node.cgroup} not removed: ${(err as Error).message}\n`);
-    }
+    // A dead process keeps its cgroup busy (EBUSY) until it is reaped and released, which
+    // lags its exit by a little: retry for a while.
+    const path = join(state.cgroupMount, node.cgroup);
+    let lastError = '';
+    const removed = await waitUntil(
+      () => {
+        try {
+          rmdirSync(path);
+          return true;
+        } catch (err) {
+          lastError = (err as Error).message;
+          return (err as NodeJS.ErrnoException).code === 'ENOENT';
+        }
+      },
+      5_000,
+      `cgroup ${node.cgroup} to be removable`,
+      50,
+    ).then(
+      () => true,
+      () => false,
+    );
+    if (!removed) process.stderr.write(`cgroup ${node.cgroup} not removed: ${lastError}\n`);
   }
 }
 

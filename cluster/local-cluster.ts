@@ -206,7 +206,7 @@ export async function spawnNode(state: ClusterState, node: NodeState, options: {
   return child;
 }
 
-/** Builds the state of a new cluster (dirs, secrets, cgroups) without starting anything. */
+/** Builds the state of a new cluster (state dir and secrets) without starting anything. */
 export function planLocalCluster(options: LocalClusterOptions): ClusterState {
   const count = options.nodes;
   if (!Number.isInteger(count) || count < 1 || count > 16) throw new TypeError('nodes must be 1..16');
@@ -238,16 +238,8 @@ export function planLocalCluster(options: LocalClusterOptions): ClusterState {
   const baseEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TS3GW_')) baseEnv[k] = v;
   const nodes = ids.map((id): NodeState => {
-    let cgroup: string | null = null;
-    if (cg !== null) {
-      const name = `ts3gw-${tag}-n${id}`;
-      try {
-        mkdirSync(join(cg.mount, name), { recursive: true });
-        cgroup = name;
-      } catch {
-        cgroup = null; // not root or no writable cgroup2: partitions will say so
-      }
-    }
+    // Created by startLocalCluster (planning has no side effects beyond the state dir).
+    const cgroup = cg === null ? null : `ts3gw-${tag}-n${id}`;
     const address = addressOf(id);
     const s3Port = s3BasePort + id - 1;
     const raftPort = raftBasePort + id;
@@ -305,7 +297,15 @@ export interface LocalCluster {
 /** Starts every node, records the state, and waits until all serve S3 and (optionally) know a leader. */
 export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
   const state = planLocalCluster(options);
-  for (const node of state.nodes) mkdirSync(node.dataDir, { recursive: true });
+  for (const node of state.nodes) {
+    mkdirSync(node.dataDir, { recursive: true });
+    if (node.cgroup === null || state.cgroupMount === null) continue;
+    try {
+      mkdirSync(join(state.cgroupMount, node.cgroup), { recursive: true });
+    } catch {
+      node.cgroup = null; // not root or no writable cgroup2: partitions will say so
+    }
+  }
   const children = new Map<number, ChildProcess>();
   try {
     const started = await Promise.allSettled(

@@ -39,6 +39,11 @@ export interface Config {
   /** Leader answers strong reads from its lease (no heartbeat round); assumes bounded clock drift. */
   raftLeaseReads: boolean;
   /**
+   * A node with a new data directory whose id is a member of a formed cluster takes that
+   * member's place (its disk was lost) instead of being refused: a StatefulSet pod with a new PVC.
+   */
+  replace: boolean;
+  /**
    * Join an existing cluster instead of founding one: seeds `host:raftPort,…` to find it through
    * gossip and ask to be admitted (see joinSeeds), or `true` to start with an empty log and wait
    * for an operator to add this node by hand. Unset (or `false`): found a cluster.
@@ -102,6 +107,7 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
   raftElectionTicks: { env: 'TS3GW_RAFT_ELECTION_TICKS', flag: 'raft-election-ticks', type: 'int', default: 10 },
   raftSnapshotEntries: { env: 'TS3GW_RAFT_SNAPSHOT_ENTRIES', flag: 'raft-snapshot-entries', type: 'int', default: 10_000 },
   raftLeaseReads: { env: 'TS3GW_RAFT_LEASE_READS', flag: 'raft-lease-reads', type: 'bool', default: 'false' },
+  replace: { env: 'TS3GW_REPLACE', flag: 'replace', type: 'bool', default: 'false' },
   join: { env: 'TS3GW_JOIN', flag: 'join', type: 'optional', default: undefined },
   votersTarget: { env: 'TS3GW_VOTERS', flag: 'voters', type: 'int', default: 3 },
   advertiseRaft: { env: 'TS3GW_ADVERTISE_RAFT', flag: 'advertise-raft', type: 'optional', default: undefined },

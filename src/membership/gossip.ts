@@ -34,6 +34,8 @@ export interface MemberMeta {
   nodeId: number;
   raftAddress: string;
   s3Url: string;
+  /** True once this node's cluster has committed entries (a wiped founder looks for such peers). */
+  formed?: boolean;
 }
 
 /** One member as this node sees it. Keyed by its gossip address (host:port). */

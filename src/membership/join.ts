@@ -44,6 +44,12 @@ export interface JoinRequest {
   /** host:port of its Raft endpoint as members reach it. */
   raftAddress: string;
   s3Url: string;
+  /**
+   * Take over the place of member `nodeId` if it is there with another data directory: a node
+   * whose disk was lost (a StatefulSet pod with a new PVC). The old member is removed from Raft
+   * and the new one added back as a learner under the same id; chunks are refilled by repair.
+   */
+  replace?: boolean;
 }
 
 /** The member's answer. */
@@ -52,6 +58,8 @@ export interface JoinAnswer {
   clusterId: string;
   /** Raft addresses of the members (id → host:port): a founder's is in no log entry. */
   peers: Record<string, string>;
+  /** True when the answer removed an old member of this id first (replace). */
+  replaced?: boolean;
 }
 
 /** What admitting a joiner needs from the node (RaftConsensus plus the incarnation book). */
@@ -60,6 +68,7 @@ export interface AdmitDeps {
   confState(): ConfState;
   propose(op: MetaOp, stampMs: number): Promise<ApplyResult>;
   addLearner(id: number, raftAddress: string): Promise<void>;
+  removeNode(id: number): Promise<void>;
   listNodes(): Promise<NodeRecord[]>;
   /** The data-directory incarnation last seen from a member, if any traffic came from it. */
   incarnationOf(id: number): string | undefined;
@@ -76,7 +85,9 @@ export function parseJoinRequest(body: unknown): JoinRequest {
   if (typeof b['raftAddress'] !== 'string' || !/^[^\s/@]+:\d{1,5}$/.test(b['raftAddress'])) throw bad('raftAddress must be host:port');
   if (typeof b['s3Url'] !== 'string' || !/^https?:\/\/[^/\s]+$/.test(b['s3Url'])) throw bad('s3Url must be http(s)://host:port');
   if (b['nodeId'] !== undefined && !(Number.isSafeInteger(b['nodeId']) && (b['nodeId'] as number) >= 1)) throw bad('nodeId must be a positive integer');
+  if (b['replace'] !== undefined && (typeof b['replace'] !== 'boolean' || b['nodeId'] === undefined)) throw bad('replace must be a boolean and needs a nodeId');
   return {
+    ...(b['replace'] === true ? { replace: true } : {}),
     incarnation: b['incarnation'],
     raftAddress: b['raftAddress'],
     s3Url: b['s3Url'],
@@ -110,6 +121,16 @@ export class JoinAdmitter {
     let nodeId = request.nodeId;
     if (nodeId !== undefined && members.has(nodeId)) {
       const known = deps.incarnationOf(nodeId);
+      // A founder that never spoke to us yet (it started late, after the others formed): its
+      // place is waiting for it; nothing to change.
+      if (request.replace && known === undefined) return { nodeId, clusterId: deps.clusterId, peers: deps.peers() };
+      if (request.replace && known !== request.incarnation) {
+        // The old data directory is gone: remove that member, add the new one in its place. The
+        // removal makes every node forget the old incarnation, so the new one is heard.
+        await deps.removeNode(nodeId);
+        await deps.addLearner(nodeId, request.raftAddress);
+        return { nodeId, clusterId: deps.clusterId, peers: deps.peers(), replaced: true };
+      }
       if (known !== request.incarnation) {
         throw new StoreError(
           MEMBERSHIP_ERR_CONFLICT,

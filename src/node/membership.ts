@@ -17,6 +17,8 @@ import { newIncarnation } from './identity.ts';
 export interface NodeGossip {
   /** The UDP port bound (the Raft port's number). */
   port: number;
+  /** This node's gossip address. */
+  address: string;
   members(): Member[];
   /** True when gossip sees the node with this Raft id alive. */
   isAlive(nodeId: number): boolean;
@@ -78,6 +80,7 @@ export async function startGossip(config: Config, at: { port: number; nodeId: nu
   gossip.start(at.seeds.filter((s) => s !== address));
   return {
     port: transport.port,
+    address,
     members: () => gossip.members(),
     isAlive: (nodeId) => gossip.members().some((m) => m.meta.nodeId === nodeId && m.state === 'alive'),
     onPeer: (listener) =>
@@ -104,7 +107,7 @@ export async function startGossip(config: Config, at: { port: number; nodeId: nu
 }
 
 /** Joins through `seeds`; resolves with the id and cluster the cluster gave this node. */
-export async function joinThroughSeeds(config: Config, gossip: NodeGossip, seeds: string[], logger: FastifyBaseLogger): Promise<JoinAnswer & { incarnation: string }> {
+export async function joinThroughSeeds(config: Config, gossip: NodeGossip, seeds: string[], logger: FastifyBaseLogger, replace = config.replace): Promise<JoinAnswer & { incarnation: string }> {
   const incarnation = newIncarnation();
   const raftAddress = advertisedRaftAddress(config, gossip.port);
   const s3Url = config.advertiseUrl ?? `http://${raftAddress.replace(/:\d+$/, '')}:${config.s3Port}`;
@@ -113,7 +116,7 @@ export async function joinThroughSeeds(config: Config, gossip: NodeGossip, seeds
     {
       seeds,
       secret: config.clusterSecret ?? '',
-      request: { incarnation, raftAddress, s3Url, ...(config.nodeId > 0 ? { nodeId: config.nodeId } : {}) },
+      request: { incarnation, raftAddress, s3Url, ...(config.nodeId > 0 ? { nodeId: config.nodeId, ...(replace ? { replace: true } : {}) } : {}) },
       ...(config.clusterId ? { expectedClusterId: config.clusterId } : {}),
       timeoutMs: config.joinTimeoutSeconds * 1000,
       retryMs: 500,
@@ -128,6 +131,22 @@ export async function joinThroughSeeds(config: Config, gossip: NodeGossip, seeds
     },
   );
   return { ...answer, incarnation };
+}
+
+/**
+ * For a founder starting on an empty disk with TS3GW_REPLACE: the Raft addresses of static peers
+ * that gossip shows in a formed cluster (so this node lost its disk and must take its old place
+ * back), or [] when none shows up within `waitMs` (the first formation: bootstrap as usual).
+ */
+export async function formedPeers(gossip: NodeGossip, seeds: string[], waitMs: number): Promise<string[]> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const formed = gossip.members().filter((m) => m.state === 'alive' && m.meta.formed === true && m.meta.s3Url !== '');
+    if (formed.length > 0) return formed.map((m) => m.address);
+    if (Date.now() >= deadline) return [];
+    gossip.resync(seeds);
+    await sleep(200);
+  }
 }
 
 /** The join endpoint's answer to one request body: admitted, refused, or not now (503). */

@@ -40,7 +40,7 @@ import { buildPlacement } from './placement.ts';
 import { bootstrapClusterId, loadIdentity, readIdentity } from './identity.ts';
 import { Incarnations } from './incarnations.ts';
 import { loadPeers, savePeers } from './peers.ts';
-import { advertisedRaftAddress, answerJoin, emptyGossipStats, joinThroughSeeds, type NodeGossip, startGossip } from './membership.ts';
+import { advertisedRaftAddress, answerJoin, emptyGossipStats, formedPeers, joinThroughSeeds, type NodeGossip, startGossip } from './membership.ts';
 import { JOIN_SECRET_HEADER, JoinAdmitter, type JoinAnswer } from '../membership/join.ts';
 import { Promoter } from '../membership/promoter.ts';
 import { DecommissionWorker } from '../membership/decommission.ts';
@@ -57,6 +57,10 @@ const READY_LAG_ENTRIES_MAX = 100;
 const IDLE_SWEEP_MS = 100;
 /** Shutdown: in-flight requests get this long before their connections are cut. */
 const REQUEST_DRAIN_GRACE_MS = 10_000;
+/** A founder on an empty disk (TS3GW_REPLACE) listens this long for a formed cluster first. */
+const FORMED_PROBE_MS = 5_000;
+/** How often gossip's record of this node is refreshed (formed or not). */
+const ADVERTISE_INTERVAL_MS = 1_000;
 /** Shutdown: how long a leader waits for another voter to take over. */
 const LEADERSHIP_HANDOVER_MS = 3_000;
 
@@ -97,7 +101,19 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     gossip = await startGossip(config, { port: config.raftPort, nodeId: 0, seeds, secret: config.clusterSecret ?? '' }, logger);
     joined = await joinThroughSeeds(config, gossip, seeds, logger);
     gossip.setNodeId(joined.nodeId);
-    logger.info({ nodeId: joined.nodeId, clusterId: joined.clusterId }, 'admitted to the cluster as a learner');
+    logger.info({ nodeId: joined.nodeId, clusterId: joined.clusterId, replaced: joined.replaced ?? false }, 'admitted to the cluster as a learner');
+  } else if (!stored && config.replace && staticPeers && staticPeers.length > 1 && config.join === undefined && config.clusterSecret) {
+    // A founder on an empty disk: the first formation (everyone's disk is new), or this node
+    // lost its disk and the others formed the cluster long ago. Gossip tells which.
+    const self = staticPeers.find((p) => p.id === config.nodeId);
+    const others = staticPeers.filter((p) => p.id !== config.nodeId).map((p) => p.raftAddress);
+    gossip = await startGossip(config, { port: config.raftPort, nodeId: config.nodeId, seeds: others, secret: config.clusterSecret, ...(self ? { address: self.raftAddress } : {}) }, logger);
+    const formed = await formedPeers(gossip, others, FORMED_PROBE_MS);
+    if (formed.length > 0) {
+      logger.warn({ nodeId: config.nodeId, formed }, 'empty data directory, but the cluster is formed: taking this node\'s place back');
+      joined = await joinThroughSeeds(config, gossip, formed, logger, true);
+      logger.info({ nodeId: joined.nodeId, replaced: joined.replaced ?? false }, 'admitted back into the cluster');
+    }
   }
   const nodeId = joined?.nodeId ?? (config.nodeId === 0 ? (stored?.nodeId ?? 1) : config.nodeId);
   const { identity } = await loadIdentity(raftDir, {
@@ -132,7 +148,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     ...Object.entries(joined?.peers ?? {}).map(([id, address]): [number, string] => [Number(id), address]),
   ]);
   peers.delete(nodeId);
-  if (log.isNew && !config.join) {
+  if (log.isNew && !config.join && !joined) {
     // First start: found the cluster from the static peer list (or alone).
     const voters = staticPeers ? staticPeers.map((p) => p.id) : [nodeId];
     await log.bootstrap({ voters: voters.sort((a, b) => a - b), learners: [] });
@@ -167,6 +183,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     propose: (op, stampMs) => consensus.propose(op, stampMs),
     addLearner: (id, address) => consensus.addLearner(id, address),
     listNodes: () => meta.listNodes(),
+    removeNode: (id) => consensus.removeNode(id),
     incarnationOf: (id) => incarnations.get(id),
     peers: () => Object.fromEntries([...peers, [nodeId, view?.nodes().find((n) => n.nodeId === nodeId)?.raftAddress ?? advertisedRaftAddress(config, transport.port)]]),
   });
@@ -294,7 +311,11 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   // Every node gossips (failure detection, and so joiners can find it): founders seed it with
   // their static peers and the peers they learned, a joined node already runs it.
   gossip ??= await startGossip(config, { port: transport.port, nodeId, seeds: [...peers.values()], address: raftAddress, secret: clusterSecret }, logger);
-  gossip.setSelf({ nodeId, raftAddress, s3Url: config.advertiseUrl ?? s3Url });
+  // Gossip says whether this node's cluster has committed anything (a wiped founder asks).
+  const advertiseSelf = () => gossip?.setSelf({ nodeId, raftAddress, s3Url: config.advertiseUrl ?? s3Url, formed: meta.appliedIndex() > 0 });
+  advertiseSelf();
+  const advertiser = setInterval(advertiseSelf, ADVERTISE_INTERVAL_MS);
+  advertiser.unref();
   gossip.onPeer(learnPeer);
   const promoter = new Promoter(
     { votersTarget: config.votersTarget, lagEntriesMax: PROMOTION_LAG_ENTRIES_MAX, intervalMs: PROMOTION_INTERVAL_MS },
@@ -342,6 +363,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       // Stop taking requests and let in-flight ones finish, then stop what they used.
       promoter.stop();
       decommissioner.stop();
+      clearInterval(advertiser);
       view?.stop();
       await maintenance.stop();
       // Peers' chunk sessions first: they are not requests app.close() would wait for, and

@@ -31,6 +31,11 @@ function fakeCluster(voters: number[]) {
     addLearner: async (id) => {
       conf.learners.push(id);
     },
+    removeNode: async (id) => {
+      conf.voters = conf.voters.filter((v) => v !== id);
+      conf.learners = conf.learners.filter((v) => v !== id);
+      incarnations.delete(id);
+    },
     listNodes: async () => [],
     incarnationOf: (id) => incarnations.get(id),
     peers: () => ({ '1': '127.0.0.1:9001' }),
@@ -58,6 +63,17 @@ test('an id that is a member with another data directory is refused; the same di
   t.is(again.nodeId, 2);
   t.deepEqual(conf.learners, [], 'already a member: no second conf change');
   t.is((await admitter.admit(request({ nodeId: 9 }))).nodeId, 9, 'a free id asked for is used');
+});
+
+test('replace: a member whose data directory was lost is removed and added back as a learner under its id; a late founder is let in as it is', async (t) => {
+  const { conf, admitter } = fakeCluster([1, 2, 3]);
+  const answer = await admitter.admit(request({ nodeId: 2, replace: true }));
+  t.deepEqual([answer.nodeId, answer.replaced], [2, true]);
+  t.deepEqual(conf, { voters: [1, 3], learners: [2] }, 'the old voter 2 is gone, the new 2 is a learner (the promoter makes it a voter)');
+  const late = await admitter.admit(request({ nodeId: 3, replace: true }));
+  t.deepEqual([late.nodeId, late.replaced], [3, undefined], 'node 3 never spoke: its place is waiting, nothing changes');
+  t.deepEqual(conf, { voters: [1, 3], learners: [2] });
+  t.throws(() => parseJoinRequest({ incarnation: 'aaaaaaaa', raftAddress: 'h:1', s3Url: 'http://h:2', replace: true }), { code: 'MEMBERSHIP_ERR_BAD_REQUEST' }, 'replace needs an id');
 });
 
 test('malformed join requests are refused before anything is proposed', (t) => {

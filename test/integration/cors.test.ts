@@ -7,6 +7,7 @@
 import { DeleteBucketCorsCommand, GetBucketCorsCommand, PutBucketCorsCommand, PutObjectCommand, type S3Client, } from '@aws-sdk/client-s3';
 import anyTest, { type TestFn } from 'ava';
 import { createTestBucket, removeDir, s3Client, s3ErrorOf, startServer, type TestServer } from '../helpers/server.ts';
+import { presign } from '../helpers/signer.ts';
 
 const test = anyTest as TestFn<{ server: TestServer; s3: S3Client }>;
 
@@ -106,4 +107,39 @@ test('actual requests from an allowed origin carry CORS headers; others do not',
   );
   await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' }));
   t.is(seen, 'https://app.example.com');
+});
+
+test('presigned requests from an allowed origin: preflight on the presigned URL, then GET and PUT carry CORS headers, and so does the 403 of an expired URL', async (t) => {
+  const { s3, server } = t.context;
+  const bucket = await createTestBucket(s3, 'cors');
+  await s3.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: { CORSRules: [RULES[0]!] } }));
+  const host = new URL(server.url).host;
+  const origin = 'https://app.example.com';
+  const put = presign({ method: 'PUT', host, path: `/${bucket}/up`, expiresSeconds: 300 });
+  // The browser's preflight for a PUT with a Content-Type, sent to the presigned URL itself.
+  const pre = await fetch(`${server.url}${put}`, {
+    method: 'OPTIONS',
+    headers: { Origin: origin, 'Access-Control-Request-Method': 'PUT', 'Access-Control-Request-Headers': 'content-type' },
+  });
+  t.is(pre.status, 200);
+  t.is(pre.headers.get('access-control-allow-origin'), origin);
+  t.is(pre.headers.get('access-control-allow-headers'), 'content-type');
+  const uploaded = await fetch(`${server.url}${put}`, { method: 'PUT', headers: { Origin: origin, 'Content-Type': 'text/plain' }, body: 'from a browser' });
+  t.is(uploaded.status, 200, await uploaded.text());
+  t.is(uploaded.headers.get('access-control-allow-origin'), origin);
+  t.is(uploaded.headers.get('access-control-expose-headers'), 'ETag');
+  t.truthy(uploaded.headers.get('etag'));
+  const get = presign({ method: 'GET', host, path: `/${bucket}/up`, expiresSeconds: 300 });
+  const got = await fetch(`${server.url}${get}`, { headers: { Origin: origin } });
+  t.is(await got.text(), 'from a browser');
+  t.is(got.headers.get('access-control-allow-origin'), origin);
+  t.is(got.headers.get('access-control-allow-credentials'), 'true');
+  const expired = presign({ method: 'GET', host, path: `/${bucket}/up`, expiresSeconds: 1, date: new Date(Date.now() - 60_000) });
+  const refused = await fetch(`${server.url}${expired}`, { headers: { Origin: origin } });
+  t.is(refused.status, 403);
+  t.regex(await refused.text(), /<Code>AccessDenied<\/Code>/);
+  t.is(refused.headers.get('access-control-allow-origin'), origin, 'the browser may read the error');
+  const other = await fetch(`${server.url}${get}`, { headers: { Origin: 'https://evil.example.net' } });
+  t.is(other.status, 200);
+  t.is(other.headers.get('access-control-allow-origin'), null);
 });

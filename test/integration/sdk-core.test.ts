@@ -26,7 +26,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import anyTest, { type TestFn } from 'ava';
-import { createTestBucket, removeDir, s3Client, s3ErrorOf, startServer, type TestServer } from '../helpers/server.ts';
+import { createTestBucket, removeDir, s3Client, s3ErrorOf, startServer, TEST_ACCESS_KEY, type TestServer } from '../helpers/server.ts';
 
 const test = anyTest as TestFn<{ server: TestServer; s3: S3Client }>;
 
@@ -371,4 +371,18 @@ test('a wrong x-amz-checksum-* is BadDigest through the SDK (PutObject and Uploa
   t.deepEqual(await s3ErrorOf(s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'm', UploadId, PartNumber: 1, Body: 'abc', ChecksumCRC32: wrongCrc }))), { name: 'BadDigest', status: 400 });
   const parts = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: 'm', UploadId }));
   t.is(parts.Parts, undefined, 'no part stored');
+});
+
+test('a large PutObject with a wrong secret gets 403 SignatureDoesNotMatch through the SDK (it sends Expect: 100-continue and must not be told to continue)', async (t) => {
+  const { s3, server } = t.context;
+  const bucket = await createTestBucket(s3, 'sdk-core');
+  const wrong = s3Client(server, { credentials: { accessKeyId: TEST_ACCESS_KEY, secretAccessKey: 'wrong-secret' } });
+  const body = Buffer.alloc(16 * 1024 * 1024, 3);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    t.deepEqual(await s3ErrorOf(wrong.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: body }))), { name: 'SignatureDoesNotMatch', status: 403 }, `attempt ${attempt}`);
+  }
+  wrong.destroy();
+  t.deepEqual(await s3ErrorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k' }))), { name: 'NotFound', status: 404 });
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: body }));
+  t.is((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k' }))).ContentLength, body.length);
 });

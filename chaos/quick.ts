@@ -48,7 +48,7 @@ for (const s of SCENARIOS) {
     // TS3GW_CHAOS_SOURCE: run the nodes from another checkout (e.g. a clean export of HEAD).
     const source = process.env['TS3GW_CHAOS_SOURCE'];
     const summary = await runChaos({ ...options, outDir, ...(source ? { source } : {}) });
-    if (!summary.ok) failures.push(`${name}: ${JSON.stringify({ linearizable: summary.checks.linearizability.ok, durable: summary.checks.durability.ok, listings: summary.checks.listing.ok, converged: summary.convergence.ok })}`);
+    if (!summary.ok) failures.push(`${name}: ${JSON.stringify({ linearizable: summary.checks.linearizability.ok, durable: summary.checks.durability.ok, listings: summary.checks.listing.ok, converged: summary.convergence.ok, chunkCopies: summary.convergence.chunkCopies.ok })}`);
     const ackedWrites = (summary.ops.byKind['put']?.['ok'] ?? 0) + (summary.ops.byKind['cas']?.['ok'] ?? 0);
     if (ackedWrites < 20) failures.push(`${name}: only ${ackedWrites} acknowledged writes: the cluster was not available enough to test anything`);
     const mutation = mutationCheck(outDir);

@@ -19,7 +19,8 @@
  * The same --seed gives the same fault schedule and the same client choices (the interleaving
  * of real processes is not replayable, which is why the history is checked, not compared).
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
@@ -42,6 +43,7 @@ import { NEMESES, type Nemesis, type PlannedFault, planSchedule } from './schedu
 import {
   ACTIVE_KEYS,
   BUCKET,
+  bodyOf,
   classify,
   type Endpoint,
   type History,
@@ -102,7 +104,7 @@ export interface ChaosSummary {
   faults: ExecutedFault[];
   ops: { total: number; byKind: Record<string, Record<string, number>>; byEndpoint: Record<string, Record<string, number>>; lists: Record<string, number> };
   errors: Record<string, number>;
-  convergence: { ok: boolean; ms: number; detail: string };
+  convergence: { ok: boolean; ms: number; detail: string; chunkCopies: ChunkCopies };
   /** Per fault window and endpoint: ops invoked in the window by status, and their median/max latency (ms). */
   windows: Array<{ fault: string; startMs: number; endMs: number; endpoints: Record<string, { ok: number; fail: number; info: number; p50Ms: number; maxMs: number }> }>;
   checks: {
@@ -249,7 +251,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
 
     // Read every key back from every node, and list from every node.
     const finalState = await readState(clusterDir);
-    const finals = await finalReads(finalState, [...registers.all, ...listKeys.all], history, origin);
+    const finals = await finalReads(finalState, [...new Set(history.registers.map((o) => o.key))].sort(), history, origin);
     for (const node of finalState.nodes) {
       const c = s3Client(node.s3Url, state.accessKey, state.secretKey);
       try {
@@ -259,13 +261,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       }
     }
 
+    const copies = await chunkCopies(finalState, finals, log);
+
     const lin = checkRegisters(history.registers);
     const durability = checkDurability(
       history.registers.filter((o) => !o.client.startsWith('final@')),
       finals,
     );
     const listing = checkListings(history.registers, history.lists);
-    const summary = summarize({ options, outDir, started, schedule, faults, history, convergence, lin, durability, listing, harness });
+    const summary = summarize({ options, outDir, started, schedule, faults, history, convergence: { ...convergence, chunkCopies: copies }, lin, durability, listing, harness });
 
     // The chart: every client op by endpoint, fault windows shaded.
     const labels = new Map<number, string>(lb ? [[0, 'haproxy']] : state.nodes.map((n) => [n.id, `node ${n.id}`]));
@@ -429,6 +433,64 @@ async function finalReads(state: ClusterState, keys: string[], history: History,
   return out;
 }
 
+/** Whether every chunk of every final value has its R verified copies on disk. */
+export interface ChunkCopies {
+  ok: boolean;
+  chunks: number;
+  ms: number;
+  problems: string[];
+}
+
+/** Copies each chunk must have: R = 3, or every node in smaller clusters (ARCHITECTURE.md). */
+const REPLICATION_FACTOR = 3;
+/** Repair (every TS3GW_MAINTENANCE_INTERVAL_MS) has this long to restore missing copies. */
+const COPIES_TIMEOUT_MS = 45_000;
+
+/**
+ * After convergence: the chunks of every key's final value (its body cut at the nodes' chunk
+ * size, named by sha256) must each be on R nodes' disks with the right bytes. Polls while repair
+ * restores copies a killed node missed.
+ */
+async function chunkCopies(state: ClusterState, finals: FinalRead[], log: (l: string) => void): Promise<ChunkCopies> {
+  const chunkBytes = Number(NODE_ENV.TS3GW_CHUNK_SIZE_BYTES);
+  const inlineMax = Number(NODE_ENV.TS3GW_INLINE_MAX_BYTES);
+  const ids = new Set<string>();
+  for (const f of finals) {
+    if (typeof f.value !== 'string' || f.value.startsWith('corrupt(')) continue;
+    const body = bodyOf(f.value);
+    if (body.length <= inlineMax) continue;
+    for (let at = 0; at < body.length; at += chunkBytes) ids.add(createHash('sha256').update(body.subarray(at, at + chunkBytes)).digest('hex'));
+  }
+  const want = Math.min(REPLICATION_FACTOR, state.nodes.length);
+  const verified = (id: string) =>
+    state.nodes.filter((n) => {
+      try {
+        return createHash('sha256').update(readFileSync(join(n.dataDir, 'chunks', id.slice(0, 2), id))).digest('hex') === id;
+      } catch {
+        return false; // no copy on this node
+      }
+    }).length;
+  const t0 = performance.now();
+  let short: Array<{ id: string; n: number }> = [];
+  try {
+    await waitUntil(
+      () => {
+        short = [...ids].map((id) => ({ id, n: verified(id) })).filter((c) => c.n < want);
+        return short.length === 0;
+      },
+      COPIES_TIMEOUT_MS,
+      'chunk copies',
+      500,
+    );
+  } catch {
+    // reported below
+  }
+  const ms = performance.now() - t0;
+  const problems = short.map((c) => `chunk ${c.id.slice(0, 12)}… has ${c.n} of ${want} verified copies after ${(ms / 1000).toFixed(0)} s`);
+  log(`chaos: ${ids.size} chunks of final values, ${problems.length === 0 ? `all with ${want} verified copies` : `${problems.length} short of ${want} copies`} (${(ms / 1000).toFixed(1)} s)`);
+  return { ok: problems.length === 0, chunks: ids.size, ms: Math.round(ms), problems };
+}
+
 function sleepUntil(t: number): Promise<void> {
   const ms = t - performance.now();
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
@@ -441,7 +503,7 @@ function summarize(r: {
   schedule: PlannedFault[];
   faults: ExecutedFault[];
   history: History;
-  convergence: { ok: boolean; ms: number; detail: string };
+  convergence: { ok: boolean; ms: number; detail: string; chunkCopies: ChunkCopies };
   lin: ReturnType<typeof checkRegisters>;
   durability: ReturnType<typeof checkDurability>;
   listing: ReturnType<typeof checkListings>;
@@ -504,7 +566,7 @@ function summarize(r: {
     }
   }
   const { log: _log, ...options } = r.options;
-  const ok = r.lin.ok !== false && r.durability.ok && r.listing.ok && r.convergence.ok;
+  const ok = r.lin.ok !== false && r.durability.ok && r.listing.ok && r.convergence.ok && r.convergence.chunkCopies.ok;
   return {
     ok,
     seed: r.options.seed,
@@ -532,10 +594,12 @@ function report(s: ChaosSummary, log: (l: string) => void): void {
   log(
     `chaos: ${s.ok ? 'OK' : 'VIOLATION'} seed ${s.seed} in ${(s.durationMs / 1000).toFixed(1)} s: ${s.ops.total} ops ${JSON.stringify(s.ops.byKind)}, ` +
       `lists ${JSON.stringify(s.ops.lists)}, ${s.faults.length} faults; linearizable: ${lin.ok} (${lin.keys} keys, ${lin.ops} ops, ${lin.explored} states); ` +
-      `durable: ${s.checks.durability.ok}; listings: ${s.checks.listing.ok} (${s.checks.listing.lists}); converged: ${s.convergence.ok}`,
+      `durable: ${s.checks.durability.ok}; listings: ${s.checks.listing.ok} (${s.checks.listing.lists}); converged: ${s.convergence.ok}; ` +
+      `chunk copies: ${s.convergence.chunkCopies.ok} (${s.convergence.chunkCopies.chunks})`,
   );
   for (const v of lin.violations) log(v);
   for (const p of [...s.checks.durability.problems, ...s.checks.listing.problems].slice(0, 20)) log(`  ${p}`);
+  for (const p of s.convergence.chunkCopies.problems.slice(0, 10)) log(`  ${p}`);
   for (const h of s.harness) log(`  harness: ${h}`);
   for (const f of s.findings) log(`  finding: ${f}`);
   log(`chaos: summary ${join(s.outDir, 'summary.json')}, chart ${join(s.outDir, 'availability.svg')}`);

@@ -4,7 +4,8 @@
  *
  *   - registers (keys r/<n>): GET, PUT, conditional PUT (If-Match: the ETag of the value this
  *     client last saw, or If-None-Match: * when it saw none) and DELETE;
- *   - listings (keys l/<n>): PUT, DELETE and LIST of the prefix l/.
+ *   - listings (keys l/<n>): PUT, DELETE and LIST of the prefix l/;
+ *   - write-once keys (d/<client>-<n>): one PUT each, half of them chunked, read back at the end.
  *
  * Keys rotate: each key takes at most KEY_OPS_MAX operations before a fresh one replaces it, so
  * every key's sub-history stays small for the linearizability search (as Jepsen's independent
@@ -170,7 +171,7 @@ export async function runClient(options: ClientOptions): Promise<void> {
     while (performance.now() < options.untilMs && options.budget.left > 0) {
       options.budget.left--;
       const roll = rng.float();
-      const refused = roll < 0.75 ? await registerOp(roll) : await listOp(roll);
+      const refused = roll < 0.75 ? await registerOp(roll) : roll < 0.8 ? await durableOp() : await listOp(roll);
       // A node that refuses connections (killed, restarting) is retried at a gentler pace.
       const pause = refused ? Math.max(100, options.pauseMs) : options.pauseMs;
       if (pause > 0) await new Promise((r) => setTimeout(r, pause * (0.5 + rng.float())));
@@ -228,11 +229,32 @@ export async function runClient(options: ClientOptions): Promise<void> {
     return op.error === 'ECONNREFUSED';
   }
 
+  /**
+   * A write-once key (d/<client>-<n>), chunked half the time: never overwritten or deleted, so
+   * its bytes must be on R nodes and readable from every node at the end, whatever was killed.
+   */
+  async function durableOp(): Promise<boolean> {
+    const size = rng.chance(0.5) ? 20_000 + rng.intBelow(200_000) : 64 + rng.intBelow(2_000);
+    const op: RegisterOp = { id: history.nextId++, client: options.name, key: `d/${options.name}-${n}`, f: 'put', value: `${options.name}.${n++}.${size}`, status: 'info', invokeTime: now(), endTime: Number.NaN };
+    history.endpointOf.set(op.id, options.endpoint.id);
+    try {
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: op.key, Body: bodyOf(op.value!) }), { abortSignal: AbortSignal.timeout(OP_TIMEOUT_MS + 500) });
+      op.status = 'ok';
+    } catch (err) {
+      const c = classify(err);
+      op.status = c.status;
+      op.error = c.reason;
+    }
+    op.endTime = now();
+    history.registers.push(op);
+    return op.error === 'ECONNREFUSED';
+  }
+
   /** One listing op; true when the connection was refused. */
   async function listOp(roll: number): Promise<boolean> {
-    if (roll < 0.9) {
+    if (roll < 0.92) {
       const key = options.listKeys.pick(rng);
-      const f: RegisterOp['f'] = roll < 0.85 ? 'put' : 'delete';
+      const f: RegisterOp['f'] = roll < 0.88 ? 'put' : 'delete';
       const op: RegisterOp = { id: history.nextId++, client: options.name, key, f, value: null, status: 'info', invokeTime: now(), endTime: Number.NaN };
       history.endpointOf.set(op.id, options.endpoint.id);
       try {

@@ -297,6 +297,9 @@ test('encoding-type=url encodes every key-bearing field of ListObjects, ListObje
   t.deepEqual([v2.Prefix, v2.StartAfter, v2.Delimiter, v2.EncodingType, v2.IsTruncated], [enc(p), enc(p), '/', 'url', true]);
   t.deepEqual(v2.CommonPrefixes?.map((c) => c.Prefix), [enc(`${p}x/`)]);
   t.is(enc(`${p}x/`), 'e%01%20x/');
+  // Without encoding-type the control character travels as a numeric character reference.
+  const plain = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: p }));
+  t.deepEqual(plain.Contents?.map((c) => c.Key), [`${p}x/1`, `${p}x/2`, `${p}y`]);
   const v2next = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: p, Delimiter: '/', ContinuationToken: v2.NextContinuationToken, EncodingType: 'url' }));
   t.deepEqual(v2next.Contents?.map((c) => c.Key), [enc(`${p}y`)]);
   const v1 = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: p, Delimiter: '/', Marker: p, MaxKeys: 1, EncodingType: 'url' }));
@@ -385,4 +388,15 @@ test('a large PutObject with a wrong secret gets 403 SignatureDoesNotMatch throu
   t.deepEqual(await s3ErrorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k' }))), { name: 'NotFound', status: 404 });
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: body }));
   t.is((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k' }))).ContentLength, body.length);
+});
+
+test('GET/HEAD ?partNumber of a single-part object: part 1 is the object, part 2 is 400 InvalidPartNumber, part 0 InvalidArgument', async (t) => {
+  const { s3 } = t.context;
+  const bucket = await createTestBucket(s3, 'sdk-core');
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k', Body: 'single part' }));
+  const one = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', PartNumber: 1 }));
+  t.is(await one.Body!.transformToString(), 'single part');
+  t.deepEqual(await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', PartNumber: 2 }))), { name: 'InvalidPartNumber', status: 400 });
+  t.is((await s3ErrorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'k', PartNumber: 2 })))).status, 400);
+  t.deepEqual(await s3ErrorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k', PartNumber: 0 }))), { name: 'InvalidArgument', status: 400 });
 });

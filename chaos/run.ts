@@ -271,11 +271,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     const listing = checkListings(history.registers, history.lists);
     const summary = summarize({ options, outDir, started, schedule, faults, history, convergence: { ...convergence, chunkCopies: copies }, lin, durability, listing, harness });
 
-    // The chart: every client op by endpoint, fault windows shaded.
+    // The chart: every client op by endpoint, fault windows shaded. A conditional PUT refused
+    // with 412 is a correct answer, so it counts as available.
     const labels = new Map<number, string>(lb ? [[0, 'haproxy']] : state.nodes.map((n) => [n.id, `node ${n.id}`]));
     const chartOps = [...history.registers, ...history.lists]
       .filter((o) => !o.client.startsWith('final@'))
-      .map((o) => ({ endpoint: history.endpointOf.get(o.id) ?? 0, invokeTime: o.invokeTime, latencyMs: o.endTime - o.invokeTime, ok: o.status === 'ok' }));
+      .map((o) => ({ endpoint: history.endpointOf.get(o.id) ?? 0, invokeTime: o.invokeTime, latencyMs: o.endTime - o.invokeTime, ok: o.status === 'ok' || ('refused' in o && o.refused === true) }));
     const chartFaults = faults.map((f) => ({ label: `${f.nemesis} ${f.nodes.join(',')}`, startMs: f.startMs, endMs: f.endMs }));
     writeFileSync(
       join(outDir, 'availability.svg'),

@@ -27,6 +27,8 @@ export const MEMBERSHIP_ERR_BAD_REQUEST = 'MEMBERSHIP_ERR_BAD_REQUEST';
 export const MEMBERSHIP_ERR_JOIN_TIMEOUT = 'MEMBERSHIP_ERR_JOIN_TIMEOUT';
 /** The cluster refused the joiner for good (wrong secret, identity conflict, other cluster). */
 export const MEMBERSHIP_ERR_REFUSED = 'MEMBERSHIP_ERR_REFUSED';
+/** Joins are decided by the leader (it has heard from every member); ask it (meta.leaderUrl). */
+export const MEMBERSHIP_ERR_NOT_LEADER = 'MEMBERSHIP_ERR_NOT_LEADER';
 
 /** Path of the join endpoint on every node's S3 port. */
 export const JOIN_PATH = '/_ts3gw/join';
@@ -74,6 +76,12 @@ export interface AdmitDeps {
   incarnationOf(id: number): string | undefined;
   /** Raft addresses of the members this node knows, itself included. */
   peers(): Record<string, string>;
+  /**
+   * Whether this node leads, else the leader's S3 URL if known. Only the leader admits: it has
+   * heard from every member, so it knows each one's data-directory incarnation (a follower hears
+   * only from the leader and could not tell a lost disk from a late founder).
+   */
+  leader(): { self: true } | { self: false; s3Url: string | undefined };
 }
 
 /** Checks the shape of a join request body; throws MEMBERSHIP_ERR_BAD_REQUEST. */
@@ -116,6 +124,10 @@ export class JoinAdmitter {
 
   async #admit(request: JoinRequest): Promise<JoinAnswer> {
     const deps = this.#deps;
+    const lead = deps.leader();
+    if (!lead.self) {
+      throw new StoreError(MEMBERSHIP_ERR_NOT_LEADER, lead.s3Url ? `ask the leader at ${lead.s3Url}` : 'no leader known yet', lead.s3Url ? { leaderUrl: lead.s3Url } : {});
+    }
     const conf = deps.confState();
     const members = new Set([...conf.voters, ...conf.learners]);
     let nodeId = request.nodeId;
@@ -128,7 +140,7 @@ export class JoinAdmitter {
         // The old data directory is gone: remove that member, add the new one in its place. The
         // removal makes every node forget the old incarnation, so the new one is heard.
         await deps.removeNode(nodeId);
-        await deps.addLearner(nodeId, request.raftAddress);
+        await addLearnerSoon(deps, nodeId, request.raftAddress);
         return { nodeId, clusterId: deps.clusterId, peers: deps.peers(), replaced: true };
       }
       if (known !== request.incarnation) {
@@ -150,9 +162,35 @@ export class JoinAdmitter {
       nodeId = result.value.nodeId;
     }
     await deps.addLearner(nodeId, request.raftAddress);
-    return { nodeId, clusterId: deps.clusterId, peers: deps.peers() };
+    // A retried replace finds the old member already removed (by its first attempt): the place
+    // it takes is the same.
+    return { nodeId, clusterId: deps.clusterId, peers: deps.peers(), ...(request.replace ? { replaced: true } : {}) };
   }
 }
+
+/**
+ * addLearner right after another membership change: Raft takes one change at a time, and the
+ * leader refuses the next until the previous one is applied everywhere it must be, so a refusal
+ * (dropped proposal, timeout) is retried a few times before the joiner is told to come back.
+ */
+async function addLearnerSoon(deps: AdmitDeps, nodeId: number, raftAddress: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deps.addLearner(nodeId, raftAddress);
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= CONF_CHANGE_RETRIES || (code !== 'CONSENSUS_ERR_NO_LEADER' && code !== 'RAFT_PROPOSAL_DROPPED' && code !== 'CONSENSUS_ERR_TIMEOUT')) throw err;
+      await new Promise((r) => setTimeout(r, CONF_CHANGE_RETRY_MS));
+    }
+  }
+}
+
+const CONF_CHANGE_RETRIES = 20;
+const CONF_CHANGE_RETRY_MS = 100;
+
+/** Requests a joiner sends in one round (each member once, plus leaders they point to). */
+const JOIN_ASKS_PER_ROUND_MAX = 32;
 
 /** How a joiner reaches members' join endpoints (fetch, or a fake in tests). */
 export type JoinPoster = (url: string, secret: string, request: JoinRequest) => Promise<{ status: number; body: unknown }>;
@@ -200,23 +238,32 @@ export async function joinCluster(
   let lastLogMs = 0;
   for (let attempt = 0; deps.nowMs() < deadline; attempt++) {
     const candidates = deps.members().filter((m) => m.state === 'alive' && m.meta.nodeId > 0);
-    for (const member of candidates) {
+    const urls = candidates.map((m) => m.meta.s3Url);
+    for (let i = 0; i < urls.length && i < JOIN_ASKS_PER_ROUND_MAX; i++) {
+      const url = urls[i]!;
       let res: { status: number; body: unknown };
       try {
-        res = await deps.post(member.meta.s3Url, options.secret, options.request);
+        res = await deps.post(url, options.secret, options.request);
       } catch (err) {
-        lastProblem = `${member.meta.s3Url}: ${String(err)}`;
+        lastProblem = `${url}: ${String(err)}`;
         continue;
       }
+      const member = { meta: { s3Url: url } };
       const body = (typeof res.body === 'object' && res.body !== null ? res.body : {}) as Record<string, unknown>;
       const message = typeof body['message'] === 'string' ? body['message'] : String(res.body);
       if (res.status === 200 && Number.isSafeInteger(body['nodeId']) && typeof body['clusterId'] === 'string') {
         const peers = typeof body['peers'] === 'object' && body['peers'] !== null ? (body['peers'] as Record<string, string>) : {};
-        const answer: JoinAnswer = { nodeId: body['nodeId'] as number, clusterId: body['clusterId'], peers };
+        const answer: JoinAnswer = { nodeId: body['nodeId'] as number, clusterId: body['clusterId'], peers, ...(body['replaced'] === true ? { replaced: true } : {}) };
         if (options.expectedClusterId !== undefined && answer.clusterId !== options.expectedClusterId) {
           throw new StoreError(MEMBERSHIP_ERR_REFUSED, `the seeds belong to cluster ${answer.clusterId}, not ${options.expectedClusterId} (TS3GW_CLUSTER_ID)`);
         }
         return answer;
+      }
+      // Not the leader: ask the one it names next.
+      if (res.status === 421 && typeof body['leaderUrl'] === 'string') {
+        urls.splice(i + 1, 0, body['leaderUrl']);
+        lastProblem = `${url}: ${message}`;
+        continue;
       }
       if (res.status === 403) throw new StoreError(MEMBERSHIP_ERR_REFUSED, `${member.meta.s3Url} refused the join: wrong cluster secret (${message})`);
       if (res.status === 409 || res.status === 400) throw new StoreError(MEMBERSHIP_ERR_REFUSED, `${member.meta.s3Url} refused the join: ${message}`);

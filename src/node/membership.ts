@@ -8,7 +8,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/config.ts';
 import { DEFAULT_GOSSIP_TIMING, Gossip, type Member, type MemberMeta } from '../membership/gossip.ts';
-import { type JoinAdmitter, type JoinAnswer, joinCluster, MEMBERSHIP_ERR_BAD_REQUEST, MEMBERSHIP_ERR_CONFLICT, parseJoinRequest, postJoin } from '../membership/join.ts';
+import {
+  type JoinAdmitter,
+  type JoinAnswer,
+  joinCluster,
+  MEMBERSHIP_ERR_BAD_REQUEST,
+  MEMBERSHIP_ERR_CONFLICT,
+  MEMBERSHIP_ERR_NOT_LEADER,
+  parseJoinRequest,
+  postJoin,
+} from '../membership/join.ts';
 import { UdpGossipTransport } from '../membership/udp-transport.ts';
 import { errorCode } from '../util/errors.ts';
 import { newIncarnation } from './identity.ts';
@@ -163,6 +172,10 @@ export async function answerJoin(admitter: JoinAdmitter, body: unknown, logger: 
       return { status: 409, body: { error: code, message } };
     }
     if (code === MEMBERSHIP_ERR_BAD_REQUEST) return { status: 400, body: { error: code, message } };
+    if (code === MEMBERSHIP_ERR_NOT_LEADER) {
+      const leaderUrl = (err as { meta?: { leaderUrl?: string } }).meta?.leaderUrl;
+      return leaderUrl ? { status: 421, body: { error: code, message, leaderUrl } } : { status: 503, body: { error: code, message } };
+    }
     if (code === 'CONSENSUS_ERR_TIMEOUT' || code === 'CONSENSUS_ERR_NO_LEADER' || code === 'RAFT_PROPOSAL_DROPPED' || code === 'CONSENSUS_ERR_CLOSED') {
       return { status: 503, body: { error: code, message } };
     }

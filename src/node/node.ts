@@ -185,6 +185,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     listNodes: () => meta.listNodes(),
     removeNode: (id) => consensus.removeNode(id),
     incarnationOf: (id) => incarnations.get(id),
+    leader: () => (consensus.status().role === 'leader' ? { self: true } : { self: false, s3Url: view?.urlOf(consensus.leader) }),
     peers: () => Object.fromEntries([...peers, [nodeId, view?.nodes().find((n) => n.nodeId === nodeId)?.raftAddress ?? advertisedRaftAddress(config, transport.port)]]),
   });
   // Set once S3 listens (its URL is what peers fetch chunks from); until then chunks stay local.

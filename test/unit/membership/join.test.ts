@@ -17,6 +17,7 @@ function fakeCluster(voters: number[]) {
   const conf = { voters: [...voters], learners: [] as number[] };
   let next = 1;
   const incarnations = new Map<number, string>([[2, 'aaaaaaaaaaaaaaaa']]);
+  const leads = { self: true };
   const admitter = new JoinAdmitter({
     clusterId: 'c1',
     confState: () => ({ voters: [...conf.voters], learners: [...conf.learners] }),
@@ -39,8 +40,9 @@ function fakeCluster(voters: number[]) {
     listNodes: async () => [],
     incarnationOf: (id) => incarnations.get(id),
     peers: () => ({ '1': '127.0.0.1:9001' }),
+    leader: () => (leads.self ? { self: true } : { self: false, s3Url: 'http://leader:9000' }),
   });
-  return { conf, admitter };
+  return { conf, admitter, leads };
 }
 
 const request = (extra: object = {}) => parseJoinRequest({ incarnation: 'bbbbbbbbbbbbbbbb', raftAddress: '127.0.0.1:9005', s3Url: 'http://127.0.0.1:9004', ...extra });
@@ -74,6 +76,18 @@ test('replace: a member whose data directory was lost is removed and added back 
   t.deepEqual([late.nodeId, late.replaced], [3, undefined], 'node 3 never spoke: its place is waiting, nothing changes');
   t.deepEqual(conf, { voters: [1, 3], learners: [2] });
   t.throws(() => parseJoinRequest({ incarnation: 'aaaaaaaa', raftAddress: 'h:1', s3Url: 'http://h:2', replace: true }), { code: 'MEMBERSHIP_ERR_BAD_REQUEST' }, 'replace needs an id');
+});
+
+test('only the leader admits: a follower names it, and the joiner asks it next', async (t) => {
+  const { conf, admitter, leads } = fakeCluster([1, 2, 3]);
+  leads.self = false;
+  const err = await t.throwsAsync(admitter.admit(request()));
+  t.is((err as { code?: string }).code, 'MEMBERSHIP_ERR_NOT_LEADER');
+  t.deepEqual((err as { meta?: object }).meta, { leaderUrl: 'http://leader:9000' });
+  t.deepEqual(conf.learners, [], 'a follower changes nothing');
+  const { deps, asked } = joinerDeps([member(1)], [{ status: 421, body: { message: 'ask the leader', leaderUrl: 'http://leader:9000' } }, { status: 200, body: { nodeId: 4, clusterId: 'c1', peers: {} } }]);
+  t.is((await joinCluster(options, deps)).nodeId, 4);
+  t.deepEqual(asked, ['http://h1:9000', 'http://leader:9000']);
 });
 
 test('malformed join requests are refused before anything is proposed', (t) => {

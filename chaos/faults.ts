@@ -1,7 +1,7 @@
 /**
  * The nemesis actions on a local cluster described by its state file (cluster/local-cluster.ts):
- * kill (SIGKILL, returns once the process is gone), restart (same command, env and data dir;
- * returns once it serves S3), pause/resume (SIGSTOP/SIGCONT, returns once the kernel reports the
+ * kill (SIGKILL, returns once the process is gone), stop (SIGTERM, returns once it exited),
+ * restart (same command, env and data dir; returns once it serves S3), a rolling restart, pause/resume (SIGSTOP/SIGCONT, returns once the kernel reports the
  * process stopped/running), partition (nftables, both directions) and heal. `npm run nemesis` and
  * the chaos runner both call these, so a user's own fault tool gets exactly what the suite uses.
  *
@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import {
   type ClusterState,
   deleteNftTable,
+  healthy,
   isRunning,
   nft,
   nodeOf,
@@ -46,6 +47,40 @@ export async function killNode(dir: string, id: number): Promise<string> {
   node.pidStartTicks = null;
   await writeState(state);
   return `killed node ${id} (pid ${pid})`;
+}
+
+/** How long a graceful stop (SIGTERM) may take; the node bounds its own shutdown at 20 s. */
+const STOP_TIMEOUT_MS = 25_000;
+
+/** Graceful stop: SIGTERM node `id`; resolves once its process has exited. */
+export async function stopNode(dir: string, id: number): Promise<string> {
+  const state = await readState(dir);
+  const node = nodeOf(state, id);
+  if (!isRunning(node)) throw new Error(`node ${id} is not running`);
+  const pid = node.pid!;
+  const t0 = performance.now();
+  process.kill(pid, 'SIGTERM');
+  await waitUntil(() => !isRunning(node), STOP_TIMEOUT_MS, `node ${id} (pid ${pid}) to exit after SIGTERM`);
+  node.pid = null;
+  node.pidStartTicks = null;
+  await writeState(state);
+  return `stopped node ${id} (pid ${pid}) in ${Math.round(performance.now() - t0)} ms`;
+}
+
+/**
+ * A rolling restart as an upgrade does it: each node in `order` is stopped gracefully, started
+ * again on its data, and must report ready (a leader known, caught up) before the next one goes.
+ */
+export async function rollingRestart(dir: string, order: number[], options: FaultOptions = {}): Promise<string> {
+  const steps: string[] = [];
+  for (const id of order) {
+    steps.push(await stopNode(dir, id));
+    await restartNode(dir, id, options);
+    const node = nodeOf(await readState(dir), id);
+    await waitUntil(() => healthy(node, '/health/ready'), RESTART_TIMEOUT_MS, `node ${id} to be ready after its restart`, 100);
+    steps.push(`node ${id} ready`);
+  }
+  return `rolling restart ${order.join(',')}: ${steps.join('; ')}`;
 }
 
 /** Starts node `id` again with its recorded command, env and data (killing it first if it runs); resolves once it serves S3. */

@@ -3,6 +3,7 @@
  * `npm run cluster` starts; DIR is its state dir, default .ts3gw-cluster or $TS3GW_CLUSTER_DIR).
  *
  *   kill N          SIGKILL node N; returns once it is gone
+ *   stop N          SIGTERM node N (graceful); returns once it exited
  *   restart N       start node N again (same command, env and data); returns once it serves S3
  *   pause N         SIGSTOP node N        resume N    SIGCONT node N
  *   partition A|B   cut the node groups apart, both directions (e.g. 1|2,3 or 1,2|3,4,5)
@@ -13,15 +14,15 @@
  */
 import { parseArgs } from 'node:util';
 import { isRunning, procInfo, readState } from '../cluster/local-cluster.ts';
-import { heal, killNode, partition, pauseNode, restartNode, resumeNode } from './faults.ts';
+import { heal, killNode, partition, pauseNode, restartNode, resumeNode, stopNode } from './faults.ts';
 
-const USAGE = 'usage: npm run nemesis -- [--dir DIR] kill N | restart N | pause N | resume N | partition A|B | heal | status';
+const USAGE = 'usage: npm run nemesis -- [--dir DIR] kill N | stop N | restart N | pause N | resume N | partition A|B | heal | status';
 
 async function main(): Promise<string> {
   const { values, positionals } = parseArgs({ options: { dir: { type: 'string' } }, allowPositionals: true });
   const dir = values.dir ?? process.env['TS3GW_CLUSTER_DIR'] ?? '.ts3gw-cluster';
   const [action, target, ...rest] = positionals;
-  const needsTarget = ['kill', 'restart', 'pause', 'resume', 'partition'];
+  const needsTarget = ['kill', 'stop', 'restart', 'pause', 'resume', 'partition'];
   if (action === undefined || rest.length > 0 || needsTarget.includes(action) !== (target !== undefined)) throw new UsageError(USAGE);
   const id = () => {
     const n = Number(target);
@@ -31,6 +32,8 @@ async function main(): Promise<string> {
   switch (action) {
     case 'kill':
       return killNode(dir, id());
+    case 'stop':
+      return stopNode(dir, id());
     case 'restart':
       return restartNode(dir, id(), { detached: true });
     case 'pause':

@@ -17,6 +17,7 @@ const SCENARIOS: Array<{ name: string } & Omit<ChaosOptions, 'outDir'>> = [
   { name: 'partition-pause', nodes: 3, timeS: 24, nemeses: ['partition', 'pause'], seed: 101 },
   { name: 'kill', nodes: 3, timeS: 24, nemeses: ['kill'], seed: 202 },
   { name: 'haproxy-all', nodes: 3, timeS: 24, nemeses: ['partition', 'kill', 'pause'], seed: 303, lb: 'haproxy' },
+  { name: 'rolling-restart', nodes: 3, timeS: 30, nemeses: ['rolling'], seed: 404 },
 ];
 
 /** A stale read and a lost write made from the real history; both must be caught. */

@@ -11,8 +11,11 @@
 import { SeededRandom } from '../src/util/random.ts';
 
 /** The nemeses a run can use. */
-export const NEMESES = ['partition', 'kill', 'pause'] as const;
+export const NEMESES = ['partition', 'kill', 'pause', 'rolling'] as const;
 export type Nemesis = (typeof NEMESES)[number];
+
+/** Time planned for each node of a rolling restart. */
+const ROLLING_SECONDS_PER_NODE = 8;
 
 /** One planned fault. */
 export interface PlannedFault {
@@ -22,7 +25,7 @@ export interface PlannedFault {
   durationS: number;
   /**
    * partition: the isolated minority (node ids) or 'leader' (the leader alone);
-   * kill/pause: one node id or 'leader'.
+   * kill/pause: one node id or 'leader'; rolling: every node, in the order they restart.
    */
   target: number[] | 'leader';
 }
@@ -53,15 +56,33 @@ export function planSchedule(options: ScheduleOptions): PlannedFault[] {
     for (let i = 0; i < count; i++) chosen.push(pool.splice(rng.intBelow(pool.length), 1)[0]!);
     return chosen.sort((a, b) => a - b);
   };
+  // Every node once, in a seeded order (Fisher-Yates).
+  const shuffled = () => {
+    const order = [...ids];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.intBelow(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return order;
+  };
   // Faults and gaps of a few seconds: longer than the election timeout (a paused leader must
   // come back to a new term), short enough for many faults per minute.
   for (let t = warmup; out.length < 1_000; ) {
-    const durationS = round(2 + rng.float() * 4);
+    let durationS = round(2 + rng.float() * 4);
+    let nemesis = options.nemeses[rng.intBelow(options.nemeses.length)]!;
+    // A rolling restart takes a few seconds per node (graceful stop, start, catch up).
+    if (nemesis === 'rolling') durationS = ROLLING_SECONDS_PER_NODE * options.nodes;
+    if (t + durationS > end && nemesis === 'rolling') {
+      const others = options.nemeses.filter((n) => n !== 'rolling');
+      if (others.length === 0) break;
+      nemesis = others[rng.intBelow(others.length)]!;
+      durationS = round(2 + rng.float() * 4);
+    }
     if (t + durationS > end) break;
-    const nemesis = options.nemeses[rng.intBelow(options.nemeses.length)]!;
     const leader = rng.chance(0.5);
     let target: PlannedFault['target'];
-    if (minority === 0) target = pickNodes(1); // a cluster of 1 or 2: no minority; faults still run
+    if (nemesis === 'rolling') target = shuffled();
+    else if (minority === 0) target = pickNodes(1); // a cluster of 1 or 2: no minority; faults still run
     else if (nemesis === 'partition') target = leader ? 'leader' : pickNodes(1 + rng.intBelow(minority));
     else target = leader ? 'leader' : pickNodes(1);
     out.push({ nemesis, atS: round(t), durationS, target });

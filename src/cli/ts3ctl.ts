@@ -6,6 +6,7 @@
  *   ts3ctl nodes                          members: role, addresses, gossip state, ring share
  *   ts3ctl decommission <node> [--wait [--timeout S]]   drain a node's chunks to others, then remove it
  *   ts3ctl is-safe-to-remove <node>       whether removing it now would lose quorum or data
+ *   ts3ctl keys list | create [--admin] [--description D] | delete|disable|enable <key>
  *
  * Options: --endpoint URL (TS3GW_ENDPOINT, default http://127.0.0.1:9000), --access-key /
  * --secret-key (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or TS3GW_ROOT_ACCESS_KEY /
@@ -16,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { type AdminTarget, adminRequest } from './admin-client.ts';
 import { decommission, isSafeToRemove } from './decommission.ts';
 import { formatBytes, table } from './format.ts';
+import { keys } from './keys.ts';
 
 /** What GET /cluster answers. */
 export interface ClusterAnswer {
@@ -52,7 +54,7 @@ export interface NodesAnswer {
   }>;
 }
 
-const USAGE = `usage: ts3ctl <status|nodes|decommission <node> [--wait]|is-safe-to-remove <node>> [--endpoint URL] [--access-key K --secret-key S] [--region R] [--json]`;
+const USAGE = `usage: ts3ctl <status|nodes|decommission <node> [--wait]|is-safe-to-remove <node>|keys list|create|delete|disable|enable> [--endpoint URL] [--access-key K --secret-key S] [--region R] [--json]`;
 
 /** Thrown for a wrong command line (exit 2). */
 class UsageError extends Error {}
@@ -69,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       wait: { type: 'boolean', default: false },
       timeout: { type: 'string' },
+      admin: { type: 'boolean', default: false },
+      description: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -94,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
       return decommission(target, nodeArg(arg), { wait: values.wait, json: values.json, ...(values.timeout ? { timeoutSeconds: Number(values.timeout) } : {}) }, out);
     case 'is-safe-to-remove':
       return isSafeToRemove(target, nodeArg(arg), values.json, out);
+    case 'keys':
+      return keys(target, positionals.slice(1), { json: values.json, admin: values.admin, ...(values.description ? { description: values.description } : {}) }, out);
     default:
       throw new UsageError(`unknown command "${command}"\n${USAGE}`);
   }

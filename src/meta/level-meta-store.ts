@@ -53,6 +53,7 @@ import type {
   NodeRecord,
   ReplicationSettings,
   DecommissionRecord,
+  AccessKeyRecord,
   BucketRecord,
   CompletionRecord,
   ListPage,
@@ -83,6 +84,10 @@ const REPLICATION = 'replication';
 const NEXT_NODE_ID = 'next-node-id';
 /** One record for all decommissions: there are few, and they change rarely. */
 const DECOMMISSIONS = 'decommissions';
+/** One record for all access keys (bounded by ACCESS_KEYS_MAX). */
+const ACCESS_KEYS = 'access-keys';
+/** Access keys at most: the whole table is one record, read on every change. */
+export const ACCESS_KEYS_MAX = 1000;
 
 /**
  * One committed log position and its command. `command` is undefined for positions that carry no
@@ -111,6 +116,8 @@ export interface MetaReader {
   getReplication(): Promise<ReplicationSettings | undefined>;
   /** Decommissions under way or finished, by node id. */
   listDecommissions(): Promise<DecommissionRecord[]>;
+  /** Access keys other than the root key, by id. */
+  listAccessKeys(): Promise<AccessKeyRecord[]>;
   /**
    * Every chunk id referenced by an object record or a stored multipart part, from one
    * consistent view of the store (a single LevelDB iterator, i.e. one implicit snapshot taken
@@ -227,6 +234,11 @@ export class LevelMetaStore implements MetaStore {
 
   async getReplication(): Promise<ReplicationSettings | undefined> {
     return parse<ReplicationSettings>(await this.#db.get(metaKey(REPLICATION)));
+  }
+
+  async listAccessKeys(): Promise<AccessKeyRecord[]> {
+    const all = parse<Record<string, AccessKeyRecord>>(await this.#db.get(metaKey(ACCESS_KEYS))) ?? {};
+    return Object.values(all).sort((a, b) => (a.accessKeyId < b.accessKeyId ? -1 : 1));
   }
 
   async listDecommissions(): Promise<DecommissionRecord[]> {
@@ -585,6 +597,23 @@ export class LevelMetaStore implements MetaStore {
         if (op.record === null) delete all[String(op.nodeId)];
         else all[String(op.nodeId)] = op.record;
         this.#write(pending, metaKey(DECOMMISSIONS), JSON.stringify(all));
+        return { ok: true };
+      }
+      case 'PutAccessKey':
+      case 'DeleteAccessKey': {
+        const all = parse<Record<string, AccessKeyRecord>>(await this.#read(pending, metaKey(ACCESS_KEYS))) ?? {};
+        if (op.type === 'DeleteAccessKey') {
+          // Deleting an absent key changes nothing (a retried delete); the admin API says 404 first.
+          delete all[op.accessKeyId];
+        } else {
+          const k = op.key;
+          if (typeof k?.accessKeyId !== 'string' || !/^[A-Za-z0-9_-]{3,128}$/.test(k.accessKeyId) || typeof k.sealedSecret !== 'string') {
+            return { ok: false, code: META_ERR_BAD_COMMAND, message: 'PutAccessKey needs an accessKeyId and a sealed secret' };
+          }
+          if (!all[k.accessKeyId] && Object.keys(all).length >= ACCESS_KEYS_MAX) return { ok: false, code: META_ERR_BAD_COMMAND, message: `at most ${ACCESS_KEYS_MAX} access keys` };
+          all[k.accessKeyId] = k;
+        }
+        this.#write(pending, metaKey(ACCESS_KEYS), JSON.stringify(all));
         return { ok: true };
       }
       case 'AllocateNodeId': {

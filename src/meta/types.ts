@@ -199,7 +199,10 @@ export type MetaOp =
    */
   | { type: 'AllocateNodeId'; floor: number }
   /** Starts, advances or ends the decommission of a node (null forgets it). */
-  | { type: 'SetDecommission'; nodeId: number; record: DecommissionRecord | null };
+  | { type: 'SetDecommission'; nodeId: number; record: DecommissionRecord | null }
+  /** Creates or updates an access key (its secret sealed by the proposer, never in clear). */
+  | { type: 'PutAccessKey'; key: AccessKeyRecord }
+  | { type: 'DeleteAccessKey'; accessKeyId: string };
 
 /**
  * A cluster member as the data path sees it: where to reach it and how much data to give it.
@@ -239,6 +242,22 @@ export interface DecommissionRecord {
   /** The largest remainingChunks/Bytes seen: the work as it was measured first. */
   totalChunks?: number;
   totalBytes?: number;
+}
+
+/**
+ * An access key other than the root key. The secret is sealed (AES-256-GCM with a key derived
+ * from the cluster secret) by the node that created it, so neither the log nor a snapshot holds
+ * it in clear; SigV4 needs the secret itself, so it cannot be a one-way hash.
+ */
+export interface AccessKeyRecord {
+  accessKeyId: string;
+  /** base64 of iv (12 bytes) | tag (16 bytes) | ciphertext. */
+  sealedSecret: string;
+  createdMs: number;
+  status: 'active' | 'disabled';
+  /** May use the admin API (cluster operations, key management). */
+  admin: boolean;
+  description?: string;
 }
 
 /** Cluster-wide replication settings, stored in the log. */

@@ -16,12 +16,17 @@
  *   GET    /_ts3gw/admin/decommission[?id=4]             decommissions and their progress
  *   DELETE /_ts3gw/admin/decommission?id=4               cancel a drain (node 4 rejoins the ring)
  *   GET    /_ts3gw/admin/safe-to-remove?id=4             whether removing node 4 now loses nothing
+ *   GET    /_ts3gw/admin/keys                            access keys (never their secrets)
+ *   POST   /_ts3gw/admin/keys[?admin=true&description=…] a new key; its secret is in this answer only
+ *   PUT    /_ts3gw/admin/keys?id=K&status=disabled|active  disable or enable a key
+ *   DELETE /_ts3gw/admin/keys?id=K                       delete a key
  */
+import { type KeyBook, newKeyPair, type SecretSealer } from './access-keys.ts';
 import { removalProblems } from '../membership/decommission.ts';
 import { statfs } from 'node:fs/promises';
 import type { ChunkPlacement } from '../chunks/cluster-chunk-store.ts';
 import type { Member } from '../membership/gossip.ts';
-import type { DecommissionRecord, NodeRecord } from '../meta/types.ts';
+import type { AccessKeyRecord, DecommissionRecord, NodeRecord } from '../meta/types.ts';
 import { rangeLength, RING_SIZE } from '../placement/index.ts';
 import type { RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { AdminRequest, AdminResponse } from '../s3/context.ts';
@@ -49,11 +54,14 @@ export interface AdminDeps {
   decommissions?(): Promise<DecommissionRecord[]>;
   /** Gossip's view of a node by Raft id (this node is alive to itself). */
   isAlive?(nodeId: number): boolean;
+  /** Access keys: who may use this API, and key management. Without it only the root key may. */
+  keys?: { book: KeyBook; sealer: SecretSealer; list(): Promise<AccessKeyRecord[]> };
 }
 
 /** Serves one operator request. */
 export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<AdminResponse> {
-  if (req.accessKeyId !== deps.rootAccessKeyId) return { status: 403, body: { error: 'AccessDenied', message: 'the admin API needs the root key' } };
+  const allowed = deps.keys ? deps.keys.book.isAdmin(req.accessKeyId) : req.accessKeyId === deps.rootAccessKeyId;
+  if (!allowed) return { status: 403, body: { error: 'AccessDenied', message: 'the admin API needs the root key or an admin key' } };
   const id = Number(req.query.get('id'));
   try {
     switch (`${req.method} ${req.path}`) {
@@ -77,6 +85,11 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
           },
         };
       }
+      case 'GET /keys':
+      case 'POST /keys':
+      case 'PUT /keys':
+      case 'DELETE /keys':
+        return deps.keys ? await handleKeys(req, deps, deps.keys) : { status: 501, body: { error: 'NotImplemented', message: 'no key book' } };
       case 'GET /nodes':
         return { status: 200, body: nodesReport(deps, await deps.decommissions?.()) };
       case 'POST /decommission': {
@@ -246,4 +259,49 @@ async function problemsOfRemoving(deps: AdminDeps, nodeId: number, decommissions
     replicationFactor: replication.replicationFactor,
     isAlive: (id) => id === deps.nodeId || (deps.isAlive?.(id) ?? true),
   });
+}
+
+/** Access-key management; the root key is listed but cannot be changed here. */
+async function handleKeys(req: AdminRequest, deps: AdminDeps, keys: NonNullable<AdminDeps['keys']>): Promise<AdminResponse> {
+  const id = req.query.get('id') ?? '';
+  const records = await keys.list();
+  const shown = (k: AccessKeyRecord) => ({ accessKeyId: k.accessKeyId, status: k.status, admin: k.admin, createdMs: k.createdMs, ...(k.description ? { description: k.description } : {}) });
+  const propose = async (op: Parameters<RaftConsensus['propose']>[0]): Promise<AdminResponse | undefined> => {
+    const result = await deps.consensus.propose(op, Date.now());
+    if (!result.ok) return { status: 409, body: { error: result.code, message: result.message } };
+    // This node answers only after its own book holds the change.
+    await keys.book.reload();
+    return undefined;
+  };
+  switch (req.method) {
+    case 'GET':
+      return { status: 200, body: { root: deps.rootAccessKeyId, keys: records.map(shown) } };
+    case 'POST': {
+      const description = req.query.get('description') ?? undefined;
+      if (description !== undefined && (description.length > 256 || /[\x00-\x1f]/.test(description))) return badRequest('description: at most 256 printable characters');
+      const { accessKeyId, secretAccessKey } = newKeyPair();
+      const record: AccessKeyRecord = { accessKeyId, sealedSecret: keys.sealer.seal(secretAccessKey), createdMs: Date.now(), status: 'active', admin: req.query.get('admin') === 'true', ...(description ? { description } : {}) };
+      const failed = await propose({ type: 'PutAccessKey', key: record });
+      if (failed) return failed;
+      return { status: 201, body: { ...shown(record), secretAccessKey } };
+    }
+    case 'PUT': {
+      const record = records.find((k) => k.accessKeyId === id);
+      if (!record) return { status: 404, body: { error: 'NoSuchKey', message: `no access key ${id}` } };
+      const status = req.query.get('status');
+      if (status !== 'active' && status !== 'disabled') return badRequest('status must be active or disabled');
+      const failed = await propose({ type: 'PutAccessKey', key: { ...record, status } });
+      if (failed) return failed;
+      return { status: 200, body: shown({ ...record, status }) };
+    }
+    case 'DELETE': {
+      if (id === deps.rootAccessKeyId) return badRequest('the root key is configured, not managed here');
+      if (!records.some((k) => k.accessKeyId === id)) return { status: 404, body: { error: 'NoSuchKey', message: `no access key ${id}` } };
+      const failed = await propose({ type: 'DeleteAccessKey', accessKeyId: id });
+      if (failed) return failed;
+      return { status: 200, body: { ok: true, accessKeyId: id } };
+    }
+    default:
+      return { status: 405, body: { error: 'MethodNotAllowed', message: req.method } };
+  }
 }

@@ -34,6 +34,7 @@ import { buildS3App } from '../s3/server.ts';
 import { systemClock } from '../util/clock.ts';
 import { errorCode } from '../util/errors.ts';
 import { type Credentials, loadRootCredentials } from './credentials.ts';
+import { KeyBook, SecretSealer } from './access-keys.ts';
 import { handleAdmin } from './admin.ts';
 import { ClusterView } from './cluster-view.ts';
 import { buildPlacement } from './placement.ts';
@@ -177,6 +178,10 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     },
   );
   const clusterSecret = config.clusterSecret ?? identity.clusterSecret;
+  // Access keys other than the root one: in the log, secrets sealed by the cluster secret.
+  const sealer = new SecretSealer(clusterSecret);
+  const keyBook = new KeyBook({ root: credentials, sealer, appliedIndex: () => meta.appliedIndex(), listAccessKeys: () => meta.listAccessKeys(), logger });
+  await keyBook.start();
   const admitter = new JoinAdmitter({
     clusterId: identity.clusterId,
     confState: () => consensus.confState(),
@@ -250,7 +255,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     {
       objects,
       clock: systemClock,
-      lookupSecret: (id) => (id === credentials.accessKeyId ? credentials.secretAccessKey : undefined),
+      lookupSecret: (id) => keyBook.secretOf(id),
       ownerOf: (id) => id,
       // Ready: serving, a leader known, and caught up with what it committed (a restarted node
       // replaying its log is not ready yet: a rolling upgrade must wait for it).
@@ -275,6 +280,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
           placement: () => view?.placement(),
           dataDir: config.dataDir,
           decommissions: () => meta.listDecommissions(),
+          keys: { book: keyBook, sealer, list: () => meta.listAccessKeys() },
           isAlive: (id) => gossip?.isAlive(id) ?? false,
         }),
       join: {
@@ -364,6 +370,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       // Stop taking requests and let in-flight ones finish, then stop what they used.
       promoter.stop();
       decommissioner.stop();
+      keyBook.stop();
       clearInterval(advertiser);
       view?.stop();
       await maintenance.stop();

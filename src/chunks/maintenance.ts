@@ -60,6 +60,12 @@ export interface ChunkMaintenanceDeps {
   /** Waits until the local metadata reflects every command committed before the call (ReadIndex). */
   barrier(): Promise<void>;
   logger: MaintenanceLogger;
+  /**
+   * True while this node is being decommissioned: it owns nothing, so it also hands on chunks no
+   * object references yet but that are young (a write that placed a copy here may not have
+   * committed yet when the pass took its snapshot); old ones are garbage as anywhere else.
+   */
+  draining?(): boolean;
   /** Wall clock in ms (compared with file mtimes). */
   nowMs?: () => number;
 }
@@ -132,11 +138,16 @@ export class ChunkMaintenance {
         await this.#chunks.take(1, signal);
         stats.sweepExamined++;
         stats.ts3gw_gc_examined_chunks_total++;
+        const placement = this.#deps.placement();
         if (!referenced.has(id)) {
-          await sweepUnreferenced(this.#deps.local, id, cutoffMs, stats);
+          const deleted = await sweepUnreferenced(this.#deps.local, id, cutoffMs, stats);
+          if (!deleted && placement && this.#deps.draining?.()) {
+            misplaced++;
+            misplacedBytes += (await this.#deps.local.stat(id))?.sizeBytes ?? 0;
+            await work.add(() => rebalanceHeld(ctx, placement, id));
+          }
           continue;
         }
-        const placement = this.#deps.placement();
         if (placement && !placement.owners(id, placement.replicationFactor).includes(this.#options.selfId)) {
           misplaced++;
           misplacedBytes += (await this.#deps.local.stat(id))?.sizeBytes ?? 0;

@@ -19,6 +19,12 @@
 import type { ApplyResult, DecommissionRecord, MetaOp, NodeRecord } from '../meta/types.ts';
 import type { ConfState, ProgressStatus } from '../raft/types.ts';
 
+/**
+ * How long after its ring left it out a draining node waits before a pass may count what it
+ * still holds: writes that picked owners from the old ring just before finish within this.
+ */
+export const DRAIN_SETTLE_MS = 5_000;
+
 /** What removalProblems looks at. */
 export interface RemovalInput {
   nodeId: number;
@@ -118,8 +124,9 @@ export class DecommissionWorker {
     if (deps.ringHasSelf()) return;
     this.#ringLeftAtMs ??= deps.nowMs();
     const m = deps.maintenance();
-    // Only a pass that began with the new ring counted what still has to move.
-    if (m.lastPassStartMs <= this.#ringLeftAtMs) return;
+    // Only a pass that began with the new ring, after writes that still used the old one had
+    // time to land (this node refuses new copies while draining), counted what has to move.
+    if (m.lastPassStartMs <= this.#ringLeftAtMs + DRAIN_SETTLE_MS) return;
     const remainingChunks = m.ts3gw_rebalance_misplaced_chunks;
     const remainingBytes = m.ts3gw_rebalance_misplaced_bytes;
     const state = remainingChunks === 0 ? 'drained' : 'draining';
@@ -133,7 +140,9 @@ export class DecommissionWorker {
       totalChunks: Math.max(mine.totalChunks ?? 0, remainingChunks),
       totalBytes: Math.max(mine.totalBytes ?? 0, remainingBytes),
     };
-    await deps.propose({ type: 'SetDecommission', nodeId: mine.nodeId, record }, deps.nowMs());
+    const result = await deps.propose({ type: 'SetDecommission', nodeId: mine.nodeId, record, expected: 'draining' }, deps.nowMs());
+    // Cancelled (or finished) meanwhile: the record changed under us; nothing to report.
+    if (!result.ok) return;
     deps.logger.info({ nodeId: mine.nodeId, state, remainingChunks, remainingBytes }, state === 'drained' ? 'decommission: drained, nothing left to move' : 'decommission: draining');
   }
 
@@ -144,7 +153,7 @@ export class DecommissionWorker {
       // The leader cannot remove itself cleanly: hand over to the most caught-up other voter,
       // which finishes the job on its next pass.
       const next = status.confState.voters
-        .filter((id) => id !== deps.selfId)
+        .filter((id) => id !== deps.selfId && status.progress.get(id)?.recentActive === true)
         .sort((a, b) => (status.progress.get(b)?.match ?? 0) - (status.progress.get(a)?.match ?? 0))[0];
       if (next !== undefined) {
         deps.logger.info({ to: next }, 'decommission: handing over leadership before leaving');
@@ -152,12 +161,22 @@ export class DecommissionWorker {
       }
       return;
     }
+    if (status.confState.voters.includes(record.nodeId)) {
+      // Checked again now, not only when the drain began: a voter may have died since. Removing
+      // one while too few others answer would leave no quorum.
+      const others = status.confState.voters.filter((id) => id !== record.nodeId);
+      const answering = others.filter((id) => id === deps.selfId || status.progress.get(id)?.recentActive === true).length;
+      if (answering < Math.floor(others.length / 2) + 1) {
+        deps.logger.warn({ nodeId: record.nodeId, answering, remaining: others.length }, 'decommission: waiting to remove the node until a quorum of the other voters answers');
+        return;
+      }
+    }
     if (status.confState.voters.includes(record.nodeId) || status.confState.learners.includes(record.nodeId)) {
       await deps.removeNode(record.nodeId);
       deps.logger.info({ nodeId: record.nodeId }, 'decommission: removed from Raft');
     }
     await deps.propose({ type: 'DeregisterNode', nodeId: record.nodeId }, deps.nowMs());
-    await deps.propose({ type: 'SetDecommission', nodeId: record.nodeId, record: { ...record, state: 'removed', updatedMs: deps.nowMs() } }, deps.nowMs());
+    await deps.propose({ type: 'SetDecommission', nodeId: record.nodeId, record: { ...record, state: 'removed', updatedMs: deps.nowMs() }, expected: 'drained' }, deps.nowMs());
     deps.logger.info({ nodeId: record.nodeId }, 'decommission: done; the node may be stopped and its data directory deleted');
   }
 }

@@ -134,6 +134,9 @@ export function failureDetectionBounds(members: number, o: Pick<GossipOptions, '
   return { suspectMs, deadMs: suspectMs + o.suspicionTimeoutMs + 3 * o.protocolPeriodMs };
 }
 
+/** Members dead this long are forgotten (they come back through sync or a seed if they live). */
+export const GOSSIP_DEAD_FORGET_MS = 10 * 60_000;
+
 /** Members at most (a bound on memory and on one sync message's size). */
 export const GOSSIP_MEMBERS_MAX = 256;
 
@@ -149,6 +152,8 @@ interface PendingProbe {
   target: string;
   /** Where to relay the ack: the requester of a ping-req, with its seq. */
   relayTo?: { address: string; seq: number };
+  /** Members asked to probe the target for us (their relayed acks count). */
+  relays?: Set<string>;
   done: (acked: boolean) => void;
 }
 
@@ -163,11 +168,12 @@ export class Gossip {
   readonly #members = new Map<string, Member>();
   readonly #broadcasts = new Map<string, Broadcast>();
   readonly #pending = new Map<number, PendingProbe>();
-  readonly #suspicionTimers = new Map<string, unknown>();
+  readonly #suspicionTimers = new Map<string, { timer: unknown; incarnation: number }>();
   readonly #listeners: MemberListener[] = [];
   #incarnation = 0;
   #meta: MemberMeta;
-  #seq = 0;
+  /** Starts at a random point: an ack from a previous life of this process cannot match. */
+  #seq: number;
   #probeOrder: string[] = [];
   #probeTimer: unknown;
   #syncTimer: unknown;
@@ -182,6 +188,7 @@ export class Gossip {
     this.#random = new SeededRandom(options.seed);
     this.#meta = options.meta;
     this.#incarnation = options.incarnation ?? 0;
+    this.#seq = this.#random.intBelow(2 ** 30);
   }
 
   /** Starts probing. `seeds` are gossip addresses to sync with first (others come from them). */
@@ -197,7 +204,7 @@ export class Gossip {
     this.#running = false;
     this.#timers.clearTimeout(this.#probeTimer);
     this.#timers.clearTimeout(this.#syncTimer);
-    for (const t of this.#suspicionTimers.values()) this.#timers.clearTimeout(t);
+    for (const t of this.#suspicionTimers.values()) this.#timers.clearTimeout(t.timer);
     this.#suspicionTimers.clear();
     for (const p of this.#pending.values()) p.done(false);
     this.#pending.clear();
@@ -255,7 +262,8 @@ export class Gossip {
       case 'ack': {
         this.#applyAll(message.updates);
         const pending = this.#pending.get(message.seq);
-        if (!pending) return;
+        // Only the target itself, or a member asked to probe it, may answer a probe.
+        if (!pending || (message.from.address !== pending.target && !pending.relays?.has(message.from.address))) return;
         this.#pending.delete(message.seq);
         if (pending.relayTo) {
           this.#transport.send(pending.relayTo.address, { type: 'ack', seq: pending.relayTo.seq, from: this.self(), updates: this.#takeUpdates() });
@@ -319,20 +327,22 @@ export class Gossip {
   }
 
   #armSuspicion(address: string, incarnation: number): void {
-    if (this.#suspicionTimers.has(address)) return;
+    // One timer per suspicion: a suspicion at a newer incarnation starts its own.
+    if (this.#suspicionTimers.get(address)?.incarnation === incarnation) return;
+    this.#disarmSuspicion(address);
     const timer = this.#timers.setTimeout(() => {
       this.#suspicionTimers.delete(address);
       const m = this.#members.get(address);
       // Still suspect at the same incarnation: no refutation arrived in time.
       if (m && m.state === 'suspect' && m.incarnation === incarnation) this.#apply({ address, incarnation, state: 'dead', meta: m.meta });
     }, this.#options.suspicionTimeoutMs);
-    this.#suspicionTimers.set(address, timer);
+    this.#suspicionTimers.set(address, { timer, incarnation });
   }
 
   #disarmSuspicion(address: string): void {
     const t = this.#suspicionTimers.get(address);
     if (t === undefined) return;
-    this.#timers.clearTimeout(t);
+    this.#timers.clearTimeout(t.timer);
     this.#suspicionTimers.delete(address);
   }
 
@@ -361,10 +371,24 @@ export class Gossip {
     }, this.#options.protocolPeriodMs);
   }
 
+  #forgetLongDead(): void {
+    const now = this.#timers.nowMs();
+    for (const m of this.#members.values()) {
+      if (m.state === 'dead' && now - m.sinceMs > GOSSIP_DEAD_FORGET_MS) {
+        this.#members.delete(m.address);
+        this.#broadcasts.delete(m.address);
+      }
+    }
+  }
+
   #scheduleSync(): void {
     if (!this.#running) return;
     this.#syncTimer = this.#timers.setTimeout(() => {
-      const others = this.members().filter((m) => m.state !== 'dead');
+      // Dead members too: after a partition longer than failure detection, neither side probes
+      // the other, and only this sync lets them find each other again (memberlist's "gossip to
+      // the dead"). Members dead for long are forgotten here as well.
+      this.#forgetLongDead();
+      const others = this.members();
       if (others.length > 0) this.syncWith(others[this.#random.intBelow(others.length)]!.address);
       this.#scheduleSync();
     }, this.#options.syncIntervalMs);
@@ -401,13 +425,15 @@ export class Gossip {
       this.#timers.clearTimeout(indirectTimer);
       this.#timers.clearTimeout(deadlineTimer);
     };
-    this.#pending.set(seq, { target: target.address, done });
+    const relays = new Set<string>();
+    this.#pending.set(seq, { target: target.address, done, relays });
     this.#transport.send(target.address, { type: 'ping', seq, from: this.self(), updates: this.#takeUpdates() });
     indirectTimer = this.#timers.setTimeout(() => {
       if (acked) return;
       const helpers = this.members().filter((m) => m.state === 'alive' && m.address !== target.address);
       for (let i = 0; i < this.#options.indirectChecks && helpers.length > 0; i++) {
         const [helper] = helpers.splice(this.#random.intBelow(helpers.length), 1);
+        relays.add(helper!.address);
         this.#transport.send(helper!.address, { type: 'ping-req', seq, target: target.address, from: this.self(), updates: this.#takeUpdates() });
       }
     }, this.#options.pingTimeoutMs);

@@ -27,6 +27,8 @@ export const MEMBERSHIP_ERR_BAD_REQUEST = 'MEMBERSHIP_ERR_BAD_REQUEST';
 export const MEMBERSHIP_ERR_JOIN_TIMEOUT = 'MEMBERSHIP_ERR_JOIN_TIMEOUT';
 /** The cluster refused the joiner for good (wrong secret, identity conflict, other cluster). */
 export const MEMBERSHIP_ERR_REFUSED = 'MEMBERSHIP_ERR_REFUSED';
+/** Not now (the member to replace still answers, or the quorum is thin): the joiner retries. */
+export const MEMBERSHIP_ERR_BUSY = 'MEMBERSHIP_ERR_BUSY';
 /** Joins are decided by the leader (it has heard from every member); ask it (meta.leaderUrl). */
 export const MEMBERSHIP_ERR_NOT_LEADER = 'MEMBERSHIP_ERR_NOT_LEADER';
 
@@ -82,6 +84,10 @@ export interface AdmitDeps {
    * only from the leader and could not tell a lost disk from a late founder).
    */
   leader(): { self: true } | { self: false; s3Url: string | undefined };
+  /** True when the leader heard from this member lately (its progress is recentActive). */
+  isActive(id: number): boolean;
+  /** Ids with a decommission record: they left (or are leaving) and may not come back as such. */
+  leavingIds(): Promise<number[]>;
 }
 
 /** Checks the shape of a join request body; throws MEMBERSHIP_ERR_BAD_REQUEST. */
@@ -131,12 +137,30 @@ export class JoinAdmitter {
     const conf = deps.confState();
     const members = new Set([...conf.voters, ...conf.learners]);
     let nodeId = request.nodeId;
+    if (nodeId !== undefined && (await deps.leavingIds()).includes(nodeId)) {
+      throw new StoreError(MEMBERSHIP_ERR_CONFLICT, `node ${nodeId} was decommissioned (or is being): start this node without a node id to join as a new member`, { nodeId });
+    }
     if (nodeId !== undefined && members.has(nodeId)) {
       const known = deps.incarnationOf(nodeId);
-      // A founder that never spoke to us yet (it started late, after the others formed): its
-      // place is waiting for it; nothing to change.
-      if (request.replace && known === undefined) return { nodeId, clusterId: deps.clusterId, peers: deps.peers() };
+      // A founder that never ran yet (it started late, after the others formed): its place is
+      // waiting for it; nothing to change. One that ran registered itself through the log, so
+      // an unknown incarnation alone does not make a late founder (this leader may be new).
+      const ranBefore = (await deps.listNodes()).some((n) => n.nodeId === nodeId);
+      if (request.replace && known === undefined && !ranBefore) return { nodeId, clusterId: deps.clusterId, peers: deps.peers() };
       if (request.replace && known !== request.incarnation) {
+        // Only the place of a member that is gone: one the leader still hears from is alive
+        // (a second process with the same id, a remounted empty directory), and taking a voter
+        // out while too few others answer would lose the quorum.
+        if (deps.isActive(nodeId)) {
+          throw new StoreError(MEMBERSHIP_ERR_BUSY, `node ${nodeId} still answers the leader: a replacement waits until it is gone`, { nodeId });
+        }
+        if (conf.voters.includes(nodeId)) {
+          const others = conf.voters.filter((id) => id !== nodeId);
+          const answering = others.filter((id) => deps.isActive(id)).length;
+          if (others.length > 0 && answering < Math.floor(others.length / 2) + 1) {
+            throw new StoreError(MEMBERSHIP_ERR_BUSY, `only ${answering} of the other ${others.length} voters answer: replacing node ${nodeId} now would lose the quorum`, { nodeId });
+          }
+        }
         // The old data directory is gone: remove that member, add the new one in its place. The
         // removal makes every node forget the old incarnation, so the new one is heard.
         await deps.removeNode(nodeId);

@@ -16,6 +16,8 @@ export interface PromoterDeps {
   status(): { role: string; lastIndex: number; confState: ConfState; progress: Map<number, ProgressStatus> };
   /** Gossip's view of a node; true when no gossip runs (static clusters). */
   isAlive(nodeId: number): boolean;
+  /** True for a node with a decommission record: it is leaving, never promoted. */
+  isLeaving(nodeId: number): boolean;
   addVoter(id: number): Promise<void>;
   logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 }
@@ -66,7 +68,7 @@ export class Promoter {
   /** One pass; resolves once a promotion it started is applied (or failed). */
   async pass(): Promise<void> {
     if (this.#busy) return;
-    const id = learnerToPromote(this.#deps.status(), this.#options, (n) => this.#deps.isAlive(n));
+    const id = learnerToPromote(this.#deps.status(), this.#options, (n) => this.#deps.isAlive(n) && !this.#deps.isLeaving(n));
     if (id === undefined) return;
     this.#busy = true;
     try {

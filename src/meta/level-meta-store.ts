@@ -594,6 +594,12 @@ export class LevelMetaStore implements MetaStore {
       case 'SetDecommission': {
         if (!Number.isSafeInteger(op.nodeId) || op.nodeId < 1) return { ok: false, code: META_ERR_BAD_COMMAND, message: 'SetDecommission needs a node id' };
         const all = parse<Record<string, DecommissionRecord>>(await this.#read(pending, metaKey(DECOMMISSIONS))) ?? {};
+        // Compare-and-set: a step proposed from a stale view (a drain report racing a cancel, a
+        // cancel read on a lagging node) changes nothing.
+        const current = all[String(op.nodeId)]?.state ?? null;
+        if (op.expected !== undefined && current !== op.expected) {
+          return { ok: false, code: META_ERR_PRECONDITION_FAILED, message: `node ${op.nodeId}'s decommission is ${current ?? 'absent'}, not ${op.expected ?? 'absent'}` };
+        }
         if (op.record === null) delete all[String(op.nodeId)];
         else all[String(op.nodeId)] = op.record;
         this.#write(pending, metaKey(DECOMMISSIONS), JSON.stringify(all));

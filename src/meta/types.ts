@@ -199,7 +199,13 @@ export type MetaOp =
    */
   | { type: 'AllocateNodeId'; floor: number }
   /** Starts, advances or ends the decommission of a node (null forgets it). */
-  | { type: 'SetDecommission'; nodeId: number; record: DecommissionRecord | null }
+  | {
+      type: 'SetDecommission';
+      nodeId: number;
+      record: DecommissionRecord | null;
+      /** Applied only if the node's record is in this state (null: none) now: a compare-and-set. */
+      expected: DecommissionRecord['state'] | null;
+    }
   /** Creates or updates an access key (its secret sealed by the proposer, never in clear). */
   | { type: 'PutAccessKey'; key: AccessKeyRecord }
   | { type: 'DeleteAccessKey'; accessKeyId: string };

@@ -101,7 +101,7 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
         if (problems.length > 0) return { status: 409, body: { error: 'RemovalUnsafe', message: problems.join('; '), problems } };
         const now = Date.now();
         const record: DecommissionRecord = { nodeId: id, state: 'draining', startedMs: now, updatedMs: now };
-        const result = await deps.consensus.propose({ type: 'SetDecommission', nodeId: id, record }, now);
+        const result = await deps.consensus.propose({ type: 'SetDecommission', nodeId: id, record, expected: null }, now);
         if (!result.ok) return { status: 409, body: { error: result.code, message: result.message } };
         return { status: 202, body: record };
       }
@@ -115,7 +115,7 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
         const record = ((await deps.decommissions?.()) ?? []).find((r) => r.nodeId === id);
         if (!record) return { status: 404, body: { error: 'NotFound', message: `no decommission of node ${id}` } };
         if (record.state !== 'draining') return { status: 409, body: { error: 'TooLate', message: `node ${id} is ${record.state}: it can no longer be kept` } };
-        const result = await deps.consensus.propose({ type: 'SetDecommission', nodeId: id, record: null }, Date.now());
+        const result = await deps.consensus.propose({ type: 'SetDecommission', nodeId: id, record: null, expected: 'draining' }, Date.now());
         if (!result.ok) return { status: 409, body: { error: result.code, message: result.message } };
         return { status: 200, body: { ok: true, nodeId: id } };
       }

@@ -13,6 +13,7 @@ import {
   type JoinAnswer,
   joinCluster,
   MEMBERSHIP_ERR_BAD_REQUEST,
+  MEMBERSHIP_ERR_BUSY,
   MEMBERSHIP_ERR_CONFLICT,
   MEMBERSHIP_ERR_NOT_LEADER,
   parseJoinRequest,
@@ -94,7 +95,8 @@ export async function startGossip(config: Config, at: { port: number; nodeId: nu
     isAlive: (nodeId) => gossip.members().some((m) => m.meta.nodeId === nodeId && m.state === 'alive'),
     onPeer: (listener) =>
       gossip.onChange((member) => {
-        if (member.meta.nodeId > 0 && member.meta.raftAddress !== '') listener(member.meta.nodeId, member.meta.raftAddress);
+        // Only from a live member: a dead entry may hold the address of a node's previous life.
+        if (member.state === 'alive' && member.meta.nodeId > 0 && member.meta.raftAddress !== '') listener(member.meta.nodeId, member.meta.raftAddress);
       }),
     setNodeId: (nodeId) => gossip.setMeta({ ...gossip.self().meta, nodeId }),
     setSelf: (meta) => {
@@ -118,7 +120,8 @@ export async function startGossip(config: Config, at: { port: number; nodeId: nu
 /** Joins through `seeds`; resolves with the id and cluster the cluster gave this node. */
 export async function joinThroughSeeds(config: Config, gossip: NodeGossip, seeds: string[], logger: FastifyBaseLogger, replace = config.replace): Promise<JoinAnswer & { incarnation: string }> {
   const incarnation = newIncarnation();
-  const raftAddress = advertisedRaftAddress(config, gossip.port);
+  // The address gossip goes by: a founder's static one, else the advertised one.
+  const raftAddress = gossip.address;
   const s3Url = config.advertiseUrl ?? `http://${raftAddress.replace(/:\d+$/, '')}:${config.s3Port}`;
   logger.info({ seeds, raftAddress }, 'joining the cluster through its seeds');
   const answer = await joinCluster(
@@ -143,16 +146,24 @@ export async function joinThroughSeeds(config: Config, gossip: NodeGossip, seeds
 }
 
 /**
- * For a founder starting on an empty disk with TS3GW_REPLACE: the Raft addresses of static peers
- * that gossip shows in a formed cluster (so this node lost its disk and must take its old place
- * back), or [] when none shows up within `waitMs` (the first formation: bootstrap as usual).
+ * For a founder starting on an empty disk with TS3GW_REPLACE: the gossip addresses of static
+ * peers in a formed cluster (this node lost its disk and must take its old place back), or []
+ * once a majority of the founders is heard and none is formed (the first formation: bootstrap).
+ * Without either answer it keeps waiting: bootstrapping a founder that lost its disk would give
+ * the cluster a voter with an empty log, so silence is never taken for a first formation.
  */
-export async function formedPeers(gossip: NodeGossip, seeds: string[], waitMs: number): Promise<string[]> {
-  const deadline = Date.now() + waitMs;
+export async function formedPeers(gossip: NodeGossip, seeds: string[], founders: number, logger: FastifyBaseLogger): Promise<string[]> {
+  let lastLogMs = Date.now();
   for (;;) {
-    const formed = gossip.members().filter((m) => m.state === 'alive' && m.meta.formed === true && m.meta.s3Url !== '');
+    const alive = gossip.members().filter((m) => m.state === 'alive' && seeds.includes(m.address));
+    const formed = alive.filter((m) => m.meta.formed === true && m.meta.s3Url !== '');
     if (formed.length > 0) return formed.map((m) => m.address);
-    if (Date.now() >= deadline) return [];
+    // This node plus the founders heard from, all unformed, are a majority: a first formation.
+    if (alive.length + 1 > founders / 2) return [];
+    if (Date.now() - lastLogMs > 10_000) {
+      lastLogMs = Date.now();
+      logger.warn({ heard: alive.length, founders }, 'empty data directory: waiting to hear from a majority of the founders before founding or rejoining');
+    }
     gossip.resync(seeds);
     await sleep(200);
   }
@@ -176,6 +187,7 @@ export async function answerJoin(admitter: JoinAdmitter, body: unknown, logger: 
       const leaderUrl = (err as { meta?: { leaderUrl?: string } }).meta?.leaderUrl;
       return leaderUrl ? { status: 421, body: { error: code, message, leaderUrl } } : { status: 503, body: { error: code, message } };
     }
+    if (code === MEMBERSHIP_ERR_BUSY) return { status: 503, body: { error: code, message } };
     if (code === 'CONSENSUS_ERR_TIMEOUT' || code === 'CONSENSUS_ERR_NO_LEADER' || code === 'RAFT_PROPOSAL_DROPPED' || code === 'CONSENSUS_ERR_CLOSED') {
       return { status: 503, body: { error: code, message } };
     }

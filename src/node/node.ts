@@ -32,7 +32,7 @@ import { createMetrics } from '../metrics/metrics.ts';
 import { ObjectService } from '../objects/object-service.ts';
 import { buildS3App } from '../s3/server.ts';
 import { systemClock } from '../util/clock.ts';
-import { errorCode } from '../util/errors.ts';
+import { errorCode, StoreError } from '../util/errors.ts';
 import { type Credentials, loadRootCredentials } from './credentials.ts';
 import { KeyBook, SecretSealer } from './access-keys.ts';
 import { handleAdmin } from './admin.ts';
@@ -46,6 +46,9 @@ import { JOIN_SECRET_HEADER, JoinAdmitter, type JoinAnswer } from '../membership
 import { Promoter } from '../membership/promoter.ts';
 import { DecommissionWorker } from '../membership/decommission.ts';
 
+/** A draining node's refusal of a chunk copy (the writer counts the other copies). */
+const CHUNK_ERR_DRAINING = 'CHUNK_ERR_DRAINING';
+
 /** A learner within this many entries of the leader's log counts as caught up. */
 const PROMOTION_LAG_ENTRIES_MAX = 100;
 /** How often the leader looks for learners to promote. */
@@ -58,8 +61,6 @@ const READY_LAG_ENTRIES_MAX = 100;
 const IDLE_SWEEP_MS = 100;
 /** Shutdown: in-flight requests get this long before their connections are cut. */
 const REQUEST_DRAIN_GRACE_MS = 10_000;
-/** A founder on an empty disk (TS3GW_REPLACE) listens this long for a formed cluster first. */
-const FORMED_PROBE_MS = 5_000;
 /** How often gossip's record of this node is refreshed (formed or not). */
 const ADVERTISE_INTERVAL_MS = 1_000;
 /** Shutdown: how long a leader waits for another voter to take over. */
@@ -109,7 +110,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     const self = staticPeers.find((p) => p.id === config.nodeId);
     const others = staticPeers.filter((p) => p.id !== config.nodeId).map((p) => p.raftAddress);
     gossip = await startGossip(config, { port: config.raftPort, nodeId: config.nodeId, seeds: others, secret: config.clusterSecret, ...(self ? { address: self.raftAddress } : {}) }, logger);
-    const formed = await formedPeers(gossip, others, FORMED_PROBE_MS);
+    const formed = await formedPeers(gossip, others, staticPeers.length, logger);
     if (formed.length > 0) {
       logger.warn({ nodeId: config.nodeId, formed }, 'empty data directory, but the cluster is formed: taking this node\'s place back');
       joined = await joinThroughSeeds(config, gossip, formed, logger, true);
@@ -191,6 +192,8 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     removeNode: (id) => consensus.removeNode(id),
     incarnationOf: (id) => incarnations.get(id),
     leader: () => (consensus.status().role === 'leader' ? { self: true } : { self: false, s3Url: view?.urlOf(consensus.leader) }),
+    isActive: (id) => consensus.status().progress.get(id)?.recentActive === true,
+    leavingIds: async () => (await meta.listDecommissions()).map((d) => d.nodeId),
     peers: () => Object.fromEntries([...peers, [nodeId, view?.nodes().find((n) => n.nodeId === nodeId)?.raftAddress ?? advertisedRaftAddress(config, transport.port)]]),
   });
   // Set once S3 listens (its URL is what peers fetch chunks from); until then chunks stay local.
@@ -206,7 +209,15 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       bytesPerSecond: config.maintenanceBytesPerSecond,
       scrubBytesPerSecond: config.scrubBytesPerSecond,
     },
-    { local: localChunks, remote: remoteChunks, placement: () => view?.placement(), chunkRefs: () => meta.chunkRefs(), barrier: () => consensus.readBarrier(), logger },
+    {
+      local: localChunks,
+      remote: remoteChunks,
+      placement: () => view?.placement(),
+      chunkRefs: () => meta.chunkRefs(),
+      barrier: () => consensus.readBarrier(),
+      draining: () => view?.decommissions().some((d) => d.nodeId === nodeId && d.state !== 'removed') ?? false,
+      logger,
+    },
   );
   const objects = new ObjectService(
     { chunkSizeBytes: config.chunkSizeBytes, inlineMaxBytes: config.inlineMaxBytes, objectSizeBytesMax: config.objectSizeBytesMax },
@@ -216,7 +227,13 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const servedChunks: WireChunkStore = {
     authorize: (headers) => headers[INTERNAL_CLUSTER_HEADER] === identity.clusterId && secretEquals(headers[INTERNAL_SECRET_HEADER], clusterSecret),
     chunkBytesMax: CHUNK_SIZE_BYTES_MAX,
-    putStream: (id, sizeBytes, body) => localChunks.putStream(id, sizeBytes, body),
+    // A draining node takes no new copies: a writer still on the old ring counts the others.
+    putStream: (id, sizeBytes, body) => {
+      if (view?.decommissions().some((d) => d.nodeId === nodeId && d.state !== 'removed')) {
+        return Promise.reject(new StoreError(CHUNK_ERR_DRAINING, `node ${nodeId} is being decommissioned and takes no new chunks`));
+      }
+      return localChunks.putStream(id, sizeBytes, body);
+    },
     openRead: async (id) => {
       try {
         return await localChunks.openRead(id);
@@ -228,7 +245,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     verify: async (id) => (await localChunks.verify(id)) === 'ok',
   };
   const wireServer = new ChunkWireServer(servedChunks, {
-    refusalCodes: new Set([CHUNK_ERR_HASH_MISMATCH, CHUNK_ERR_SIZE_MISMATCH, CHUNK_ERR_TOO_LARGE]),
+    refusalCodes: new Set([CHUNK_ERR_HASH_MISMATCH, CHUNK_ERR_SIZE_MISMATCH, CHUNK_ERR_TOO_LARGE, CHUNK_ERR_DRAINING]),
     logger,
   });
   let closing = false;
@@ -326,14 +343,23 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   gossip.onPeer(learnPeer);
   const promoter = new Promoter(
     { votersTarget: config.votersTarget, lagEntriesMax: PROMOTION_LAG_ENTRIES_MAX, intervalMs: PROMOTION_INTERVAL_MS },
-    { status: () => consensus.status(), isAlive: (id) => gossip?.isAlive(id) ?? false, addVoter: (id) => consensus.addVoter(id), logger },
+    {
+      status: () => consensus.status(),
+      isAlive: (id) => gossip?.isAlive(id) ?? false,
+      isLeaving: (id) => view?.decommissions().some((d) => d.nodeId === id) ?? false,
+      addVoter: (id) => consensus.addVoter(id),
+      logger,
+    },
   );
   promoter.start();
   /** On shutdown of a leader: transfer to the most caught-up voter, wait a little for it. */
   const handOverLeadership = async () => {
     const status = consensus.status();
     if (status.role !== 'leader') return;
-    const next = status.confState.voters.filter((id) => id !== nodeId).sort((a, b) => (status.progress.get(b)?.match ?? 0) - (status.progress.get(a)?.match ?? 0))[0];
+    // Among voters that answer: a transfer to an unreachable one stalls proposals until it times out.
+    const next = status.confState.voters
+      .filter((id) => id !== nodeId && status.progress.get(id)?.recentActive === true)
+      .sort((a, b) => (status.progress.get(b)?.match ?? 0) - (status.progress.get(a)?.match ?? 0))[0];
     if (next === undefined) return;
     logger.info({ to: next }, 'shutting down: handing over leadership');
     consensus.transferLeadership(next);
@@ -371,6 +397,8 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       promoter.stop();
       decommissioner.stop();
       keyBook.stop();
+      // Gossip first: its address updates must not reach a transport that is closing.
+      await gossip?.close();
       clearInterval(advertiser);
       view?.stop();
       await maintenance.stop();
@@ -393,7 +421,6 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       await chunks.close();
       await meta.flush();
       await meta.close();
-      await gossip?.close();
     },
   };
 }

@@ -96,6 +96,34 @@ for (const seed of SEEDS) {
   });
 }
 
+for (const seed of SEEDS.slice(0, 4)) {
+  test(`seed ${seed}: after a partition longer than failure detection, both sides find each other again`, (t) => {
+    const { w, all } = world(seed, 3);
+    w.runUntil(5 * P);
+    w.side.set(all[0]!, 1);
+    for (const a of all.slice(1)) w.side.set(a, 2);
+    w.runUntil(w.nowMs + 30 * P);
+    t.is(w.stateOf(all[1]!, all[0]!), 'dead', 'the lone node is dead to the others while cut off');
+    w.side.clear();
+    w.runUntil(w.nowMs + DEFAULT_GOSSIP_TIMING.syncIntervalMs + 6 * P);
+    for (const a of all) for (const b of all) if (a !== b) t.is(w.stateOf(a, b), 'alive', `${a} sees ${b} alive after the heal`);
+  });
+}
+
+test('a suspicion at a newer incarnation gets its own timeout', (t) => {
+  // Two nodes; b refutes once (incarnation bump), then dies: a must still declare it dead.
+  const { w, all } = world(3, 2);
+  w.runUntil(5 * P);
+  w.pause(all[1]!);
+  while (w.stateOf(all[0]!, all[1]!) !== 'suspect') w.runUntil(w.nowMs + 50);
+  w.resume(all[1]!);
+  w.runUntil(w.nowMs + 3 * P);
+  t.is(w.stateOf(all[0]!, all[1]!), 'alive', 'refuted');
+  w.crash(all[1]!);
+  w.runUntil(w.nowMs + failureDetectionBounds(2, DEFAULT_GOSSIP_TIMING).deadMs);
+  t.is(w.stateOf(all[0]!, all[1]!), 'dead');
+});
+
 test('the same seed gives the same history', (t) => {
   const run = () => {
     const { w, all } = world(42, 5);

@@ -38,6 +38,8 @@ export class GossipWorld {
   lossRate = 0;
   /** Message delay: uniform in [1, delayMsMax]. */
   delayMsMax = 5;
+  /** Side of each node while partitioned (messages between sides are dropped); empty: healed. */
+  readonly side = new Map<string, number>();
 
   constructor(seed: number) {
     this.#random = new SeededRandom(seed);
@@ -119,6 +121,7 @@ export class GossipWorld {
   #send(from: string, to: string, message: GossipMessage): void {
     if (this.#crashed.has(from) || this.#paused.has(from)) return;
     if (this.#random.chance(this.lossRate)) return;
+    if (this.side.size > 0 && this.side.get(from) !== this.side.get(to)) return;
     // Structured clone: receivers must never share objects with senders (real JSON over UDP).
     const copy = JSON.parse(JSON.stringify(message)) as GossipMessage;
     this.#schedule(1 + this.#random.intBelow(this.delayMsMax), to, () => this.nodes.get(to)?.receive(copy));

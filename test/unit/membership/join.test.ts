@@ -18,6 +18,10 @@ function fakeCluster(voters: number[]) {
   let next = 1;
   const incarnations = new Map<number, string>([[2, 'aaaaaaaaaaaaaaaa']]);
   const leads = { self: true };
+  // Node 2's process is gone (the leader no longer hears it); 1 and 3 answer.
+  const active = new Set([1, 3]);
+  const leaving = new Set<number>();
+  const registered: number[] = [];
   const admitter = new JoinAdmitter({
     clusterId: 'c1',
     confState: () => ({ voters: [...conf.voters], learners: [...conf.learners] }),
@@ -37,12 +41,14 @@ function fakeCluster(voters: number[]) {
       conf.learners = conf.learners.filter((v) => v !== id);
       incarnations.delete(id);
     },
-    listNodes: async () => [],
+    listNodes: async () => registered.map((nodeId) => ({ nodeId, s3Url: `http://h${nodeId}:9000`, raftAddress: `h${nodeId}:9001`, weight: 1 })),
     incarnationOf: (id) => incarnations.get(id),
     peers: () => ({ '1': '127.0.0.1:9001' }),
     leader: () => (leads.self ? { self: true } : { self: false, s3Url: 'http://leader:9000' }),
+    isActive: (id) => active.has(id),
+    leavingIds: async () => [...leaving],
   });
-  return { conf, admitter, leads };
+  return { conf, admitter, leads, active, leaving, registered };
 }
 
 const request = (extra: object = {}) => parseJoinRequest({ incarnation: 'bbbbbbbbbbbbbbbb', raftAddress: '127.0.0.1:9005', s3Url: 'http://127.0.0.1:9004', ...extra });
@@ -88,6 +94,28 @@ test('only the leader admits: a follower names it, and the joiner asks it next',
   const { deps, asked } = joinerDeps([member(1)], [{ status: 421, body: { message: 'ask the leader', leaderUrl: 'http://leader:9000' } }, { status: 200, body: { nodeId: 4, clusterId: 'c1', peers: {} } }]);
   t.is((await joinCluster(options, deps)).nodeId, 4);
   t.deepEqual(asked, ['http://h1:9000', 'http://leader:9000']);
+});
+
+test('replace is refused while the member still answers, when the quorum is thin, for a member that ran before; decommissioned ids are refused', async (t) => {
+  const { conf, admitter, active, leaving, registered } = fakeCluster([1, 2, 3]);
+  active.add(2);
+  const busy = await t.throwsAsync(admitter.admit(request({ nodeId: 2, replace: true })));
+  t.is((busy as { code?: string }).code, 'MEMBERSHIP_ERR_BUSY');
+  t.regex(busy!.message, /still answers the leader/);
+  active.delete(2);
+  active.delete(3);
+  const thin = await t.throwsAsync(admitter.admit(request({ nodeId: 2, replace: true })));
+  t.regex(thin!.message, /only 1 of the other 2 voters answer/);
+  t.deepEqual(conf, { voters: [1, 2, 3], learners: [] }, 'nothing changed');
+  // Node 3 ran before (registered) but this leader never heard it: a replace, not a late founder.
+  registered.push(3);
+  active.add(1);
+  active.add(2);
+  const replaced = await admitter.admit(request({ nodeId: 3, replace: true }));
+  t.true(replaced.replaced);
+  leaving.add(7);
+  const gone = await t.throwsAsync(admitter.admit(request({ nodeId: 7 })));
+  t.regex(gone!.message, /node 7 was decommissioned/);
 });
 
 test('malformed join requests are refused before anything is proposed', (t) => {

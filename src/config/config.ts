@@ -214,7 +214,7 @@ export function validate(c: Config): string[] {
   if (c.peers !== undefined) {
     try {
       const peers = parsePeers(c.peers);
-      if (c.join === undefined && !peers.some((p) => p.id === c.nodeId)) problems.push(`TS3GW_PEERS does not name this node (id ${c.nodeId})`);
+      // A node the founders' list does not name joins through them (see joinSeeds).
       if (peers.length > 1 && c.clusterSecret === undefined) problems.push('TS3GW_CLUSTER_SECRET is required when TS3GW_PEERS names other nodes');
     } catch (err) {
       problems.push((err as Error).message);
@@ -239,7 +239,17 @@ export function validate(c: Config): string[] {
 }
 
 /** The seeds of a join through gossip (`TS3GW_JOIN=host:port,…`), or undefined when not joining so. */
-export function joinSeeds(c: Pick<Config, 'join'>): string[] | undefined {
+export function joinSeeds(c: Pick<Config, 'join' | 'peers' | 'nodeId'>): string[] | undefined {
+  // TS3GW_PEERS names the founders; a node not among them (a StatefulSet scaled past its
+  // founding count) joins through them.
+  if (c.join === undefined && c.peers !== undefined && c.nodeId > 0) {
+    try {
+      const peers = parsePeers(c.peers);
+      if (peers.length > 0 && !peers.some((p) => p.id === c.nodeId)) return peers.map((p) => p.raftAddress);
+    } catch {
+      // Reported by validate().
+    }
+  }
   if (c.join === undefined || c.join === 'true' || c.join === 'false') return undefined;
   const seeds = c.join.split(',').map((s) => s.trim()).filter((s) => s !== '');
   return seeds.length > 0 ? seeds : undefined;

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { configEnvNames, loadConfig, ordinalNodeId } from '../../../src/config/config.ts';
+import { configEnvNames, joinSeeds, loadConfig, ordinalNodeId } from '../../../src/config/config.ts';
 
 test('defaults: S3 on 0.0.0.0:9000 from ./data in us-east-1', (t) => {
   const c = loadConfig({ env: {}, argv: [] });
@@ -52,12 +52,17 @@ test('TS3GW_NODE_ID=ordinal: a StatefulSet pod is node ordinal+1, from TS3GW_POD
   t.is(id({}, 'store-2'), 3);
   t.is(loadConfig({ env: {}, argv: ['--node-id', 'ordinal'], hostname: 'ts3gw-1' }).nodeId, 2, 'the flag takes it too');
   t.is(ordinalNodeId({ env: { TS3GW_POD_NAME: 'ts3gw-2' }, argv: [] }).nodeId, 3);
-  // With a peer list, the derived id must be one the list names (pod 3 of a 3-founder list is not).
+  // With a peer list: a founder is named by it; pod 3 of a 3-founder list is not, and joins
+  // through the founders (a StatefulSet scaled past its founding count).
   const peers = '1@ts3gw-0.h:9001,2@ts3gw-1.h:9001,3@ts3gw-2.h:9001';
   const secret = 'Zx9_-.~!0123456789abcdef';
-  t.is(loadConfig({ env: { TS3GW_NODE_ID: 'ordinal', TS3GW_POD_NAME: 'ts3gw-2', TS3GW_PEERS: peers, TS3GW_CLUSTER_SECRET: secret }, argv: [] }).nodeId, 3);
-  const err = t.throws(() => loadConfig({ env: { TS3GW_NODE_ID: 'ordinal', TS3GW_POD_NAME: 'ts3gw-3', TS3GW_PEERS: peers, TS3GW_CLUSTER_SECRET: secret }, argv: [] }));
-  t.regex(err.message, /does not name this node \(id 4\)/);
+  const founder = loadConfig({ env: { TS3GW_NODE_ID: 'ordinal', TS3GW_POD_NAME: 'ts3gw-2', TS3GW_PEERS: peers, TS3GW_CLUSTER_SECRET: secret }, argv: [] });
+  t.is(founder.nodeId, 3);
+  t.is(joinSeeds(founder), undefined, 'a founder founds');
+  const extra = loadConfig({ env: { TS3GW_NODE_ID: 'ordinal', TS3GW_POD_NAME: 'ts3gw-3', TS3GW_PEERS: peers, TS3GW_CLUSTER_SECRET: secret }, argv: [] });
+  t.is(extra.nodeId, 4);
+  t.deepEqual(joinSeeds(extra), ['ts3gw-0.h:9001', 'ts3gw-1.h:9001', 'ts3gw-2.h:9001'], 'a node past the founders joins through them');
+  t.is(joinSeeds(loadConfig({ env: { TS3GW_PEERS: peers, TS3GW_CLUSTER_SECRET: secret }, argv: [] })), undefined, 'no id given: node 1, a founder, as before');
 });
 
 test('TS3GW_NODE_ID=ordinal refuses a name without a trailing ordinal instead of guessing', (t) => {

@@ -67,16 +67,20 @@ test('SIGTERM lets an in-flight request finish, then closes its kept-alive conne
     await s3.send(new CreateBucketCommand({ Bucket: 'drain' }));
     const host = new URL(server.url).host;
     const body = 'hello world';
-    const { headers } = signRequest({ method: 'PUT', host, path: '/drain/slow', body, headers: { 'content-length': String(body.length) } });
+    const { headers } = signRequest({ method: 'PUT', host, path: '/drain/slow', body, headers: { 'content-length': String(body.length), expect: '100-continue' } });
     const socket = net.connect(server.port, '127.0.0.1');
     await once(socket, 'connect');
     let answer = '';
     socket.on('data', (b: Buffer) => {
       answer += b.toString('latin1');
     });
-    // Half the body, then SIGTERM while the request is in flight, then the rest.
-    socket.write(`PUT /drain/slow HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body.slice(0, 5)}`);
-    await eventually(async () => (server.output.length > 0 ? true : undefined), 5_000, 'server alive');
+    // The head with Expect: 100-continue: once the 100 came back, the request is authenticated
+    // and in its handler (a request that arrives after the shutdown began is refused, 503).
+    // Then half the body, SIGTERM while the request is in flight, and the rest.
+    socket.write(`PUT /drain/slow HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`);
+    await eventually(async () => (answer.startsWith('HTTP/1.1 100') ? true : undefined), 15_000, 'the 100 Continue');
+    answer = '';
+    socket.write(body.slice(0, 5));
     const exited = once(server.proc, 'exit');
     const stoppedAt = Date.now();
     server.proc.kill('SIGTERM');

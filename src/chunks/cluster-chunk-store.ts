@@ -58,12 +58,20 @@ export interface ClusterChunkStoreDeps {
   remote: RemoteChunks;
   /** The current placement; undefined before the first ring is known (then chunks stay local). */
   placement(): ChunkPlacement | undefined;
+  /**
+   * Re-reads committed membership now. A read that found no copy asks once before it fails: a
+   * node that just started (or just caught up) may still hold a ring of fewer nodes than the
+   * log has registered, and would ask nobody but itself.
+   */
+  refreshPlacement?(): Promise<void>;
 }
 
 /** Replicated chunk storage across the cluster. */
 export class ClusterChunkStore implements ChunkStore {
   readonly #options: ClusterChunkStoreOptions;
   readonly #deps: ClusterChunkStoreDeps;
+  /** One membership re-read at a time, shared by every read that missed meanwhile. */
+  #refreshing: Promise<void> | undefined;
 
   constructor(options: ClusterChunkStoreOptions, deps: ClusterChunkStoreDeps) {
     this.#options = options;
@@ -120,7 +128,25 @@ export class ClusterChunkStore implements ChunkStore {
       if (code === CHUNK_ERR_CORRUPT) localCorrupt = true;
       else if (code !== CHUNK_ERR_NOT_FOUND) throw err;
     }
-    const placement = this.#deps.placement();
+    const first = this.#deps.placement();
+    const data = await this.#readFromPeers(id, first, localCorrupt);
+    if (data) return data;
+    if (this.#deps.refreshPlacement) {
+      this.#refreshing ??= this.#deps.refreshPlacement().finally(() => {
+        this.#refreshing = undefined;
+      });
+      await this.#refreshing;
+      const now = this.#deps.placement();
+      if (now !== first) {
+        const again = await this.#readFromPeers(id, now, localCorrupt);
+        if (again) return again;
+      }
+    }
+    throw new StoreError(localCorrupt ? CHUNK_ERR_CORRUPT : CHUNK_ERR_NOT_FOUND, `chunk ${id} has no readable copy`, { id });
+  }
+
+  /** One round over the owners, then every other ring node; undefined when none had a good copy. */
+  async #readFromPeers(id: string, placement: ChunkPlacement | undefined, localCorrupt: boolean): Promise<Buffer | undefined> {
     const owners = placement ? placement.owners(id, placement.replicationFactor) : [];
     const others = placement ? placement.nodes().filter((n) => !owners.includes(n)) : [];
     for (const node of [...owners, ...others]) {
@@ -144,7 +170,7 @@ export class ClusterChunkStore implements ChunkStore {
       }
       return data;
     }
-    throw new StoreError(localCorrupt ? CHUNK_ERR_CORRUPT : CHUNK_ERR_NOT_FOUND, `chunk ${id} has no readable copy`, { id });
+    return undefined;
   }
 
   /**

@@ -199,7 +199,14 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   // Set once S3 listens (its URL is what peers fetch chunks from); until then chunks stay local.
   let view: ClusterView | undefined;
   const remoteChunks = new PeerChunks({ clusterId: identity.clusterId, clusterSecret, urlOf: (id) => view?.urlOf(id), chunkBytesMax: CHUNK_SIZE_BYTES_MAX });
-  const chunks = new ClusterChunkStore({ selfId: nodeId, logger }, { local: localChunks, remote: remoteChunks, placement: () => view?.placement() });
+  const chunks = new ClusterChunkStore({ selfId: nodeId, logger }, {
+    local: localChunks,
+    remote: remoteChunks,
+    placement: () => view?.placement(),
+    refreshPlacement: async () => {
+      await view?.refresh();
+    },
+  });
   const maintenance = new ChunkMaintenance(
     {
       selfId: nodeId,

@@ -88,3 +88,37 @@ test('read() serves a good local copy from the local store, and a missing one fr
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a read that finds no copy re-reads membership once: a node whose ring still lacks its peers finds the copy', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ts3gw-cluster-chunks-'));
+  try {
+    const local = await openDiskChunkStore({ dir, fsync: false });
+    const data = Buffer.from('a chunk only node 2 holds');
+    const id = hashChunk(data);
+    const remote: RemoteChunks = { put: async () => undefined, get: async (nodeId) => (nodeId === 2 ? Buffer.from(data) : undefined) };
+    const alone = { owners: () => [1], nodes: () => [1], replicationFactor: 1, writeQuorum: 1 };
+    const full = { owners: () => [2, 1], nodes: () => [1, 2], replicationFactor: 2, writeQuorum: 2 };
+    let placement = alone;
+    let refreshes = 0;
+    const refreshing = new ClusterChunkStore(
+      { selfId: 1, logger: { warn: () => undefined } },
+      {
+        local,
+        remote,
+        placement: () => placement,
+        refreshPlacement: async () => {
+          refreshes++;
+          placement = full;
+        },
+      },
+    );
+    t.true((await Promise.all([refreshing.get(id), refreshing.get(id)])).every((b) => b.equals(data)), 'both reads found node 2 after the refresh');
+    t.is(refreshes, 1, 'concurrent misses share one refresh');
+    placement = alone;
+    const stale = new ClusterChunkStore({ selfId: 1, logger: { warn: () => undefined } }, { local, remote, placement: () => alone });
+    await t.throwsAsync(stale.get(id), { message: /has no readable copy/ }, 'without the refresh the ring of one asks nobody');
+    await local.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -85,6 +85,12 @@ export interface LocalClusterOptions {
   detached?: boolean;
   /** Wait for every node to report a leader (/health/ready), at most this long. */
   readyTimeoutMs?: number;
+  /**
+   * Nodes 1..founders found the cluster from their static peer list; the others are not named by
+   * it and join through it (gossip, admission by the leader, promotion), as operators grow a
+   * cluster. Default: all of them up to 3. The cluster wants every node as a voter (up to 7).
+   */
+  founders?: number;
 }
 
 const STATE_FILE = 'state.json';
@@ -233,7 +239,8 @@ export function planLocalCluster(options: LocalClusterOptions): ClusterState {
   const raftBasePort = options.raftBasePort ?? 9100;
   const ids = Array.from({ length: count }, (_, i) => i + 1);
   const addressOf = (id: number) => `127.0.${net}.${10 + id}`;
-  const peers = ids.map((id) => `${id}@${addressOf(id)}:${raftBasePort + id}`).join(',');
+  const founders = Math.min(count, options.founders ?? 3);
+  const peers = ids.slice(0, founders).map((id) => `${id}@${addressOf(id)}:${raftBasePort + id}`).join(',');
   const cwd = options.source ?? REPO_ROOT;
   const baseEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('TS3GW_')) baseEnv[k] = v;
@@ -262,6 +269,7 @@ export function planLocalCluster(options: LocalClusterOptions): ClusterState {
         ...baseEnv,
         TS3GW_NODE_ID: String(id),
         TS3GW_PEERS: peers,
+        TS3GW_VOTERS: String(Math.min(count, 7)),
         TS3GW_CLUSTER_SECRET: secrets.clusterSecret,
         TS3GW_ROOT_ACCESS_KEY: secrets.accessKey,
         TS3GW_ROOT_SECRET_KEY: secrets.secretKey,

@@ -278,6 +278,7 @@ export class Gossip {
         this.#pending.set(seq, { target: message.target, relayTo, done: () => undefined });
         // A relay that hears nothing just forgets; the requester's own deadline decides.
         this.#timers.setTimeout(() => this.#pending.delete(seq), this.#options.protocolPeriodMs);
+        if (!this.#running) return;
         this.#transport.send(message.target, { type: 'ping', seq, from: this.self(), updates: this.#takeUpdates() });
         return;
       }
@@ -429,7 +430,7 @@ export class Gossip {
     this.#pending.set(seq, { target: target.address, done, relays });
     this.#transport.send(target.address, { type: 'ping', seq, from: this.self(), updates: this.#takeUpdates() });
     indirectTimer = this.#timers.setTimeout(() => {
-      if (acked) return;
+      if (acked || !this.#running) return;
       const helpers = this.members().filter((m) => m.state === 'alive' && m.address !== target.address);
       for (let i = 0; i < this.#options.indirectChecks && helpers.length > 0; i++) {
         const [helper] = helpers.splice(this.#random.intBelow(helpers.length), 1);

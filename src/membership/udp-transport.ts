@@ -37,6 +37,7 @@ export class UdpGossipTransport implements GossipTransport {
   readonly #logger: GossipLogger | undefined;
   #onMessage: (m: GossipMessage) => void = () => undefined;
   #lastRejectLogMs = 0;
+  #closed = false;
   readonly #stats: UdpGossipStats = { ts3gw_gossip_sent_messages_total: 0, ts3gw_gossip_received_messages_total: 0, ts3gw_gossip_rejected_messages_total: 0 };
 
   private constructor(socket: dgram.Socket, secret: string, logger: GossipLogger | undefined) {
@@ -73,6 +74,9 @@ export class UdpGossipTransport implements GossipTransport {
   }
 
   send(address: string, message: GossipMessage): void {
+    // A timer of the protocol may fire after close (shutdown): dgram would throw, and the throw
+    // from a timer callback would crash the process.
+    if (this.#closed) return;
     const target = splitHostPort(address);
     if (!target) return;
     const body = Buffer.from(JSON.stringify(message), 'utf8');
@@ -93,6 +97,8 @@ export class UdpGossipTransport implements GossipTransport {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
   }
 

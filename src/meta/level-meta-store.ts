@@ -582,9 +582,14 @@ export class LevelMetaStore implements MetaStore {
         this.#write(pending, bucketKey(op.bucket), JSON.stringify(value === null ? rest : { ...rest, [field]: value }));
         return { ok: true };
       }
-      case 'RegisterNode':
+      case 'RegisterNode': {
+        // A node being or done being decommissioned never comes back into placement, whatever
+        // proposal was still in flight from it (a removed node can forward one to the leader).
+        const leaving = parse<Record<string, DecommissionRecord>>(await this.#read(pending, metaKey(DECOMMISSIONS))) ?? {};
+        if (leaving[String(op.node.nodeId)]) return { ok: false, code: META_ERR_PRECONDITION_FAILED, message: `node ${op.node.nodeId} is decommissioned` };
         this.#write(pending, nodeKey(op.node.nodeId), JSON.stringify(op.node));
         return { ok: true };
+      }
       case 'DeregisterNode':
         this.#write(pending, nodeKey(op.nodeId), null);
         return { ok: true };

@@ -19,3 +19,7 @@ export const META_ERR_ENTITY_TOO_SMALL = 'META_ERR_ENTITY_TOO_SMALL';
 export const META_ERR_UPLOAD_CHANGED = 'META_ERR_UPLOAD_CHANGED';
 /** A copy's source version was deleted or replaced before the copy was ordered. */
 export const META_ERR_COPY_SOURCE_CHANGED = 'META_ERR_COPY_SOURCE_CHANGED';
+/** An ACL granting anyone but the bucket owner, on a bucket whose ownership is BucketOwnerEnforced. */
+export const META_ERR_ACL_NOT_SUPPORTED = 'META_ERR_ACL_NOT_SUPPORTED';
+/** BucketOwnerEnforced asked for a bucket whose ACL grants someone other than its owner. */
+export const META_ERR_ACL_BLOCKS_OWNERSHIP = 'META_ERR_ACL_BLOCKS_OWNERSHIP';

@@ -12,7 +12,10 @@
 import { ClassicLevel } from 'classic-level';
 import { assert } from '../util/assert.ts';
 import { errorCode, StoreError } from '../util/errors.ts';
+import { grantsOnlyTo } from './acl.ts';
 import {
+  META_ERR_ACL_BLOCKS_OWNERSHIP,
+  META_ERR_ACL_NOT_SUPPORTED,
   META_ERR_BAD_COMMAND,
   META_ERR_BUCKET_NOT_EMPTY,
   META_ERR_BUCKET_OWNED_BY_YOU,
@@ -582,6 +585,34 @@ export class LevelMetaStore implements MetaStore {
         this.#write(pending, bucketKey(op.bucket), JSON.stringify(value === null ? rest : { ...rest, [field]: value }));
         return { ok: true };
       }
+      case 'PutBucketAcl':
+      case 'PutBucketOwnershipControls': {
+        const current = parse<BucketRecord>(await this.#read(pending, bucketKey(op.bucket)));
+        if (!current) return noSuchBucket(op.bucket);
+        // Object Ownership's rule, checked in log order so a racing ACL change and ownership
+        // change cannot together leave an enforced bucket with a foreign grant.
+        if (op.type === 'PutBucketAcl') {
+          if (current.ownership === 'BucketOwnerEnforced' && !grantsOnlyTo(op.acl, current.owner)) return aclNotSupported();
+          this.#write(pending, bucketKey(op.bucket), JSON.stringify({ ...current, acl: op.acl }));
+          return { ok: true };
+        }
+        if (op.ownership === 'BucketOwnerEnforced' && !grantsOnlyTo(current.acl, current.owner)) {
+          return { ok: false, code: META_ERR_ACL_BLOCKS_OWNERSHIP, message: `bucket ${op.bucket}'s ACL grants others than its owner` };
+        }
+        const { ownership: _old, ...rest } = current;
+        this.#write(pending, bucketKey(op.bucket), JSON.stringify(op.ownership === null ? rest : { ...rest, ownership: op.ownership }));
+        return { ok: true };
+      }
+      case 'PutObjectAcl': {
+        const bucket = parse<BucketRecord>(await this.#read(pending, bucketKey(op.bucket)));
+        if (!bucket) return noSuchBucket(op.bucket);
+        const key = objectKey(op.bucket, op.key);
+        const current = parse<ObjectRecord>(await this.#read(pending, key));
+        if (!current) return { ok: false, code: META_ERR_NO_SUCH_KEY, message: `no such key ${op.key}`, meta: { bucket: op.bucket, key: op.key } };
+        if (bucket.ownership === 'BucketOwnerEnforced' && !grantsOnlyTo(op.acl, bucket.owner)) return aclNotSupported();
+        this.#write(pending, key, JSON.stringify({ ...current, acl: op.acl }));
+        return { ok: true };
+      }
       case 'RegisterNode': {
         // A node being or done being decommissioned never comes back into placement, whatever
         // proposal was still in flight from it (a removed node can forward one to the leader).
@@ -693,6 +724,10 @@ function conditionFails(cond: WriteCondition | undefined, current: ObjectRecord 
     if (current.etag !== cond.ifMatchEtag) return { ok: false, code: META_ERR_PRECONDITION_FAILED, message: 'ETag does not match (If-Match)' };
   }
   return undefined;
+}
+
+function aclNotSupported(): ApplyResult {
+  return { ok: false, code: META_ERR_ACL_NOT_SUPPORTED, message: 'the bucket does not allow ACLs (BucketOwnerEnforced)' };
 }
 
 function noSuchUpload(uploadId: string): ApplyResult {

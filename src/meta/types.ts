@@ -42,6 +42,31 @@ export interface CorsRule {
   maxAgeSeconds?: number;
 }
 
+/**
+ * An ACL permission, as S3 names them
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html#permissions).
+ */
+export type AclPermission = 'FULL_CONTROL' | 'READ' | 'WRITE' | 'READ_ACP' | 'WRITE_ACP';
+
+/** S3's predefined groups a grant may name (http://acs.amazonaws.com/groups/…). */
+export type AclGroup = 'AllUsers' | 'AuthenticatedUsers' | 'LogDelivery';
+
+/** Who a grant is for: a canonical user (an access key's owner id) or a predefined group. */
+export type AclGrantee = { type: 'CanonicalUser'; id: string } | { type: 'Group'; group: AclGroup };
+
+/** One ACL grant. */
+export interface AclGrant {
+  grantee: AclGrantee;
+  permission: AclPermission;
+}
+
+/**
+ * S3 Object Ownership of a bucket (PutBucketOwnershipControls). BucketOwnerEnforced disables
+ * ACLs: the bucket owner owns every object. Absent on a record means no controls, which S3
+ * treats as ObjectWriter.
+ */
+export type ObjectOwnership = 'BucketOwnerEnforced' | 'BucketOwnerPreferred' | 'ObjectWriter';
+
 /** A bucket as stored. */
 export interface BucketRecord {
   name: string;
@@ -52,6 +77,10 @@ export interface BucketRecord {
   tags?: Tag[];
   /** CORS configuration; absent when none was put (NoSuchCORSConfiguration). */
   cors?: CorsRule[];
+  /** The bucket's ACL grants, as put; absent means private (the owner's FULL_CONTROL only). */
+  acl?: AclGrant[];
+  /** Object Ownership controls; absent when none are set (ObjectWriter behaviour). */
+  ownership?: ObjectOwnership;
 }
 
 /**
@@ -90,6 +119,8 @@ export interface ObjectRecord {
    * record lives as long as this object does: replacing or deleting the object removes it.
    */
   uploadId?: string;
+  /** The object's ACL grants; absent means private. A write that replaces the object replaces it. */
+  acl?: AclGrant[];
 }
 
 /** An in-progress multipart upload (CreateMultipartUpload), keyed by bucket, key and upload id. */
@@ -106,6 +137,8 @@ export interface UploadRecord {
   checksumAlgorithm?: ChecksumAlgorithm;
   /** x-amz-checksum-type; COMPOSITE when an algorithm was given without a type (AWS's default). */
   checksumType?: 'FULL_OBJECT' | 'COMPOSITE';
+  /** The ACL the completed object gets (CreateMultipartUpload's x-amz-acl or grants). */
+  acl?: AclGrant[];
 }
 
 /** One uploaded part of an in-progress upload. */
@@ -189,6 +222,12 @@ export type MetaOp =
   | { type: 'PutObjectTagging'; bucket: string; key: string; tags: Tag[] }
   | { type: 'PutBucketTagging'; bucket: string; tags: Tag[] | null }
   | { type: 'PutBucketCors'; bucket: string; rules: CorsRule[] | null }
+  /** Replaces a bucket's ACL; refused while the bucket's ownership is BucketOwnerEnforced, unless owner-only. */
+  | { type: 'PutBucketAcl'; bucket: string; acl: AclGrant[] }
+  /** Replaces the ACL of an existing object (its bytes, ETag and writeId stay). */
+  | { type: 'PutObjectAcl'; bucket: string; key: string; acl: AclGrant[] }
+  /** Sets (or with null removes) a bucket's Object Ownership. */
+  | { type: 'PutBucketOwnershipControls'; bucket: string; ownership: ObjectOwnership | null }
   | { type: 'RegisterNode'; node: NodeRecord }
   | { type: 'DeregisterNode'; nodeId: number }
   | { type: 'SetReplication'; replication: ReplicationSettings }

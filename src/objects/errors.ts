@@ -3,6 +3,8 @@
  * consensus or storage codes except through this list.
  */
 export {
+  META_ERR_ACL_BLOCKS_OWNERSHIP,
+  META_ERR_ACL_NOT_SUPPORTED,
   META_ERR_BUCKET_EXISTS,
   META_ERR_BUCKET_NOT_EMPTY,
   META_ERR_BUCKET_OWNED_BY_YOU,

@@ -14,6 +14,7 @@ import type { Consensus } from '../consensus/types.ts';
 import { META_ERR_NO_SUCH_BUCKET, META_ERR_NO_SUCH_KEY, META_ERR_NO_SUCH_UPLOAD, META_ERR_UPLOAD_CHANGED } from '../meta/errors.ts';
 import { checkCompletion, PART_SIZE_BYTES_MIN, sameCompletion } from '../meta/multipart.ts';
 import type {
+  AclGrant,
   ApplyResult,
   BucketRecord,
   ChecksumAlgorithm,
@@ -25,6 +26,7 @@ import type {
   ListQuery,
   MetaOp,
   ObjectData,
+  ObjectOwnership,
   ObjectRecord,
   PartRecord,
   StoredChecksum,
@@ -90,6 +92,8 @@ export interface PutObjectInput {
   headers: Record<string, string>;
   userMeta: Record<string, string>;
   tags?: Tag[];
+  /** The new object's ACL grants; absent: private. */
+  acl?: AclGrant[];
   condition?: WriteCondition;
   /**
    * Called once the whole body has been consumed and stored, before anything is made visible.
@@ -111,6 +115,8 @@ export interface CopyObjectInput {
   replace?: { contentType: string; headers: Record<string, string>; userMeta: Record<string, string> };
   /** Tags of the copy (x-amz-tagging-directive REPLACE); the source's tags otherwise. */
   tags?: Tag[];
+  /** The copy's ACL grants: never the source's (S3 does not copy ACLs); absent: private. */
+  acl?: AclGrant[];
   condition?: WriteCondition;
 }
 
@@ -123,6 +129,8 @@ export interface CreateUploadInput {
   headers: Record<string, string>;
   userMeta: Record<string, string>;
   tags?: Tag[];
+  /** The ACL the completed object gets; absent: private. */
+  acl?: AclGrant[];
   checksumAlgorithm?: ChecksumAlgorithm;
   checksumType?: 'FULL_OBJECT' | 'COMPOSITE';
 }
@@ -202,6 +210,16 @@ export class ObjectService {
     return bucket;
   }
 
+  /**
+   * The bucket's record for an authorization decision: a local read, with a read barrier only
+   * when the bucket is not found locally (it may have just been created through another node).
+   * ACL and ownership changes take effect on a node once it applied them, as IAM and S3 ACL
+   * changes are eventually consistent; a barrier on every request would cost a consensus round.
+   */
+  async bucketForAccess(name: string): Promise<BucketRecord> {
+    return (await this.#consensus.reader.getBucket(name)) ?? this.getBucket(name);
+  }
+
   async deleteBucket(name: string): Promise<void> {
     await this.#commit({ type: 'DeleteBucket', bucket: name });
   }
@@ -250,6 +268,7 @@ export class ObjectService {
       data,
       ...(digests.checksum ? { checksum: digests.checksum } : {}),
       ...(input.tags && input.tags.length > 0 ? { tags: input.tags } : {}),
+      ...(input.acl ? { acl: input.acl } : {}),
     };
     await this.#commit({ type: 'PutObject', bucket: input.bucket, key: input.key, object, ...condition(input.condition) }, lastModifiedMs);
     return object;
@@ -264,9 +283,18 @@ export class ObjectService {
       userMeta: input.source.userMeta,
     };
     // Not the source's upload id: the copy is a new object, no completion record is its.
-    const { tags: sourceTags, uploadId: _sourceUpload, ...source } = input.source;
+    // Nor its ACL: a copy gets the ACL of its request (private by default), as in S3.
+    const { tags: sourceTags, uploadId: _sourceUpload, acl: _sourceAcl, ...source } = input.source;
     const tags = input.tags ?? sourceTags;
-    const object: ObjectRecord = { ...source, ...meta, lastModifiedMs, writeId: randomUUID(), owner: input.owner, ...(tags && tags.length > 0 ? { tags } : {}) };
+    const object: ObjectRecord = {
+      ...source,
+      ...meta,
+      lastModifiedMs,
+      writeId: randomUUID(),
+      owner: input.owner,
+      ...(tags && tags.length > 0 ? { tags } : {}),
+      ...(input.acl ? { acl: input.acl } : {}),
+    };
     const copySource = { bucket: input.sourceBucket, key: input.sourceKey, writeId: input.source.writeId };
     await this.#commit({ type: 'PutObject', bucket: input.bucket, key: input.key, object, copySource, ...condition(input.condition) }, lastModifiedMs);
     return object;
@@ -292,6 +320,21 @@ export class ObjectService {
     await this.#commit({ type: 'PutBucketTagging', bucket, tags });
   }
 
+  /** Replaces a bucket's ACL. */
+  async putBucketAcl(bucket: string, acl: AclGrant[]): Promise<void> {
+    await this.#commit({ type: 'PutBucketAcl', bucket, acl });
+  }
+
+  /** Replaces an object's ACL; its bytes, ETag and metadata stay. */
+  async putObjectAcl(bucket: string, key: string, acl: AclGrant[]): Promise<void> {
+    await this.#commit({ type: 'PutObjectAcl', bucket, key, acl });
+  }
+
+  /** Sets (or with null removes) a bucket's Object Ownership. */
+  async putBucketOwnershipControls(bucket: string, ownership: ObjectOwnership | null): Promise<void> {
+    await this.#commit({ type: 'PutBucketOwnershipControls', bucket, ownership });
+  }
+
   /** Replaces (or with null removes) a bucket's CORS rules. */
   async putBucketCors(bucket: string, rules: CorsRule[] | null): Promise<void> {
     await this.#commit({ type: 'PutBucketCors', bucket, rules });
@@ -314,6 +357,7 @@ export class ObjectService {
       headers: input.headers,
       userMeta: input.userMeta,
       ...(input.tags && input.tags.length > 0 ? { tags: input.tags } : {}),
+      ...(input.acl ? { acl: input.acl } : {}),
       ...(input.checksumAlgorithm ? { checksumAlgorithm: input.checksumAlgorithm, checksumType: input.checksumType ?? 'COMPOSITE' } : {}),
     };
     await this.#commit({ type: 'CreateMultipartUpload', bucket: input.bucket, key: input.key, upload }, initiatedMs);
@@ -387,6 +431,7 @@ export class ObjectService {
         })),
         ...(checksum ? { checksum } : {}),
         ...(upload.tags ? { tags: upload.tags } : {}),
+        ...(upload.acl ? { acl: upload.acl } : {}),
       };
       const parts = input.parts.map((p, i) => ({ ...p, writeId: check.parts[i]!.writeId }));
       const op: MetaOp = {

@@ -3,12 +3,17 @@
  * (ARCHITECTURE.md's dependency direction) while meta/ keeps owning their definition.
  */
 export type {
+  AclGrant,
+  AclGrantee,
+  AclGroup,
+  AclPermission,
   BucketRecord,
   ChecksumAlgorithm,
   CompletePart,
   CompletionRecord,
   CorsRule,
   ListPage,
+  ObjectOwnership,
   ObjectPart,
   ObjectRecord,
   PartRecord,

@@ -56,6 +56,7 @@ import type {
   NodeRecord,
   ReplicationSettings,
   DecommissionRecord,
+  ReplacementRecord,
   AccessKeyRecord,
   BucketRecord,
   CompletionRecord,
@@ -87,6 +88,7 @@ const REPLICATION = 'replication';
 const NEXT_NODE_ID = 'next-node-id';
 /** One record for all decommissions: there are few, and they change rarely. */
 const DECOMMISSIONS = 'decommissions';
+const REPLACEMENTS = 'replacements';
 /** One record for all access keys (bounded by ACCESS_KEYS_MAX). */
 const ACCESS_KEYS = 'access-keys';
 /** Access keys at most: the whole table is one record, read on every change. */
@@ -119,6 +121,8 @@ export interface MetaReader {
   getReplication(): Promise<ReplicationSettings | undefined>;
   /** Decommissions under way or finished, by node id. */
   listDecommissions(): Promise<DecommissionRecord[]>;
+  /** Replacements of dead nodes under way or finished, by node id. */
+  listReplacements(): Promise<ReplacementRecord[]>;
   /** Access keys other than the root key, by id. */
   listAccessKeys(): Promise<AccessKeyRecord[]>;
   /**
@@ -246,6 +250,11 @@ export class LevelMetaStore implements MetaStore {
 
   async listDecommissions(): Promise<DecommissionRecord[]> {
     const all = parse<Record<string, DecommissionRecord>>(await this.#db.get(metaKey(DECOMMISSIONS))) ?? {};
+    return Object.values(all).sort((a, b) => a.nodeId - b.nodeId);
+  }
+
+  async listReplacements(): Promise<ReplacementRecord[]> {
+    const all = parse<Record<string, ReplacementRecord>>(await this.#db.get(metaKey(REPLACEMENTS))) ?? {};
     return Object.values(all).sort((a, b) => a.nodeId - b.nodeId);
   }
 
@@ -639,6 +648,19 @@ export class LevelMetaStore implements MetaStore {
         if (op.record === null) delete all[String(op.nodeId)];
         else all[String(op.nodeId)] = op.record;
         this.#write(pending, metaKey(DECOMMISSIONS), JSON.stringify(all));
+        return { ok: true };
+      }
+      case 'SetReplacement': {
+        if (!Number.isSafeInteger(op.nodeId) || op.nodeId < 1) return { ok: false, code: META_ERR_BAD_COMMAND, message: 'SetReplacement needs a node id' };
+        const all = parse<Record<string, ReplacementRecord>>(await this.#read(pending, metaKey(REPLACEMENTS))) ?? {};
+        // Compare-and-set, as for decommissions: a step proposed from a stale view changes nothing.
+        const current = all[String(op.nodeId)]?.state ?? null;
+        if (current !== op.expected) {
+          return { ok: false, code: META_ERR_PRECONDITION_FAILED, message: `node ${op.nodeId}'s replacement is ${current ?? 'absent'}, not ${op.expected ?? 'absent'}` };
+        }
+        if (op.record === null) delete all[String(op.nodeId)];
+        else all[String(op.nodeId)] = op.record;
+        this.#write(pending, metaKey(REPLACEMENTS), JSON.stringify(all));
         return { ok: true };
       }
       case 'PutAccessKey':

@@ -245,6 +245,14 @@ export type MetaOp =
       /** Applied only if the node's record is in this state (null: none) now: a compare-and-set. */
       expected: DecommissionRecord['state'] | null;
     }
+  /** Starts, advances or ends the replacement of a dead node (null forgets it); compare-and-set. */
+  | {
+      type: 'SetReplacement';
+      nodeId: number;
+      record: ReplacementRecord | null;
+      /** Applied only if the node's record is in this state (null: none) now. */
+      expected: ReplacementRecord['state'] | null;
+    }
   /** Creates or updates an access key (its secret sealed by the proposer, never in clear). */
   | { type: 'PutAccessKey'; key: AccessKeyRecord }
   | { type: 'DeleteAccessKey'; accessKeyId: string };
@@ -287,6 +295,32 @@ export interface DecommissionRecord {
   /** The largest remainingChunks/Bytes seen: the work as it was measured first. */
   totalChunks?: number;
   totalBytes?: number;
+}
+
+/**
+ * The replacement of a dead node (its disk lost) by a new process under the same id, kept in the
+ * log so any node and any later leader can see and continue it (src/membership/replace.ts):
+ *
+ *   waiting ── the operator asked (ts3ctl replace N) while N was gone and a quorum answered; the
+ *   │          old member is still in Raft until a new node on an empty disk asks to join as N
+ *   joined ─── the leader removed the old member and added the new one as a learner; it catches
+ *   │          up, the promoter makes it a voter if voters are wanted, repair refills its chunks
+ *   done ───── a maintenance pass that began with the new node in the ring has completed there
+ */
+export interface ReplacementRecord {
+  nodeId: number;
+  state: 'waiting' | 'joined' | 'done';
+  /** Proposer's clock when asked for and when this record last changed. */
+  startedMs: number;
+  updatedMs: number;
+  /** Whether the old member was a voter when the replacement was asked for. */
+  wasVoter: boolean;
+  /** The new node's data-directory incarnation (joined and done). */
+  incarnation?: string;
+  /** done: what the new node's first full maintenance pass fetched, and what no peer had. */
+  refilledChunks?: number;
+  refilledBytes?: number;
+  unavailableChunks?: number;
 }
 
 /**

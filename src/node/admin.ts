@@ -16,6 +16,9 @@
  *   GET    /_ts3gw/admin/decommission[?id=4]             decommissions and their progress
  *   DELETE /_ts3gw/admin/decommission?id=4               cancel a drain (node 4 rejoins the ring)
  *   GET    /_ts3gw/admin/safe-to-remove?id=4             whether removing node 4 now loses nothing
+ *   POST   /_ts3gw/admin/replace?id=2                    give dead node 2's place to a new node (refused with the reasons while it answers or without a quorum)
+ *   GET    /_ts3gw/admin/replace[?id=2]                  replacements and their progress
+ *   DELETE /_ts3gw/admin/replace?id=2                    withdraw a replacement no new node has taken yet
  *   GET    /_ts3gw/admin/keys                            access keys (never their secrets)
  *   POST   /_ts3gw/admin/keys[?admin=true&description=…] a new key; its secret is in this answer only
  *   PUT    /_ts3gw/admin/keys?id=K&status=disabled|active  disable or enable a key
@@ -23,10 +26,11 @@
  */
 import { type KeyBook, newKeyPair, type SecretSealer } from './access-keys.ts';
 import { removalProblems } from '../membership/decommission.ts';
+import { replacementProblems } from '../membership/replace.ts';
 import { statfs } from 'node:fs/promises';
 import type { ChunkPlacement } from '../chunks/cluster-chunk-store.ts';
 import type { Member } from '../membership/gossip.ts';
-import type { AccessKeyRecord, DecommissionRecord, NodeRecord } from '../meta/types.ts';
+import type { AccessKeyRecord, DecommissionRecord, NodeRecord, ReplacementRecord } from '../meta/types.ts';
 import { rangeLength, RING_SIZE } from '../placement/index.ts';
 import type { RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { AdminRequest, AdminResponse } from '../s3/context.ts';
@@ -52,6 +56,8 @@ export interface AdminDeps {
   dataDir?: string;
   /** Decommission records (committed). */
   decommissions?(): Promise<DecommissionRecord[]>;
+  /** Replacement records (committed). */
+  replacements?(): Promise<ReplacementRecord[]>;
   /** Gossip's view of a node by Raft id (this node is alive to itself). */
   isAlive?(nodeId: number): boolean;
   /** Access keys: who may use this API, and key management. Without it only the root key may. */
@@ -132,6 +138,10 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
         }
         return { status: 200, body: { nodeId: id, safe: problems.length === 0, problems, ...(record ? { state: record.state } : {}) } };
       }
+      case 'POST /replace':
+      case 'GET /replace':
+      case 'DELETE /replace':
+        return await handleReplace(req, deps, id);
       case 'GET /maintenance':
         return { status: 200, body: { nodeId: deps.nodeId, ...(deps.maintenance?.() ?? {}) } };
       case 'POST /members': {
@@ -259,6 +269,46 @@ async function problemsOfRemoving(deps: AdminDeps, nodeId: number, decommissions
     replicationFactor: replication.replicationFactor,
     isAlive: (id) => id === deps.nodeId || (deps.isAlive?.(id) ?? true),
   });
+}
+
+/**
+ * Replacement of a dead node (src/membership/replace.ts). Asking records `waiting` only: the
+ * old member leaves Raft when a new node on an empty disk asks to join under its id, so an
+ * operator's request alone never costs a vote.
+ */
+async function handleReplace(req: AdminRequest, deps: AdminDeps, id: number): Promise<AdminResponse> {
+  const records = (await deps.replacements?.()) ?? [];
+  const record = records.find((r) => r.nodeId === id);
+  if (req.method === 'GET') {
+    if (!req.query.has('id')) return { status: 200, body: { replacements: records } };
+    return record ? { status: 200, body: record } : { status: 404, body: { error: 'NotFound', message: `no replacement of node ${id}` } };
+  }
+  if (!(id >= 1)) return badRequest('id must be a positive integer');
+  if (req.method === 'DELETE') {
+    if (!record) return { status: 404, body: { error: 'NotFound', message: `no replacement of node ${id}` } };
+    if (record.state !== 'waiting') return { status: 409, body: { error: 'TooLate', message: `node ${id}'s replacement is ${record.state}: a new node already took its place` } };
+    const result = await deps.consensus.propose({ type: 'SetReplacement', nodeId: id, record: null, expected: 'waiting' }, Date.now());
+    if (!result.ok) return { status: 409, body: { error: result.code, message: result.message } };
+    return { status: 200, body: { ok: true, nodeId: id } };
+  }
+  // Asked again while under way: the same workflow (ts3ctl replace is safe to repeat).
+  if (record && record.state !== 'done') return { status: 200, body: record };
+  const status = deps.consensus.status();
+  const problems = replacementProblems({
+    nodeId: id,
+    confState: status.confState,
+    registered: deps.registeredNodes?.() ?? [],
+    decommissions: (await deps.decommissions?.()) ?? [],
+    // Gossip's view, and the leader's own when this node leads: either hearing a node is enough
+    // to keep its place.
+    isAlive: (n) => n === deps.nodeId || (deps.isAlive?.(n) ?? true) || (status.role === 'leader' && status.progress.get(n)?.recentActive === true),
+  });
+  if (problems.length > 0) return { status: 409, body: { error: 'ReplacementUnsafe', message: problems.join('; '), problems } };
+  const now = Date.now();
+  const next: ReplacementRecord = { nodeId: id, state: 'waiting', startedMs: now, updatedMs: now, wasVoter: status.confState.voters.includes(id) };
+  const result = await deps.consensus.propose({ type: 'SetReplacement', nodeId: id, record: next, expected: record?.state ?? null }, now);
+  if (!result.ok) return { status: 409, body: { error: result.code, message: result.message } };
+  return { status: 202, body: next };
 }
 
 /** Access-key management; the root key is listed but cannot be changed here. */

@@ -6,10 +6,11 @@
  * really replicate. Method: fakes for consensus and HTTP; no sockets, no timers.
  */
 import test from 'ava';
-import type { MetaOp } from '../../../src/meta/types.ts';
+import type { MetaOp, ReplacementRecord } from '../../../src/meta/types.ts';
 import type { Member } from '../../../src/membership/gossip.ts';
 import { JoinAdmitter, joinCluster, MEMBERSHIP_ERR_CONFLICT, MEMBERSHIP_ERR_JOIN_TIMEOUT, MEMBERSHIP_ERR_REFUSED, parseJoinRequest } from '../../../src/membership/join.ts';
 import { learnerToPromote } from '../../../src/membership/promoter.ts';
+import { replacementProblems } from '../../../src/membership/replace.ts';
 import type { ProgressStatus } from '../../../src/raft/types.ts';
 
 /** A fake cluster: a counter applied in order, learners added to a conf state. */
@@ -22,10 +23,18 @@ function fakeCluster(voters: number[]) {
   const active = new Set([1, 3]);
   const leaving = new Set<number>();
   const registered: number[] = [];
+  const replacements = new Map<number, ReplacementRecord>();
   const admitter = new JoinAdmitter({
     clusterId: 'c1',
     confState: () => ({ voters: [...conf.voters], learners: [...conf.learners] }),
     propose: async (op: MetaOp) => {
+      if (op.type === 'SetReplacement') {
+        // The meta store's compare-and-set.
+        if ((replacements.get(op.nodeId)?.state ?? null) !== op.expected) return { ok: false, code: 'META_ERR_PRECONDITION_FAILED', message: 'state moved' };
+        if (op.record) replacements.set(op.nodeId, op.record);
+        else replacements.delete(op.nodeId);
+        return { ok: true };
+      }
       if (op.type !== 'AllocateNodeId') throw new Error('unexpected op');
       // The meta store's rule: max(floor, counter), then the counter moves past it.
       await new Promise((r) => setImmediate(r));
@@ -47,8 +56,9 @@ function fakeCluster(voters: number[]) {
     leader: () => (leads.self ? { self: true } : { self: false, s3Url: 'http://leader:9000' }),
     isActive: (id) => active.has(id),
     leavingIds: async () => [...leaving],
+    replacementOf: async (id) => replacements.get(id),
   });
-  return { conf, admitter, leads, active, leaving, registered };
+  return { conf, admitter, leads, active, leaving, registered, replacements };
 }
 
 const request = (extra: object = {}) => parseJoinRequest({ incarnation: 'bbbbbbbbbbbbbbbb', raftAddress: '127.0.0.1:9005', s3Url: 'http://127.0.0.1:9004', ...extra });
@@ -82,6 +92,48 @@ test('replace: a member whose data directory was lost is removed and added back 
   t.deepEqual([late.nodeId, late.replaced], [3, undefined], 'node 3 never spoke: its place is waiting, nothing changes');
   t.deepEqual(conf, { voters: [1, 3], learners: [2] });
   t.throws(() => parseJoinRequest({ incarnation: 'aaaaaaaa', raftAddress: 'h:1', s3Url: 'http://h:2', replace: true }), { code: 'MEMBERSHIP_ERR_BAD_REQUEST' }, 'replace needs an id');
+});
+
+test('replace asked by the operator (ts3ctl replace): a joiner naming the id takes the place without TS3GW_REPLACE; the step is recorded, and its lost answer asked again changes nothing', async (t) => {
+  const { conf, admitter, replacements } = fakeCluster([1, 2, 3]);
+  replacements.set(2, { nodeId: 2, state: 'waiting', startedMs: 1, updatedMs: 1, wasVoter: true });
+  const answer = await admitter.admit(request({ nodeId: 2 }));
+  t.deepEqual([answer.nodeId, answer.replaced], [2, true]);
+  t.deepEqual(conf, { voters: [1, 3], learners: [2] });
+  t.like(replacements.get(2), { state: 'joined', wasVoter: true, incarnation: 'bbbbbbbbbbbbbbbb', startedMs: 1 });
+  // The answer was lost; the same data directory asks again before it ever ran Raft.
+  const again = await admitter.admit(request({ nodeId: 2 }));
+  t.deepEqual([again.nodeId, again.replaced], [2, true]);
+  t.deepEqual(conf, { voters: [1, 3], learners: [2] }, 'no second removal and addition');
+  // Another data directory claiming the place now is refused (the replacement was given).
+  const other = await t.throwsAsync(admitter.admit(request({ nodeId: 2, incarnation: 'cccccccccccccccc' })));
+  t.is((other as { code?: string }).code, MEMBERSHIP_ERR_CONFLICT);
+});
+
+test('a replace through TS3GW_REPLACE is recorded too; a leader that died after the removal leaves a vacated place the retry fills', async (t) => {
+  const { conf, admitter, replacements } = fakeCluster([1, 2, 3]);
+  await admitter.admit(request({ nodeId: 2, replace: true }));
+  t.like(replacements.get(2), { state: 'joined', wasVoter: true });
+  // Node 3's old member was removed by a leader that died before adding the new one.
+  const b = fakeCluster([1, 2, 3]);
+  b.replacements.set(3, { nodeId: 3, state: 'waiting', startedMs: 1, updatedMs: 1, wasVoter: true });
+  b.conf.voters = [1, 2];
+  const filled = await b.admitter.admit(request({ nodeId: 3 }));
+  t.deepEqual([filled.nodeId, filled.replaced], [3, true]);
+  t.deepEqual(b.conf, { voters: [1, 2], learners: [3] });
+  t.like(b.replacements.get(3), { state: 'joined', wasVoter: true });
+  t.deepEqual(conf.learners, [2]);
+});
+
+test('replacementProblems: refused while the node answers, below a quorum of the others, for non-members and decommissioned nodes', (t) => {
+  const base = { confState: { voters: [1, 2, 3], learners: [4] }, registered: [], decommissions: [] };
+  const alive = (ids: number[]) => (id: number) => ids.includes(id);
+  t.deepEqual(replacementProblems({ ...base, nodeId: 2, isAlive: alive([1, 3]) }), []);
+  t.regex(replacementProblems({ ...base, nodeId: 2, isAlive: alive([1, 2, 3]) }).join(), /node 2 still answers/);
+  t.regex(replacementProblems({ ...base, nodeId: 2, isAlive: alive([1]) }).join(), /only 1 of the other 2 voters answer; replacing node 2 needs 2/);
+  t.deepEqual(replacementProblems({ ...base, nodeId: 4, isAlive: alive([1]) }), [], 'a learner takes nobody\'s vote away');
+  t.regex(replacementProblems({ ...base, nodeId: 9, isAlive: alive([1, 2, 3]) }).join(), /not a member/);
+  t.regex(replacementProblems({ ...base, nodeId: 3, decommissions: [{ nodeId: 3, state: 'draining', startedMs: 1, updatedMs: 1 }], isAlive: alive([1, 2]) }).join(), /decommissioned/);
 });
 
 test('only the leader admits: a follower names it, and the joiner asks it next', async (t) => {

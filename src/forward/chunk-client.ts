@@ -2,11 +2,12 @@
  * HttpChunkClient: moves chunk bytes between nodes over HTTP with undici pools, one pool per peer
  * S3 port, to each node's internal endpoint /_ts3gw/chunks/<id>. Bulk bytes take HTTP rather than
  * gRPC (protobuf framing and copies cost more for multi-MiB payloads); control stays on gRPC.
- * Calls carry the cluster id and secret; every call has a deadline.
+ * Calls carry the cluster id and a fresh peer auth token each (never the secret); every call has a deadline.
  */
 import { type Dispatcher, Pool } from 'undici';
 import { isChunkId } from '../util/chunk-id.ts';
-import { INTERNAL_CLUSTER_HEADER, INTERNAL_SECRET_HEADER } from './chunk-wire.ts';
+import { peerAuthKey, peerAuthToken } from '../util/peer-auth.ts';
+import { INTERNAL_AUTH_HEADER, INTERNAL_CLUSTER_HEADER } from './chunk-wire.ts';
 
 /** Connections kept per peer. */
 export const CHUNK_POOL_CONNECTIONS_MAX = 16;
@@ -26,8 +27,11 @@ export class HttpChunkClient {
   readonly #options: HttpChunkClientOptions;
   readonly #pools = new Map<string, Pool>();
 
+  readonly #authKey: Buffer;
+
   constructor(options: HttpChunkClientOptions) {
     this.#options = options;
+    this.#authKey = peerAuthKey(options.clusterSecret);
   }
 
   async put(nodeId: number, id: string, data: Uint8Array): Promise<void> {
@@ -143,6 +147,6 @@ export class HttpChunkClient {
   }
 
   #auth(): Record<string, string> {
-    return { [INTERNAL_CLUSTER_HEADER]: this.#options.clusterId, [INTERNAL_SECRET_HEADER]: this.#options.clusterSecret };
+    return { [INTERNAL_CLUSTER_HEADER]: this.#options.clusterId, [INTERNAL_AUTH_HEADER]: peerAuthToken(this.#authKey, 'chunks', this.#options.clusterId) };
   }
 }

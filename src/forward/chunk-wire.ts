@@ -1,7 +1,8 @@
 /**
  * The chunk wire: how nodes move chunk bytes to each other. A connection opens as an HTTP/1.1
  * request on the peer's S3 port (GET /_ts3gw/chunks/wire, `Upgrade: ts3gw-chunks/1`, the cluster
- * id and secret headers the HTTP chunk endpoint takes too) and, once answered 101, carries binary
+ * id header and a fresh peer auth token, util/peer-auth.ts, as the HTTP chunk endpoint takes them
+ * too; the secret itself never travels) and, once answered 101, carries binary
  * frames, one request at a time, each answered before the next is sent:
  *
  *   request  op (1 byte: 'P' put, 'G' get, 'H' has), 3 zero bytes, body length (u64 BE; 0 but
@@ -20,6 +21,7 @@
 import net from 'node:net';
 import { isChunkId } from '../util/chunk-id.ts';
 import { StoreError } from '../util/errors.ts';
+import { PEER_AUTH_HEADER, peerAuthKey, peerAuthToken } from '../util/peer-auth.ts';
 
 export const WIRE_PROTOCOL = 'ts3gw-chunks/1';
 export const WIRE_PATH = '/_ts3gw/chunks/wire';
@@ -49,7 +51,7 @@ export const WIRE_MESSAGE_BYTES_MAX = 4096;
 
 /** Header names of inter-node authentication on the S3 port (HTTP endpoint and wire upgrade). */
 export const INTERNAL_CLUSTER_HEADER = 'x-ts3gw-cluster-id';
-export const INTERNAL_SECRET_HEADER = 'x-ts3gw-cluster-secret';
+export const INTERNAL_AUTH_HEADER = PEER_AUTH_HEADER;
 
 /** Longest answer to the upgrade request (a 101, or a refusal with a short body). */
 const HANDSHAKE_BYTES_MAX = 2048;
@@ -148,7 +150,8 @@ interface Peer {
 export class ChunkWireClient {
   readonly #options: ChunkWireClientOptions;
   readonly #peers = new Map<string, Peer>();
-  readonly #upgrade: string;
+  readonly #clusterId: string;
+  readonly #authKey: Buffer;
   readonly #connectionsMax: number;
   readonly #timeoutMs: number;
   /** Landing buffers of released reads (WIRE_READ_BUFFER_BYTES each). */
@@ -166,13 +169,18 @@ export class ChunkWireClient {
     this.#options = options;
     this.#connectionsMax = options.connectionsPerPeer ?? WIRE_CONNECTIONS_PER_PEER_MAX;
     this.#timeoutMs = options.timeoutMs ?? WIRE_TIMEOUT_MS;
-    // They go into a hand-written request head: nothing may end a header line early.
-    for (const value of [options.clusterId, options.clusterSecret]) {
-      if (/[\r\n\0]/.test(value)) throw new TypeError('cluster id and secret must not contain line breaks or NUL');
-    }
-    this.#upgrade =
+    // It goes into a hand-written request head: nothing may end a header line early.
+    if (/[\r\n\0]/.test(options.clusterId)) throw new TypeError('cluster id must not contain line breaks or NUL');
+    this.#clusterId = options.clusterId;
+    this.#authKey = peerAuthKey(options.clusterSecret);
+  }
+
+  /** The upgrade request of a new connection, with a token of its own (a token is good once). */
+  #upgradeHead(): string {
+    return (
       `GET ${WIRE_PATH} HTTP/1.1\r\nHost: node\r\nConnection: Upgrade\r\nUpgrade: ${WIRE_PROTOCOL}\r\n` +
-      `${INTERNAL_CLUSTER_HEADER}: ${options.clusterId}\r\n${INTERNAL_SECRET_HEADER}: ${options.clusterSecret}\r\n\r\n`;
+      `${INTERNAL_CLUSTER_HEADER}: ${this.#clusterId}\r\n${INTERNAL_AUTH_HEADER}: ${peerAuthToken(this.#authKey, 'chunks', this.#clusterId)}\r\n\r\n`
+    );
   }
 
   /** Stores `data` as chunk `id` on the node; resolves once the node holds it durably. */
@@ -290,7 +298,7 @@ export class ChunkWireClient {
       const idle = peer.idle.pop();
       if (idle) return idle;
       if (peer.all.size < this.#connectionsMax) {
-        const conn = new WireConnection(peer.host, peer.port, this.#upgrade, this.#timeoutMs, () => {
+        const conn = new WireConnection(peer.host, peer.port, this.#upgradeHead(), this.#timeoutMs, () => {
           peer.all.delete(conn);
           peer.idle = peer.idle.filter((c) => c !== conn);
           peer.waiting.shift()?.();

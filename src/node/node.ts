@@ -2,7 +2,6 @@
  * The composition root: builds every module from the configuration, starts them in dependency
  * order and stops them in reverse. A node with no peers is a cluster of one (LocalConsensus).
  */
-import { timingSafeEqual } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -23,7 +22,7 @@ import { type Config, joinSeeds, parsePeers } from '../config/config.ts';
 import { DurableLogStorage } from '../consensus/durable-log-storage.ts';
 import { DEFAULT_RAFT_TIMING, RaftConsensus } from '../consensus/raft-consensus.ts';
 import type { PeerAddress } from '../consensus/transport.ts';
-import { INTERNAL_CLUSTER_HEADER, INTERNAL_SECRET_HEADER } from '../forward/chunk-wire.ts';
+import { INTERNAL_AUTH_HEADER, INTERNAL_CLUSTER_HEADER } from '../forward/chunk-wire.ts';
 import { ChunkWireServer, wantsChunkWire, type WireChunkStore } from '../forward/chunk-wire-server.ts';
 import { PeerChunks } from '../forward/peer-chunks.ts';
 import { GrpcTransport } from '../rpc/grpc-transport.ts';
@@ -42,10 +41,10 @@ import { bootstrapClusterId, loadIdentity, readIdentity } from './identity.ts';
 import { Incarnations } from './incarnations.ts';
 import { loadPeers, savePeers } from './peers.ts';
 import { advertisedRaftAddress, answerJoin, emptyGossipStats, formedPeers, joinThroughSeeds, type NodeGossip, startGossip } from './membership.ts';
-import { JOIN_SECRET_HEADER, JoinAdmitter, type JoinAnswer } from '../membership/join.ts';
+import { JOIN_AUTH_HEADER, JoinAdmitter, type JoinAnswer } from '../membership/join.ts';
 import { Promoter } from '../membership/promoter.ts';
 import { DecommissionWorker } from '../membership/decommission.ts';
-import { ReplaceWorker } from '../membership/replace.ts';
+import { type PeerAuthPurpose, PeerAuthVerifier, peerAuthKey } from '../util/peer-auth.ts';
 
 /** A draining node's refusal of a chunk copy (the writer counts the other copies). */
 const CHUNK_ERR_DRAINING = 'CHUNK_ERR_DRAINING';
@@ -180,6 +179,8 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     },
   );
   const clusterSecret = config.clusterSecret ?? identity.clusterSecret;
+  // One replay cache for the S3 port's internal endpoints (chunks, join); gRPC keeps its own.
+  const peerAuth = new PeerAuthVerifier(peerAuthKey(clusterSecret));
   // Access keys other than the root one: in the log, secrets sealed by the cluster secret.
   const sealer = new SecretSealer(clusterSecret);
   const keyBook = new KeyBook({ root: credentials, sealer, appliedIndex: () => meta.appliedIndex(), listAccessKeys: () => meta.listAccessKeys(), logger });
@@ -195,7 +196,6 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     leader: () => (consensus.status().role === 'leader' ? { self: true } : { self: false, s3Url: view?.urlOf(consensus.leader) }),
     isActive: (id) => consensus.status().progress.get(id)?.recentActive === true,
     leavingIds: async () => (await meta.listDecommissions()).map((d) => d.nodeId),
-    replacementOf: async (id) => (await meta.listReplacements()).find((r) => r.nodeId === id),
     peers: () => Object.fromEntries([...peers, [nodeId, view?.nodes().find((n) => n.nodeId === nodeId)?.raftAddress ?? advertisedRaftAddress(config, transport.port)]]),
   });
   // Set once S3 listens (its URL is what peers fetch chunks from); until then chunks stay local.
@@ -234,7 +234,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   );
   // What peers get from this node, over the chunk wire and the HTTP chunk endpoint alike.
   const servedChunks: WireChunkStore = {
-    authorize: (headers) => headers[INTERNAL_CLUSTER_HEADER] === identity.clusterId && secretEquals(headers[INTERNAL_SECRET_HEADER], clusterSecret),
+    authorize: (headers) => peerAuthorized(peerAuth, headers[INTERNAL_CLUSTER_HEADER] === identity.clusterId ? headers[INTERNAL_AUTH_HEADER] : undefined, 'chunks', identity.clusterId, logger),
     chunkBytesMax: CHUNK_SIZE_BYTES_MAX,
     // A draining node takes no new copies: a writer still on the old ring counts the others.
     putStream: (id, sizeBytes, body) => {
@@ -306,12 +306,11 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
           placement: () => view?.placement(),
           dataDir: config.dataDir,
           decommissions: () => meta.listDecommissions(),
-          replacements: () => meta.listReplacements(),
           keys: { book: keyBook, sealer, list: () => meta.listAccessKeys() },
           isAlive: (id) => gossip?.isAlive(id) ?? false,
         }),
       join: {
-        authorize: (headers) => secretEquals(headers[JOIN_SECRET_HEADER], clusterSecret),
+        authorize: (headers) => peerAuthorized(peerAuth, headers[JOIN_AUTH_HEADER], 'join', '', logger),
         admit: (body) => answerJoin(admitter, body, logger),
       },
     },
@@ -392,21 +391,6 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     DECOMMISSION_INTERVAL_MS,
   );
   decommissioner.start();
-  const replacer = new ReplaceWorker(
-    {
-      selfId: nodeId,
-      incarnation: identity.incarnation,
-      admittedAsReplacement: joined?.replaced === true,
-      listReplacements: () => meta.listReplacements(),
-      propose: (op, stampMs) => consensus.propose(op, stampMs),
-      maintenance: () => maintenance.stats(),
-      ringHasSelf: () => view?.ringHasSelf() ?? false,
-      nowMs: () => Date.now(),
-      logger,
-    },
-    DECOMMISSION_INTERVAL_MS,
-  );
-  replacer.start();
 
   return {
     s3Url,
@@ -421,7 +405,6 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       // Stop taking requests and let in-flight ones finish, then stop what they used.
       promoter.stop();
       decommissioner.stop();
-      replacer.stop();
       keyBook.stop();
       // Gossip first: its address updates must not reach a transport that is closing.
       await gossip?.close();
@@ -451,10 +434,19 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   };
 }
 
-/** Constant-time comparison of a presented secret header with the cluster secret. */
-function secretEquals(presented: string | string[] | undefined, secret: string): boolean {
-  if (typeof presented !== 'string') return false;
-  const a = Buffer.from(presented);
-  const b = Buffer.from(secret);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** Checks a peer's token on the S3 port's internal endpoints; a refusal is logged with its reason (never the token). */
+function peerAuthorized(verifier: PeerAuthVerifier, token: string | string[] | undefined, purpose: PeerAuthPurpose, clusterId: string, logger: FastifyBaseLogger): boolean {
+  const verdict = token === undefined ? { ok: false as const, reason: 'no peer auth token or another cluster id' } : verifier.verify(token, purpose, clusterId);
+  if (!verdict.ok) {
+    // At most one line per reason every 10 s: a misconfigured peer retries many times a second.
+    const key = `${purpose} ${verdict.reason}`;
+    const now = performance.now();
+    if ((refusalsLogged.get(key) ?? Number.NEGATIVE_INFINITY) < now - 10_000) {
+      if (refusalsLogged.size > 256) refusalsLogged.clear();
+      refusalsLogged.set(key, now);
+      logger.warn({ purpose, reason: verdict.reason }, 'refused an internal request: wrong cluster credentials');
+    }
+  }
+  return verdict.ok;
 }
+const refusalsLogged = new Map<string, number>();

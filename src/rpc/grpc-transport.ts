@@ -2,15 +2,17 @@
  * GrpcTransport: the Raft Transport over @grpc/grpc-js. One long-lived client stream per peer
  * carries message batches in order; snapshots go through InstallSnapshot in bounded chunks.
  *
- * Every call carries the cluster id and the shared cluster secret as metadata and the server
- * refuses calls that do not match (UNAUTHENTICATED), so nodes of another cluster, or anything
- * else on the network, cannot inject Raft messages.
+ * Every call carries the cluster id and a peer auth token (util/peer-auth.ts: an HMAC keyed by
+ * the cluster secret over a timestamp and a nonce; the secret itself never travels) and the server
+ * refuses calls whose token does not verify (UNAUTHENTICATED, logged with the reason), so nodes of
+ * another cluster, nodes started with a wrong secret, or anything else on the network cannot
+ * inject Raft messages. The callee of a Raft stream proves in its first metadata that it holds
+ * the key too, so a node never streams its log to an impostor.
  *
  * Sending never blocks the Raft loop: when a peer's stream is broken or backed up beyond
  * PEER_QUEUE_BYTES_MAX, messages to it are dropped and the host is told the peer is unreachable
  * (Raft retransmits what matters).
  */
-import { timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { PeerAddress, Transport, TransportHandler } from '../consensus/transport.ts';
@@ -19,6 +21,7 @@ import * as pb from '../gen/ts3gw/raft/v1/raft.ts';
 import { type Message, MessageType, type NodeId } from '../raft/index.ts';
 import { assert } from '../util/assert.ts';
 import { errorCode } from '../util/errors.ts';
+import { checkReplyProof, PEER_AUTH_HEADER, PEER_AUTH_REPLY_HEADER, type PeerAuthPurpose, PeerAuthVerifier, peerAuthKey, peerAuthToken, replyProof } from '../util/peer-auth.ts';
 import { messageFromWire, messageToWire } from './raft-codec.ts';
 
 /** Bytes buffered on one peer stream before messages to that peer are dropped. */
@@ -33,7 +36,8 @@ export const GRPC_MESSAGE_BYTES_MAX = 64 * 1024 * 1024;
 export const SNAPSHOT_TIMEOUT_MS = 5 * 60 * 1000;
 
 export const METADATA_CLUSTER = 'x-ts3gw-cluster-id';
-export const METADATA_SECRET = 'x-ts3gw-cluster-secret';
+/** Metadata key of the peer auth token (util/peer-auth.ts). */
+export const METADATA_AUTH = PEER_AUTH_HEADER;
 const METADATA_NODE = 'x-ts3gw-node-id';
 const METADATA_INCARNATION = 'x-ts3gw-incarnation';
 
@@ -79,9 +83,24 @@ const PROBE_INTERVAL_MS = 250;
 /** How long a peer with a refused incarnation is left alone before it is checked again. */
 const REFUSED_PEER_RECHECK_MS = 5_000;
 
+/** Least time between two log lines about refused credentials from one address. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/** The metadata a caller sends: the cluster id and a fresh peer auth token for `purpose`. */
+export function peerAuthMetadata(key: Buffer, clusterId: string, purpose: PeerAuthPurpose, sender = ''): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set(METADATA_CLUSTER, clusterId);
+  md.set(METADATA_AUTH, peerAuthToken(key, purpose, clusterId, sender));
+  return md;
+}
+
 /** Raft traffic over gRPC. */
 export class GrpcTransport implements Transport {
   readonly #options: GrpcTransportOptions;
+  readonly #authKey: Buffer;
+  readonly #verifier: PeerAuthVerifier;
+  /** Address → when its refusal was last logged (performance.now ms), so a retrying intruder does not flood the log. */
+  readonly #refusalsLogged = new Map<string, number>();
   readonly #server = new grpc.Server({ 'grpc.max_receive_message_length': GRPC_MESSAGE_BYTES_MAX });
   readonly #peers = new Map<NodeId, Peer>();
   #handler: TransportHandler | undefined;
@@ -92,6 +111,8 @@ export class GrpcTransport implements Transport {
 
   constructor(options: GrpcTransportOptions) {
     this.#options = options;
+    this.#authKey = peerAuthKey(options.clusterSecret);
+    this.#verifier = new PeerAuthVerifier(this.#authKey);
   }
 
   /** The port actually bound (useful when listening on port 0). */
@@ -230,11 +251,14 @@ export class GrpcTransport implements Transport {
   }
 
   #openStream(id: NodeId, peer: Peer): grpc.ClientWritableStream<pb.MessageBatch> {
-    const stream = peer.client.messages(this.#metadata(), (err) => {
+    const md = this.#metadata();
+    const token = String(md.get(METADATA_AUTH)[0]);
+    const stream = peer.client.messages(md, (err) => {
       // The stream ended: by us (close/setPeers) or by failure. The next send reopens it, and so
       // does a redial after a pause while the peer is still ours.
       if (peer.stream === stream) peer.stream = undefined;
       peer.queuedBytes = 0;
+      if (err?.code === grpc.status.UNAUTHENTICATED) this.#logRefusal(peer.address, { node: id, reason: err.details }, 'peer refused our credentials: is our cluster secret the cluster\'s?');
       if (err && err.code !== grpc.status.CANCELLED) {
         this.onUnreachable?.(id);
         this.#probe(id, peer);
@@ -253,6 +277,12 @@ export class GrpcTransport implements Transport {
     // The callee says who it is in its initial metadata: a peer whose data directory was reset
     // must not receive our log (it would accept a commit index its empty log cannot back).
     stream.on('metadata', (md: grpc.Metadata) => {
+      if (!checkReplyProof(this.#authKey, token, md.get(PEER_AUTH_REPLY_HEADER)[0])) {
+        this.#logRefusal(peer.address, { node: id }, 'refusing a peer that cannot prove it holds the cluster secret');
+        peer.refusedUntilMs = Date.now() + REFUSED_PEER_RECHECK_MS;
+        stream.cancel();
+        return;
+      }
       const incarnation = md.get(METADATA_INCARNATION)[0];
       if (typeof incarnation === 'string' && !this.#options.checkIncarnation(id, incarnation)) {
         this.#options.logger.warn({ node: id, incarnation }, 'refusing a node whose data directory was reset; remove it and add it back as a new node');
@@ -304,30 +334,46 @@ export class GrpcTransport implements Transport {
   }
 
   #metadata(): grpc.Metadata {
-    const md = new grpc.Metadata();
-    md.set(METADATA_CLUSTER, this.#options.clusterId);
-    md.set(METADATA_SECRET, this.#options.clusterSecret);
+    const md = peerAuthMetadata(this.#authKey, this.#options.clusterId, 'raft', String(this.#options.nodeId));
     md.set(METADATA_NODE, String(this.#options.nodeId));
     md.set(METADATA_INCARNATION, this.#options.incarnation);
     return md;
   }
 
-  /** Refuses a caller without this cluster's id and secret. */
-  #secretRefusal(metadata: grpc.Metadata): grpc.ServiceError | undefined {
+  /** Refuses (and logs) a caller without a valid token for this cluster and `purpose`. */
+  #secretRefusal(call: { metadata: grpc.Metadata; getPeer(): string }, purpose: PeerAuthPurpose): grpc.ServiceError | undefined {
+    const metadata = call.metadata;
     const cluster = metadata.get(METADATA_CLUSTER)[0];
-    const secret = metadata.get(METADATA_SECRET)[0];
-    const a = Buffer.from(typeof secret === 'string' ? secret : '');
-    const b = Buffer.from(this.#options.clusterSecret);
-    if (cluster !== this.#options.clusterId || a.length !== b.length || !timingSafeEqual(a, b)) {
-      return serviceError(grpc.status.UNAUTHENTICATED, 'wrong cluster id or secret');
+    if (cluster !== this.#options.clusterId) {
+      this.#logRefusal(call.getPeer(), { purpose, reason: 'another cluster id' }, 'refused a gRPC call: wrong cluster credentials');
+      return serviceError(grpc.status.UNAUTHENTICATED, 'wrong cluster id');
+    }
+    const verdict = this.#verifier.verify(metadata.get(METADATA_AUTH)[0], purpose, this.#options.clusterId);
+    if (!verdict.ok) {
+      this.#logRefusal(call.getPeer(), { purpose, reason: verdict.reason }, 'refused a gRPC call: wrong cluster credentials');
+      return serviceError(grpc.status.UNAUTHENTICATED, verdict.reason);
+    }
+    if (purpose === 'raft' && verdict.sender !== String(metadata.get(METADATA_NODE)[0])) {
+      return serviceError(grpc.status.UNAUTHENTICATED, 'the token names another node');
     }
     return undefined;
   }
 
+  /** Logs a refusal (reasons and addresses only, never tokens), at most every REFUSAL_LOG_INTERVAL_MS per address. */
+  #logRefusal(address: string, fields: object, msg: string): void {
+    const now = performance.now();
+    const last = this.#refusalsLogged.get(address);
+    if (last !== undefined && now - last < REFUSAL_LOG_INTERVAL_MS) return;
+    if (this.#refusalsLogged.size > 1024) this.#refusalsLogged.clear();
+    this.#refusalsLogged.set(address, now);
+    this.#options.logger.warn({ peer: address, ...fields }, msg);
+  }
+
   /** Why a call from a peer must be refused, or undefined when it may proceed. */
-  #refusal(metadata: grpc.Metadata): grpc.ServiceError | undefined {
-    const secretRefusal = this.#secretRefusal(metadata);
+  #refusal(call: { metadata: grpc.Metadata; getPeer(): string }): grpc.ServiceError | undefined {
+    const secretRefusal = this.#secretRefusal(call, 'raft');
     if (secretRefusal) return secretRefusal;
+    const metadata = call.metadata;
     const node = Number(metadata.get(METADATA_NODE)[0]);
     const incarnation = metadata.get(METADATA_INCARNATION)[0];
     if (!(node >= 1) || typeof incarnation !== 'string') return serviceError(grpc.status.UNAUTHENTICATED, 'caller did not say who it is');
@@ -339,12 +385,13 @@ export class GrpcTransport implements Transport {
   }
 
   #onMessagesCall(call: grpc.ServerReadableStream<pb.MessageBatch, pb.StreamAck>, callback: grpc.sendUnaryData<pb.StreamAck>): void {
-    const refusal = this.#refusal(call.metadata);
+    const refusal = this.#refusal(call);
     if (refusal) {
       callback(refusal);
       return;
     }
     const md = new grpc.Metadata();
+    md.set(PEER_AUTH_REPLY_HEADER, replyProof(this.#authKey, String(call.metadata.get(METADATA_AUTH)[0])));
     md.set(METADATA_NODE, String(this.#options.nodeId));
     md.set(METADATA_INCARNATION, this.#options.incarnation);
     call.sendMetadata(md);
@@ -375,7 +422,7 @@ export class GrpcTransport implements Transport {
   async #onProposeCall(call: grpc.ServerUnaryCall<pb.ProposeRequest, pb.ProposeResponse>, callback: grpc.sendUnaryData<pb.ProposeResponse>): Promise<void> {
     // A client, not a peer: the cluster secret is what it must hold (a peer holding it can put
     // anything in the log through MsgProp already, so this widens nothing).
-    const refusal = this.#secretRefusal(call.metadata);
+    const refusal = this.#secretRefusal(call, 'propose');
     if (refusal) {
       callback(refusal);
       return;
@@ -392,7 +439,7 @@ export class GrpcTransport implements Transport {
   }
 
   #onProposeStream(call: grpc.ServerDuplexStream<pb.ProposeBatch, pb.ProposeResults>): void {
-    const refusal = this.#secretRefusal(call.metadata);
+    const refusal = this.#secretRefusal(call, 'propose');
     if (refusal || !this.#handler) {
       call.destroy(refusal ?? serviceError(grpc.status.UNAVAILABLE, 'not started'));
       return;
@@ -435,7 +482,7 @@ export class GrpcTransport implements Transport {
   }
 
   async #onSnapshotCall(call: grpc.ServerReadableStream<pb.SnapshotChunk, pb.SnapshotResponse>, callback: grpc.sendUnaryData<pb.SnapshotResponse>): Promise<void> {
-    const refusal = this.#refusal(call.metadata);
+    const refusal = this.#refusal(call);
     if (refusal) {
       callback(refusal);
       return;

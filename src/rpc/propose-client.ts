@@ -10,7 +10,8 @@ import * as grpc from '@grpc/grpc-js';
 import * as pb from '../gen/ts3gw/raft/v1/raft.ts';
 import { encodeCommand } from '../meta/codec.ts';
 import type { ApplyResult, MetaOp } from '../meta/types.ts';
-import { METADATA_CLUSTER, METADATA_SECRET } from './grpc-transport.ts';
+import { peerAuthKey } from '../util/peer-auth.ts';
+import { peerAuthMetadata } from './grpc-transport.ts';
 
 export interface ProposeClientOptions {
   /** host:port of a node's Raft (gRPC) endpoint. */
@@ -39,12 +40,18 @@ export interface ProposeStream {
 /** Proposes metadata operations through one node. */
 export class ProposeClient {
   readonly #client: pb.RaftServiceClient;
-  readonly #metadata = new grpc.Metadata();
+  readonly #clusterId: string;
+  readonly #authKey: Buffer;
 
   constructor(options: ProposeClientOptions) {
     this.#client = new pb.RaftServiceClient(options.address, grpc.credentials.createInsecure());
-    this.#metadata.set(METADATA_CLUSTER, options.clusterId);
-    this.#metadata.set(METADATA_SECRET, options.clusterSecret);
+    this.#clusterId = options.clusterId;
+    this.#authKey = peerAuthKey(options.clusterSecret);
+  }
+
+  /** Fresh credentials for one call or stream (a token is good for one use). */
+  get #metadata(): grpc.Metadata {
+    return peerAuthMetadata(this.#authKey, this.#clusterId, 'propose');
   }
 
   /**

@@ -10,7 +10,8 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { INTERNAL_SECRET_HEADER } from '../../../src/forward/chunk-wire.ts';
+import { INTERNAL_AUTH_HEADER } from '../../../src/forward/chunk-wire.ts';
+import { PeerAuthVerifier, peerAuthKey } from '../../../src/util/peer-auth.ts';
 import { PeerChunks } from '../../../src/forward/peer-chunks.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -18,10 +19,11 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 /** An HTTP-only chunk server, as a node without the chunk wire would be. */
 async function httpOnlyPeer(secret: string) {
   const chunks = new Map<string, Buffer>();
+  const verifier = new PeerAuthVerifier(peerAuthKey(secret));
   let upgradeAttempts = 0;
   const server = http.createServer(async (req, res) => {
     if (req.headers.upgrade) upgradeAttempts++;
-    if (req.headers[INTERNAL_SECRET_HEADER] !== secret) return void res.writeHead(403).end();
+    if (!verifier.verify(req.headers[INTERNAL_AUTH_HEADER], 'chunks', 'c').ok) return void res.writeHead(403).end();
     const id = /^\/_ts3gw\/chunks\/([0-9a-f]{64})$/.exec(req.url ?? '')?.[1];
     if (!id) return void res.writeHead(400).end('not a chunk id');
     if (req.method === 'PUT') {

@@ -37,7 +37,7 @@ export const protobufFileName = "ts3gw/raft/v1/raft.proto";
  * the exception: their state can be large, so InstallSnapshot streams it in bounded chunks.
  *
  * Every call carries the cluster id and the shared cluster secret in metadata
- * (x-ts3gw-cluster-id, x-ts3gw-cluster-secret); a node refuses calls from another cluster.
+ * (x-ts3gw-cluster-id, x-ts3gw-peer-auth: an HMAC token, never the secret); a node refuses calls from another cluster.
  */
 
 export const EntryType = { ENTRY_TYPE_NORMAL: 0, ENTRY_TYPE_CONF_CHANGE: 1, UNRECOGNIZED: -1 } as const;

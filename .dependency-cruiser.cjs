@@ -31,6 +31,7 @@ module.exports = {
     only('cache', []),
     only('metrics', []),
     only('cli', ['s3', 'meta', 'util']),
+    only('faults', ['util']),
     {
       name: 'only-rpc-imports-gen',
       severity: 'error',

@@ -9,6 +9,7 @@ import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../util/assert.ts';
+import type { DiskFaultHook } from '../util/disk-faults.ts';
 import { errorCode, StoreError } from '../util/errors.ts';
 import {
   CHUNK_ERR_CLOSED,
@@ -65,6 +66,8 @@ export interface DiskChunkStoreOptions {
   dir: string;
   /** fsync chunk files and directories; only tests of non-durable paths turn this off. */
   fsync: boolean;
+  /** Chaos fault mode only: called before each chunk file's fsync (slow or failing disk). */
+  faults?: DiskFaultHook;
 }
 
 /** Opens the store, creating its directories and removing temp files a crash left behind. */
@@ -418,6 +421,7 @@ export class DiskChunkStore implements ChunkStore {
     const handle = await open(tmp, 'w');
     try {
       await write(handle);
+      await this.#options.faults?.beforeSync('chunk');
       if (this.#options.fsync) await handle.sync();
     } catch (err) {
       await handle.close();

@@ -77,6 +77,8 @@ export interface Config {
   maintenanceBytesPerSecond: number;
   /** Bytes per second re-hashed by the scrubber. */
   scrubBytesPerSecond: number;
+  /** Chaos suite only: a JSON file the node polls for injected clock and disk faults (src/faults/); unset in production. */
+  faultsFile: string | undefined;
 }
 
 /** Configuration problems; `problems` lists every one found. */
@@ -123,6 +125,7 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
   maintenanceChunksPerSecond: { env: 'TS3GW_MAINTENANCE_CHUNKS_PER_SECOND', flag: 'maintenance-chunks-per-second', type: 'int', default: 2_000 },
   maintenanceBytesPerSecond: { env: 'TS3GW_MAINTENANCE_BYTES_PER_SECOND', flag: 'maintenance-bytes-per-second', type: 'int', default: 64 * 1024 * 1024 },
   scrubBytesPerSecond: { env: 'TS3GW_SCRUB_BYTES_PER_SECOND', flag: 'scrub-bytes-per-second', type: 'int', default: 8 * 1024 * 1024 },
+  faultsFile: { env: 'TS3GW_FAULTS_FILE', flag: 'faults-file', type: 'optional', default: undefined },
 };
 
 /** Where configuration comes from; injected so tests need no process globals. */

@@ -23,6 +23,7 @@ import {
   type SnapshotMetadata,
 } from '../raft/index.ts';
 import { assert } from '../util/assert.ts';
+import type { DiskFaultHook } from '../util/disk-faults.ts';
 import { allocRecord, encodeRecord, RECORD_PAYLOAD_OFFSET, sealRecord, WriteAheadLog } from './wal.ts';
 
 const RECORD_HARD_STATE = 1;
@@ -53,7 +54,7 @@ export class DurableLogStorage implements RaftStorage {
   }
 
   /** Opens the log in `dir`, replaying it (and cutting a torn tail). */
-  static async open(dir: string, options: { fsync: boolean }): Promise<DurableLogStorage> {
+  static async open(dir: string, options: { fsync: boolean; faults?: DiskFaultHook }): Promise<DurableLogStorage> {
     await mkdir(dir, { recursive: true });
     const { wal, replay } = await WriteAheadLog.open(join(dir, 'raft.wal'), options);
     const memory = new MemoryStorage();

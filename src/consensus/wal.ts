@@ -28,6 +28,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { assert } from '../util/assert.ts';
+import type { DiskFaultHook } from '../util/disk-faults.ts';
 import { StoreError } from '../util/errors.ts';
 
 /** The log is corrupt before its tail: refuse to start. */
@@ -131,6 +132,8 @@ export class WriteAheadLog {
   readonly #fsync: boolean;
   /** Records appended without sync and not yet written (see the header comment). */
   #held: Buffer[] = [];
+  /** Chaos fault mode only (src/faults/); undefined in production. */
+  #faults: DiskFaultHook | undefined;
 
   private constructor(path: string, handle: FileHandle, syncHandle: FileHandle | undefined, sizeBytes: number, fsync: boolean) {
     this.#path = path;
@@ -145,7 +148,7 @@ export class WriteAheadLog {
   }
 
   /** Opens (creating) the log, replays it and cuts a torn tail off. */
-  static async open(path: string, options: { fsync: boolean }): Promise<{ wal: WriteAheadLog; replay: ReplayResult }> {
+  static async open(path: string, options: { fsync: boolean; faults?: DiskFaultHook }): Promise<{ wal: WriteAheadLog; replay: ReplayResult }> {
     await rm(`${path}.tmp`, { force: true });
     const handle = await open(path, 'a+');
     const data = await handle.readFile();
@@ -156,7 +159,9 @@ export class WriteAheadLog {
     // range, so without this a power loss could still tear a record that replay accepted.
     if (options.fsync) await handle.sync();
     const syncHandle = await WriteAheadLog.#openSyncHandle(path, options.fsync);
-    return { wal: new WriteAheadLog(path, handle, syncHandle, validBytes, options.fsync), replay: { records, truncatedBytes: data.length - validBytes } };
+    const wal = new WriteAheadLog(path, handle, syncHandle, validBytes, options.fsync);
+    wal.#faults = options.faults;
+    return { wal, replay: { records, truncatedBytes: data.length - validBytes } };
   }
 
   /** Size of the file in bytes. */
@@ -177,6 +182,8 @@ export class WriteAheadLog {
     }
     const data = this.#held.length === 0 ? records : [...this.#held, ...records];
     this.#held = [];
+    // Chaos fault mode only: a slow disk, or an EIO that the raft host turns into a crash.
+    await this.#faults?.beforeSync('wal');
     await this.#write(this.#syncHandle ?? this.#handle, data);
   }
 

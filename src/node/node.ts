@@ -31,6 +31,7 @@ import { createMetrics } from '../metrics/metrics.ts';
 import { ObjectService } from '../objects/object-service.ts';
 import { buildS3App } from '../s3/server.ts';
 import { systemClock } from '../util/clock.ts';
+import { FaultControl } from '../faults/fault-control.ts';
 import { errorCode, StoreError } from '../util/errors.ts';
 import { type Credentials, loadRootCredentials } from './credentials.ts';
 import { KeyBook, SecretSealer } from './access-keys.ts';
@@ -128,8 +129,13 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   }
   // The Raft log is fsynced; the state machine behind it need not be (a restart replays the log).
   const meta = await openLevelMetaStore({ location: join(config.dataDir, 'meta'), syncWrites: false });
-  const localChunks = await openDiskChunkStore({ dir: join(config.dataDir, 'chunks'), fsync: true });
-  const log = await DurableLogStorage.open(raftDir, { fsync: true });
+  // Chaos suite only (TS3GW_FAULTS_FILE): clock and disk faults read from a file; never in production.
+  const faults = config.faultsFile === undefined ? undefined : new FaultControl(config.faultsFile, logger);
+  faults?.start();
+  const clock = faults?.clock ?? systemClock;
+  const diskFaults = faults ? { faults: faults.disk } : {};
+  const localChunks = await openDiskChunkStore({ dir: join(config.dataDir, 'chunks'), fsync: true, ...diskFaults });
+  const log = await DurableLogStorage.open(raftDir, { fsync: true, ...diskFaults });
   if (log.truncatedBytes > 0) logger.warn({ bytes: log.truncatedBytes }, 'cut a torn tail off the raft log');
   const incarnations = await Incarnations.load(raftDir);
   const transport = new GrpcTransport({
@@ -230,7 +236,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   );
   const objects = new ObjectService(
     { chunkSizeBytes: config.chunkSizeBytes, inlineMaxBytes: config.inlineMaxBytes, objectSizeBytesMax: config.objectSizeBytesMax },
-    { consensus, chunks, clock: systemClock },
+    { consensus, chunks, clock },
   );
   // What peers get from this node, over the chunk wire and the HTTP chunk endpoint alike.
   const servedChunks: WireChunkStore = {
@@ -280,7 +286,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     },
     {
       objects,
-      clock: systemClock,
+      clock,
       lookupSecret: (id) => keyBook.secretOf(id),
       ownerOf: (id) => id,
       // Ready: serving, a leader known, and caught up with what it committed (a restarted node

@@ -15,7 +15,7 @@
  * with another data directory (a wiped disk claiming an old identity) is refused with a reason.
  */
 import type { ConfState } from '../raft/types.ts';
-import type { ApplyResult, MetaOp, NodeRecord } from '../meta/types.ts';
+import type { ApplyResult, MetaOp, NodeRecord, ReplacementRecord } from '../meta/types.ts';
 import { StoreError } from '../util/errors.ts';
 import { PEER_AUTH_HEADER, peerAuthKey, peerAuthToken } from '../util/peer-auth.ts';
 import type { Member } from './gossip.ts';
@@ -92,6 +92,8 @@ export interface AdmitDeps {
   isActive(id: number): boolean;
   /** Ids with a decommission record: they left (or are leaving) and may not come back as such. */
   leavingIds(): Promise<number[]>;
+  /** The replacement record of a node id (an operator's ts3ctl replace), if any. */
+  replacementOf(id: number): Promise<ReplacementRecord | undefined>;
 }
 
 /** Checks the shape of a join request body; throws MEMBERSHIP_ERR_BAD_REQUEST. */
@@ -144,14 +146,23 @@ export class JoinAdmitter {
     if (nodeId !== undefined && (await deps.leavingIds()).includes(nodeId)) {
       throw new StoreError(MEMBERSHIP_ERR_CONFLICT, `node ${nodeId} was decommissioned (or is being): start this node without a node id to join as a new member`, { nodeId });
     }
+    // The operator asked for this place to be given to a new node (ts3ctl replace): a joiner
+    // naming the id is the replacement, with or without TS3GW_REPLACE.
+    const asked = nodeId !== undefined ? await deps.replacementOf(nodeId) : undefined;
+    // The same data directory asking again after the leader recorded its admission (the answer
+    // was lost): the place is already its own; removing and adding it again would only churn.
+    if (nodeId !== undefined && asked?.state !== 'waiting' && asked?.incarnation === request.incarnation && members.has(nodeId)) {
+      return { nodeId, clusterId: deps.clusterId, peers: deps.peers(), replaced: true };
+    }
+    const replace = request.replace === true || asked?.state === 'waiting';
     if (nodeId !== undefined && members.has(nodeId)) {
       const known = deps.incarnationOf(nodeId);
       // A founder that never ran yet (it started late, after the others formed): its place is
       // waiting for it; nothing to change. One that ran registered itself through the log, so
       // an unknown incarnation alone does not make a late founder (this leader may be new).
       const ranBefore = (await deps.listNodes()).some((n) => n.nodeId === nodeId);
-      if (request.replace && known === undefined && !ranBefore) return { nodeId, clusterId: deps.clusterId, peers: deps.peers() };
-      if (request.replace && known !== request.incarnation) {
+      if (replace && known === undefined && !ranBefore) return { nodeId, clusterId: deps.clusterId, peers: deps.peers() };
+      if (replace && known !== request.incarnation) {
         // Only the place of a member that is gone: one the leader still hears from is alive
         // (a second process with the same id, a remounted empty directory), and taking a voter
         // out while too few others answer would lose the quorum.
@@ -167,8 +178,10 @@ export class JoinAdmitter {
         }
         // The old data directory is gone: remove that member, add the new one in its place. The
         // removal makes every node forget the old incarnation, so the new one is heard.
+        const wasVoter = conf.voters.includes(nodeId);
         await deps.removeNode(nodeId);
         await addLearnerSoon(deps, nodeId, request.raftAddress);
+        await recordJoined(deps, nodeId, request.incarnation, asked, wasVoter);
         return { nodeId, clusterId: deps.clusterId, peers: deps.peers(), replaced: true };
       }
       if (known !== request.incarnation) {
@@ -190,9 +203,28 @@ export class JoinAdmitter {
       nodeId = result.value.nodeId;
     }
     await deps.addLearner(nodeId, request.raftAddress);
-    // A retried replace finds the old member already removed (by its first attempt): the place
-    // it takes is the same.
-    return { nodeId, clusterId: deps.clusterId, peers: deps.peers(), ...(request.replace ? { replaced: true } : {}) };
+    // A retried replace finds the old member already removed (by its first attempt, or by a
+    // leader that died before it added the new one): the place it takes is the same.
+    if (replace) await recordJoined(deps, nodeId, request.incarnation, asked, asked?.wasVoter ?? false);
+    return { nodeId, clusterId: deps.clusterId, peers: deps.peers(), ...(replace ? { replaced: true } : {}) };
+  }
+}
+
+/**
+ * Records that the new node took `nodeId`'s place (visible in GET /_ts3gw/admin/replace). Best
+ * effort: the admission itself is done, and the new node records it itself if this is lost
+ * (ReplaceWorker).
+ */
+async function recordJoined(deps: AdmitDeps, nodeId: number, incarnation: string, asked: ReplacementRecord | undefined, wasVoter: boolean): Promise<void> {
+  const now = Date.now();
+  const record: ReplacementRecord = { nodeId, state: 'joined', startedMs: asked?.startedMs ?? now, updatedMs: now, wasVoter: asked?.wasVoter ?? wasVoter, incarnation };
+  try {
+    await deps.propose({ type: 'SetReplacement', nodeId, record, expected: asked?.state ?? null }, now);
+  } catch (err) {
+    // Lost leadership or timed out after the admission itself was done: the joiner must still
+    // get its answer (it was admitted), and it records the step itself once it runs.
+    const code = (err as { code?: string }).code;
+    if (code !== 'CONSENSUS_ERR_NO_LEADER' && code !== 'RAFT_PROPOSAL_DROPPED' && code !== 'CONSENSUS_ERR_TIMEOUT') throw err;
   }
 }
 

@@ -45,6 +45,7 @@ import { advertisedRaftAddress, answerJoin, emptyGossipStats, formedPeers, joinT
 import { JOIN_AUTH_HEADER, JoinAdmitter, type JoinAnswer } from '../membership/join.ts';
 import { Promoter } from '../membership/promoter.ts';
 import { DecommissionWorker } from '../membership/decommission.ts';
+import { ReplaceWorker } from '../membership/replace.ts';
 import { type PeerAuthPurpose, PeerAuthVerifier, peerAuthKey } from '../util/peer-auth.ts';
 
 /** A draining node's refusal of a chunk copy (the writer counts the other copies). */
@@ -202,6 +203,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     leader: () => (consensus.status().role === 'leader' ? { self: true } : { self: false, s3Url: view?.urlOf(consensus.leader) }),
     isActive: (id) => consensus.status().progress.get(id)?.recentActive === true,
     leavingIds: async () => (await meta.listDecommissions()).map((d) => d.nodeId),
+    replacementOf: async (id) => (await meta.listReplacements()).find((r) => r.nodeId === id),
     peers: () => Object.fromEntries([...peers, [nodeId, view?.nodes().find((n) => n.nodeId === nodeId)?.raftAddress ?? advertisedRaftAddress(config, transport.port)]]),
   });
   // Set once S3 listens (its URL is what peers fetch chunks from); until then chunks stay local.
@@ -312,6 +314,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
           placement: () => view?.placement(),
           dataDir: config.dataDir,
           decommissions: () => meta.listDecommissions(),
+          replacements: () => meta.listReplacements(),
           keys: { book: keyBook, sealer, list: () => meta.listAccessKeys() },
           isAlive: (id) => gossip?.isAlive(id) ?? false,
         }),
@@ -397,6 +400,21 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     DECOMMISSION_INTERVAL_MS,
   );
   decommissioner.start();
+  const replacer = new ReplaceWorker(
+    {
+      selfId: nodeId,
+      incarnation: identity.incarnation,
+      admittedAsReplacement: joined?.replaced === true,
+      listReplacements: () => meta.listReplacements(),
+      propose: (op, stampMs) => consensus.propose(op, stampMs),
+      maintenance: () => maintenance.stats(),
+      ringHasSelf: () => view?.ringHasSelf() ?? false,
+      nowMs: () => Date.now(),
+      logger,
+    },
+    DECOMMISSION_INTERVAL_MS,
+  );
+  replacer.start();
 
   return {
     s3Url,
@@ -411,6 +429,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       // Stop taking requests and let in-flight ones finish, then stop what they used.
       promoter.stop();
       decommissioner.stop();
+      replacer.stop();
       keyBook.stop();
       // Gossip first: its address updates must not reach a transport that is closing.
       await gossip?.close();

@@ -30,7 +30,8 @@ module.exports = {
     only('config', ['util']),
     only('cache', []),
     only('metrics', []),
-    only('cli', ['s3', 'meta', 'util']),
+    only('cli', ['s3', 'meta', 'util', 'audit']),
+    only('audit', ['util']),
     only('faults', ['util']),
     {
       name: 'only-rpc-imports-gen',

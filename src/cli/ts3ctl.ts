@@ -7,6 +7,7 @@
  *   ts3ctl decommission <node> [--wait [--timeout S]]   drain a node's chunks to others, then remove it
  *   ts3ctl is-safe-to-remove <node>       whether removing it now would lose quorum or data
  *   ts3ctl keys list | create [--admin] [--description D] | delete|disable|enable <key>
+ *   ts3ctl audit verify [--file PATH]     check a node's audit log for edited, deleted or reordered lines (local, no key)
  *
  * Options: --endpoint URL (TS3GW_ENDPOINT, default http://127.0.0.1:9000), --access-key /
  * --secret-key (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or TS3GW_ROOT_ACCESS_KEY /
@@ -18,6 +19,7 @@ import { type AdminTarget, adminRequest } from './admin-client.ts';
 import { decommission, isSafeToRemove } from './decommission.ts';
 import { formatBytes, table } from './format.ts';
 import { keys } from './keys.ts';
+import { audit } from './audit.ts';
 
 /** What GET /cluster answers. */
 export interface ClusterAnswer {
@@ -73,11 +75,14 @@ async function main(argv: string[]): Promise<number> {
       timeout: { type: 'string' },
       admin: { type: 'boolean', default: false },
       description: { type: 'string' },
+      file: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   const env = process.env;
   if (values.help || positionals.length === 0) throw new UsageError(USAGE);
+  // Reads a local file: needs no endpoint and no key.
+  if (positionals[0] === 'audit') return audit(positionals.slice(1), { json: values.json, ...(values.file ? { file: values.file } : {}) }, (t) => process.stdout.write(`${t}\n`));
   const accessKeyId = values['access-key'] ?? env['AWS_ACCESS_KEY_ID'] ?? env['TS3GW_ROOT_ACCESS_KEY'];
   const secretAccessKey = values['secret-key'] ?? env['AWS_SECRET_ACCESS_KEY'] ?? env['TS3GW_ROOT_SECRET_KEY'];
   if (!accessKeyId || !secretAccessKey) throw new UsageError('ts3ctl needs the root key: --access-key/--secret-key or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY');

@@ -47,6 +47,8 @@ import { Promoter } from '../membership/promoter.ts';
 import { DecommissionWorker } from '../membership/decommission.ts';
 import { ReplaceWorker } from '../membership/replace.ts';
 import { type PeerAuthPurpose, PeerAuthVerifier, peerAuthKey } from '../util/peer-auth.ts';
+import { AUDIT_FILE, AuditLog } from '../audit/audit-log.ts';
+import { adminEvent, denialEvent } from '../audit/events.ts';
 
 /** A draining node's refusal of a chunk copy (the writer counts the other copies). */
 const CHUNK_ERR_DRAINING = 'CHUNK_ERR_DRAINING';
@@ -188,6 +190,8 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const clusterSecret = config.clusterSecret ?? identity.clusterSecret;
   // One replay cache for the S3 port's internal endpoints (chunks, join); gRPC keeps its own.
   const peerAuth = new PeerAuthVerifier(peerAuthKey(clusterSecret));
+  // Admin actions and 403s, hash-chained (ts3ctl audit verify).
+  const auditLog = await AuditLog.open(join(config.dataDir, AUDIT_FILE), { logger });
   // Access keys other than the root one: in the log, secrets sealed by the cluster secret.
   const sealer = new SecretSealer(clusterSecret);
   const keyBook = new KeyBook({ root: credentials, sealer, appliedIndex: () => meta.appliedIndex(), listAccessKeys: () => meta.listAccessKeys(), logger });
@@ -278,7 +282,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
         hasLeader: consensus.leader !== 0,
       };
     },
-    counters: () => ({ ...(maintenance.stats() as unknown as Record<string, number>), ...wireServer.stats(), ...remoteChunks.stats(), ...(gossip?.stats() ?? emptyGossipStats()) }),
+    counters: () => ({ ...(maintenance.stats() as unknown as Record<string, number>), ...wireServer.stats(), ...remoteChunks.stats(), ...(gossip?.stats() ?? emptyGossipStats()), ...auditLog.stats() }),
   });
   const app = buildS3App(
     {
@@ -301,8 +305,8 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
         inventoryDigests: (ranges) => inventoryDigests(localChunks.list(), ranges),
         inventoryList: (range) => listRange((shard) => localChunks.listShard(shard), range),
       },
-      admin: (req) =>
-        handleAdmin(req, {
+      admin: async (req) => {
+        const res = await handleAdmin(req, {
           consensus,
           nodeId,
           clusterId: identity.clusterId,
@@ -317,7 +321,11 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
           replacements: () => meta.listReplacements(),
           keys: { book: keyBook, sealer, list: () => meta.listAccessKeys() },
           isAlive: (id) => gossip?.isAlive(id) ?? false,
-        }),
+        });
+        const event = adminEvent(req, res);
+        if (event) await auditLog.append(event);
+        return res;
+      },
       join: {
         authorize: (headers) => peerAuthorized(peerAuth, headers[JOIN_AUTH_HEADER], 'join', '', logger),
         admit: (body) => answerJoin(admitter, body, logger),
@@ -330,6 +338,9 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   // (Node >= 24.9 reads this property per request; @types/node does not list it yet.)
   (app.server as { shouldUpgradeCallback?: typeof wantsChunkWire }).shouldUpgradeCallback = wantsChunkWire;
   app.server.on('upgrade', (req, socket, head) => wireServer.accept(req, socket, head));
+  app.addHook('onResponse', async (req, reply) => {
+    if (reply.statusCode === 403) void auditLog.append(denialEvent(req, reply.statusCode));
+  });
   await app.listen({ host: config.s3Host, port: config.s3Port });
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -455,6 +466,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       await chunks.close();
       await meta.flush();
       await meta.close();
+      await auditLog.close();
     },
   };
 }

@@ -509,7 +509,7 @@ export class LevelMetaStore implements MetaStore {
             return { ok: false, code: META_ERR_COPY_SOURCE_CHANGED, message: 'the copy source changed while it was being copied', meta: { ...op.copySource } };
           }
         }
-        this.#write(pending, key, JSON.stringify(op.object));
+        this.#write(pending, key, JSON.stringify(notBefore(op.object, current)));
         this.#dropCompletion(pending, op.bucket, op.key, current);
         return { ok: true, value: current ? { kind: 'PutObject', replaced: current } : { kind: 'PutObject' } };
       }
@@ -576,7 +576,7 @@ export class LevelMetaStore implements MetaStore {
         // One batch: the object appears, the upload and all its parts (listed or not) disappear,
         // and the completion record of the object it replaces (if multipart) goes with that.
         this.#dropCompletion(pending, op.bucket, op.key, current);
-        this.#write(pending, objKey, JSON.stringify({ ...op.object, uploadId: op.uploadId }));
+        this.#write(pending, objKey, JSON.stringify({ ...notBefore(op.object, current), uploadId: op.uploadId }));
         this.#write(pending, uploadKey(op.bucket, op.key, op.uploadId), null);
         for (const p of stored) this.#write(pending, partKey(op.bucket, op.key, op.uploadId, p.partNumber), null);
         this.#write(pending, completionKey(op.bucket, op.key, op.uploadId), JSON.stringify(completion));
@@ -778,4 +778,16 @@ function noSuchBucket(bucket: string): ApplyResult {
 
 function parse<T>(value: string | undefined | null): T | undefined {
   return value === undefined || value === null ? undefined : (JSON.parse(value) as T);
+}
+
+/**
+ * The object to store in place of `current`, its Last-Modified raised to 1 ms after current's
+ * when the proposer stamped it earlier: stamps come from the proposing node's clock, and a node
+ * whose clock is behind would otherwise date an overwrite before the object it replaced (found
+ * by the chaos suite's clock nemesis: 488 such pairs in 40 s with one node 40 s off). Same rule
+ * as TigerBeetle's prepare timestamps; deterministic, it reads only the store.
+ */
+function notBefore(object: ObjectRecord, current: ObjectRecord | undefined): ObjectRecord {
+  if (current === undefined || object.lastModifiedMs > current.lastModifiedMs) return object;
+  return { ...object, lastModifiedMs: current.lastModifiedMs + 1 };
 }

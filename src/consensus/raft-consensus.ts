@@ -164,6 +164,8 @@ export class RaftConsensus implements Consensus {
   /** Callers whose read index is known, waiting for apply to reach it. */
   #awaitingApply: { index: number; waiters: ReadWaiter[] }[] = [];
   #leaderWaiters: (() => void)[] = [];
+  /** Since when (monotonic ms) no leader is known; the host's start counts as leaderless. */
+  #leaderlessSinceMs = performance.now();
   /** The leader (and its term) pending proposals were last re-proposed for. */
   #reproposedFor = '';
   /** The apply worker: resolves once every entry queued so far is applied. */
@@ -545,6 +547,11 @@ export class RaftConsensus implements Consensus {
     // 1. Durable before anything leaves this node, except a leader's messages: it counts its own
     //    entries only once persisted, so its fsync overlaps the followers' (thesis §10.2.1).
     if (rd.sendBeforePersist) this.#send(rd.messages);
+    // Committed entries the log already holds durably (those below the first entry this Ready
+    // appends) go to the apply worker now, so applying a batch overlaps the fsync of the next
+    // one instead of waiting behind it (etcd's server hands committed entries to its apply loop
+    // before saving the Ready, too). Entries being written by this very Ready wait for it.
+    const committed = this.#applyDurableFirst(rd.committedEntries, rd.entries, rd.snapshot !== undefined);
     await this.#deps.log.persist({ ...(rd.hardState ? { hardState: rd.hardState } : {}), entries: rd.entries, ...(rd.snapshot ? { snapshot: rd.snapshot } : {}) }, rd.mustSync);
     if (rd.snapshot) {
       this.#confState = rd.snapshot.metadata.confState;
@@ -555,8 +562,8 @@ export class RaftConsensus implements Consensus {
     if (!rd.sendBeforePersist) this.#send(rd.messages);
     // 3. Apply, off the loop: the next round of appends and sends need not wait for LevelDB.
     //    Membership changes are applied before advance(), as the core expects.
+    if (committed.length > 0) this.#enqueueApply(committed);
     if (rd.committedEntries.length > 0) {
-      this.#enqueueApply(rd.committedEntries);
       const hasConfChange = rd.committedEntries.some((e) => e.type === EntryType.ConfChange);
       if (hasConfChange || this.#applyBacklogEntries > APPLY_BACKLOG_ENTRIES_MAX) await this.#applyTail;
     }
@@ -565,6 +572,26 @@ export class RaftConsensus implements Consensus {
     // 4. Advance.
     this.#node.advance(rd);
     await this.#maybeCompact();
+  }
+
+  /**
+   * Enqueues the committed entries below the first of `appended` (durable already: every entry
+   * outside the Ready's own appends was written and fsynced by an earlier persist) and returns
+   * the rest, to be applied after this Ready is persisted. With a snapshot, or a membership change
+   * among them (the core expects it applied in Ready order), everything waits, as before.
+   */
+  #applyDurableFirst(committedEntries: Entry[], appended: Entry[], hasSnapshot: boolean): Entry[] {
+    if (hasSnapshot || committedEntries.length === 0) return committedEntries;
+    const firstAppended = appended[0]?.index ?? Number.POSITIVE_INFINITY;
+    let durable = 0;
+    while (durable < committedEntries.length && committedEntries[durable]!.index < firstAppended) {
+      if (committedEntries[durable]!.type === EntryType.ConfChange) return committedEntries;
+      durable++;
+    }
+    if (durable === 0) return committedEntries;
+    assert(durable === committedEntries.length || committedEntries[durable]!.index === firstAppended, 'committed entries run on into the appended ones');
+    this.#enqueueApply(durable === committedEntries.length ? committedEntries : committedEntries.slice(0, durable));
+    return committedEntries.slice(durable);
   }
 
   #send(messages: Message[]): void {
@@ -580,6 +607,7 @@ export class RaftConsensus implements Consensus {
     const leaderChanged = lead !== this.#lead;
     this.#lead = lead;
     this.#role = role;
+    if (leaderChanged && lead === NONE) this.#leaderlessSinceMs = performance.now();
     if (leaderChanged) {
       this.#deps.logger.info({ lead, role }, 'raft leader changed');
       // A read round addressed to the old leader will never be answered: fail it now, retry on
@@ -772,14 +800,21 @@ export class RaftConsensus implements Consensus {
     }
   }
 
-  /** Waits (bounded) until some leader is known, so requests during an election need not fail. */
+  /**
+   * Waits (bounded) until some leader is known, so requests during an election need not fail.
+   * The bound counts from when the leader was lost, not from the request: a node in a minority
+   * partition stays leaderless, and each request waiting the whole bound again outlived clients'
+   * timeouts (the chaos suite saw requests to a minority hang instead of a quick 503, contract 4).
+   */
   async #waitForLeader(): Promise<void> {
     if (this.#lead !== NONE) return;
+    const waitMs = this.#leaderlessSinceMs + this.#options.electionTimeoutTicks * this.#options.tickMs * 3 - performance.now();
+    if (waitMs <= 0) throw new StoreError(CONSENSUS_ERR_NO_LEADER, 'no Raft leader is reachable (minority partition or election in progress)');
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#leaderWaiters = this.#leaderWaiters.filter((w) => w !== wake);
         reject(new StoreError(CONSENSUS_ERR_NO_LEADER, 'no Raft leader is reachable (minority partition or election in progress)'));
-      }, this.#options.electionTimeoutTicks * this.#options.tickMs * 3);
+      }, waitMs);
       const wake = () => {
         clearTimeout(timer);
         resolve();

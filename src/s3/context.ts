@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ObjectService } from '../objects/object-service.ts';
 import type { Clock } from '../util/clock.ts';
 import type { AuthResult } from './auth/authenticate.ts';
+import type { RequestAccess } from './authz/access.ts';
 import type { InternalChunks, InternalJoin } from './internal.ts';
 import { S3Error } from './errors.ts';
 import type { RequestTarget } from './names.ts';
@@ -37,6 +38,11 @@ export interface S3Deps {
   lookupSecret(accessKeyId: string): string | undefined;
   /** Owner id (canonical user) of an access key. */
   ownerOf(accessKeyId: string): string;
+  /**
+   * True for keys that pass every ACL check (the root key and admin keys: the cluster operator);
+   * nobody when absent.
+   */
+  isSuperuser?(accessKeyId: string): boolean;
   /** Readiness for /health/ready. */
   isReady(): boolean;
   /**
@@ -75,7 +81,10 @@ export interface RequestContext {
   reply: FastifyReply;
   target: RequestTarget;
   auth: AuthResult;
+  /** The requester's canonical user id ('' for an anonymous request). */
   owner: string;
+  /** Who asks and what they may do (ACLs, Object Ownership). */
+  access: RequestAccess;
   requestId: string;
   options: S3Options;
   deps: S3Deps;

@@ -36,11 +36,24 @@ const BUCKET_OPERATIONS = [
   'GetBucketCors',
   'PutBucketCors',
   'DeleteBucketCors',
+  'GetBucketAcl',
+  'PutBucketAcl',
+  'GetBucketOwnershipControls',
+  'PutBucketOwnershipControls',
+  'DeleteBucketOwnershipControls',
 ] as const;
 type BucketOperation = (typeof BUCKET_OPERATIONS)[number];
 
 /** Implemented object subresource operations: the endpoint carries bucket and key. */
-const OBJECT_OPERATIONS = ['CreateMultipartUpload', 'GetObjectTagging', 'PutObjectTagging', 'DeleteObjectTagging', 'GetObjectAttributes'] as const;
+const OBJECT_OPERATIONS = [
+  'CreateMultipartUpload',
+  'GetObjectTagging',
+  'PutObjectTagging',
+  'DeleteObjectTagging',
+  'GetObjectAttributes',
+  'GetObjectAcl',
+  'PutObjectAcl',
+] as const;
 type ObjectOperation = (typeof OBJECT_OPERATIONS)[number];
 
 /** Operations on one multipart upload (?uploadId=…). */

@@ -14,6 +14,7 @@ export interface S3ErrorSpec {
 }
 
 export const S3_ERRORS = {
+  AccessControlListNotSupported: { status: 400, message: 'The bucket does not allow ACLs' },
   AccessDenied: { status: 403, message: 'Access Denied' },
   AccessForbidden: { status: 403, message: 'CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource\'s CORS spec.' },
   AuthorizationHeaderMalformed: { status: 400, message: 'The authorization header is malformed.' },
@@ -31,6 +32,7 @@ export const S3_ERRORS = {
   InternalError: { status: 500, message: 'We encountered an internal error. Please try again.' },
   InvalidAccessKeyId: { status: 403, message: 'The AWS access key ID you provided does not exist in our records.' },
   InvalidArgument: { status: 400, message: 'Invalid Argument' },
+  InvalidBucketAclWithObjectOwnership: { status: 400, message: "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting" },
   InvalidBucketName: { status: 400, message: 'The specified bucket is not valid.' },
   InvalidChunkSizeError: { status: 403, message: 'Only the last chunk is allowed to have a size less than 8192 bytes' },
   InvalidDigest: { status: 400, message: 'The Content-MD5 you specified is not valid.' },
@@ -47,6 +49,7 @@ export const S3_ERRORS = {
   InvalidTag: { status: 400, message: 'The tag provided was not a valid tag.' },
   InvalidURI: { status: 400, message: "Couldn't parse the specified URI." },
   KeyTooLongError: { status: 400, message: 'Your key is too long.' },
+  MalformedACLError: { status: 400, message: 'The XML you provided was not well-formed or did not validate against our published schema.' },
   MalformedPOSTRequest: { status: 400, message: 'The body of your POST request is not well-formed multipart/form-data.' },
   MalformedXML: { status: 400, message: 'The XML you provided was not well-formed or did not validate against our published schema.' },
   MaxMessageLengthExceeded: { status: 400, message: 'Your request was too big.' },
@@ -62,6 +65,7 @@ export const S3_ERRORS = {
   NoSuchUpload: { status: 404, message: 'The specified upload does not exist.' },
   NotImplemented: { status: 501, message: 'A header or query you provided implies functionality that is not implemented.' },
   NotModified: { status: 304, message: 'Not Modified' },
+  OwnershipControlsNotFoundError: { status: 404, message: 'The bucket ownership controls were not found' },
   PreconditionFailed: { status: 412, message: 'At least one of the preconditions you specified did not hold.' },
   RequestHeaderSectionTooLarge: { status: 400, message: 'Your request header section exceeds the maximum allowed size.' },
   RequestTimeTooSkewed: { status: 403, message: 'The difference between the request time and the current time is too large.' },
@@ -69,6 +73,8 @@ export const S3_ERRORS = {
   ServiceUnavailable: { status: 503, message: 'Service is unable to handle request.' },
   SignatureDoesNotMatch: { status: 403, message: 'The request signature we calculated does not match the signature you provided. Check your key and signing method.' },
   SlowDown: { status: 503, message: 'Please reduce your request rate.' },
+  UnexpectedContent: { status: 400, message: 'This request does not support content' },
+  UnresolvableGrantByEmailAddress: { status: 400, message: 'The email address you provided does not match any account on record.' },
   XAmzContentSHA256Mismatch: { status: 400, message: "The provided 'x-amz-content-sha256' header does not match what was computed." },
 } as const satisfies Record<string, S3ErrorSpec>;
 
@@ -114,6 +120,8 @@ const FROM_OBJECTS: Record<string, S3ErrorCode> = {
   [objects.META_ERR_INVALID_PART]: 'InvalidPart',
   [objects.META_ERR_INVALID_PART_ORDER]: 'InvalidPartOrder',
   [objects.META_ERR_ENTITY_TOO_SMALL]: 'EntityTooSmall',
+  [objects.META_ERR_ACL_NOT_SUPPORTED]: 'AccessControlListNotSupported',
+  [objects.META_ERR_ACL_BLOCKS_OWNERSHIP]: 'InvalidBucketAclWithObjectOwnership',
   // Three re-uploads of a part during one completion: the client is racing itself.
   [objects.META_ERR_UPLOAD_CHANGED]: 'InternalError',
   [objects.OBJ_ERR_INCOMPLETE_BODY]: 'IncompleteBody',

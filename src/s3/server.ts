@@ -15,6 +15,8 @@ import { type AuthResult, authenticate } from './auth/authenticate.ts';
 import type { RequestContext, S3Deps, S3Options } from './context.ts';
 import { parseEndpoint, type S3Endpoint } from './endpoint.ts';
 import { S3_ERRORS, S3Error, toS3Error } from './errors.ts';
+import { anonymousAuth, isAnonymousRequest, RequestAccess } from './authz/access.ts';
+import * as acl from './handlers/acl.ts';
 import * as attributes from './handlers/attributes.ts';
 import * as buckets from './handlers/bucket.ts';
 import * as cors from './handlers/cors.ts';
@@ -145,9 +147,16 @@ async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Option
     return post.postObject(req, reply, endpoint.bucket, options, deps, deps.ownerOf);
   }
 
-  const auth = authenticateRequest(req, target, options, deps);
+  // An unsigned request is anonymous: it may do only what AllUsers grants (authz/access.ts).
+  const unsigned = isAnonymousRequest(req.headers, target.query);
+  const auth = unsigned ? anonymousAuth(req.headers, deps.clock.nowMs()) : authenticateRequest(req, target, options, deps);
+  const owner = unsigned ? '' : deps.ownerOf(auth.accessKeyId);
+  const requester = unsigned ? ({ kind: 'anonymous' } as const) : ({ kind: 'user', id: owner } as const);
+  const access = new RequestAccess(requester, !unsigned && (deps.isSuperuser?.(auth.accessKeyId) ?? false), deps.objects);
+  // Authorized before the body is asked for: a refused upload sends no byte of it.
+  await access.authorize(endpoint);
   continueBody(reply);
-  const ctx: RequestContext = { req, reply, target, auth, owner: deps.ownerOf(auth.accessKeyId), requestId: req.id, options, deps };
+  const ctx: RequestContext = { req, reply, target, auth, owner, access, requestId: req.id, options, deps };
   await dispatch(ctx, endpoint);
 }
 
@@ -213,6 +222,20 @@ async function dispatch(ctx: RequestContext, e: S3Endpoint): Promise<void> {
       return cors.putBucketCors(ctx, e.bucket);
     case 'DeleteBucketCors':
       return cors.deleteBucketCors(ctx, e.bucket);
+    case 'GetBucketAcl':
+      return acl.getBucketAcl(ctx, e.bucket);
+    case 'PutBucketAcl':
+      return acl.putBucketAcl(ctx, e.bucket);
+    case 'GetObjectAcl':
+      return acl.getObjectAcl(ctx, e.bucket, e.key);
+    case 'PutObjectAcl':
+      return acl.putObjectAcl(ctx, e.bucket, e.key);
+    case 'GetBucketOwnershipControls':
+      return acl.getBucketOwnershipControls(ctx, e.bucket);
+    case 'PutBucketOwnershipControls':
+      return acl.putBucketOwnershipControls(ctx, e.bucket);
+    case 'DeleteBucketOwnershipControls':
+      return acl.deleteBucketOwnershipControls(ctx, e.bucket);
     case 'PostObject':
       // A form upload that also carries an Authorization header: S3 rejects the mix.
       throw new S3Error('InvalidRequest', 'POST uploads are authorized by their policy; send no Authorization header.');

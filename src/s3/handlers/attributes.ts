@@ -30,7 +30,7 @@ export async function getObjectAttributes(ctx: RequestContext, bucket: string, k
   const want = new Set(names);
   const maxParts = numberHeader(ctx, 'x-amz-max-parts', ATTRIBUTE_PARTS_MAX);
   const marker = numberHeader(ctx, 'x-amz-part-number-marker', 0);
-  const object = await ctx.deps.objects.getObject(bucket, key);
+  const object = await ctx.access.readObject(bucket, key, 'READ');
   const body: XmlNode = {};
   if (want.has('ETag')) body['ETag'] = object.etag;
   if (want.has('Checksum') && object.checksum) {

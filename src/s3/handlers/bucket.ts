@@ -8,6 +8,7 @@ import { readXmlBody } from '../body.ts';
 import { type RequestContext, isoDate } from '../context.ts';
 import { validateBucketName } from '../names.ts';
 import { childText, renderXml } from '../xml.ts';
+import { aclOfNewBucket, ownershipOfNewBucket } from './acl.ts';
 import { decodeToken, encodeToken } from './list.ts';
 
 /** ListBuckets' max-buckets bounds (AWS: 1 to 10000). */
@@ -33,7 +34,9 @@ export async function listBuckets(ctx: RequestContext): Promise<void> {
   const after = token !== null ? Buffer.from(decodeToken(token), 'utf8') : undefined;
   const prefix = q.get('prefix') ?? '';
   const region = q.get('bucket-region');
+  // A key sees the buckets it owns; the root and admin keys see every bucket (operators).
   const buckets = (await ctx.deps.objects.listBuckets())
+    .filter((b) => ctx.access.superuser || b.owner === ctx.owner)
     .filter((b) => b.name.startsWith(prefix) && (region === null || b.region === region))
     .filter((b) => after === undefined || Buffer.compare(Buffer.from(b.name), after) > 0);
   buckets.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
@@ -69,8 +72,10 @@ export async function createBucket(ctx: RequestContext, bucket: string): Promise
       );
     }
   }
+  const ownership = ownershipOfNewBucket(ctx);
+  const acl = aclOfNewBucket(ctx, ctx.owner, ownership);
   try {
-    await ctx.deps.objects.createBucket({ name: bucket, createdMs: ctx.deps.clock.nowMs(), region, owner: ctx.owner });
+    await ctx.deps.objects.createBucket({ name: bucket, createdMs: ctx.deps.clock.nowMs(), region, owner: ctx.owner, ownership, ...(acl ? { acl } : {}) });
   } catch (err) {
     // "For legacy compatibility, if you re-create an existing bucket that you already own in the
     // North Virginia Region, Amazon S3 returns 200 OK" (API_CreateBucket, BucketAlreadyOwnedByYou);

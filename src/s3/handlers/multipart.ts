@@ -49,10 +49,13 @@ export async function createMultipartUpload(ctx: RequestContext, bucket: string,
   const meta = objectMetaFromHeaders(ctx);
   const tags = tagsFromHeader(ctx);
   const { algorithm, type } = uploadChecksum(ctx);
+  // The ACL and owner of the object the upload completes into, decided now as S3 does.
+  const { owner, acl } = await ctx.access.newObject(bucket, ctx.req.headers);
   const upload = await ctx.deps.objects.createMultipartUpload({
     bucket,
     key,
-    owner: ctx.owner,
+    owner,
+    ...(acl ? { acl } : {}),
     ...meta,
     ...(tags ? { tags } : {}),
     ...(algorithm ? { checksumAlgorithm: algorithm } : {}),
@@ -154,7 +157,7 @@ export async function uploadPartCopy(ctx: RequestContext, bucket: string, key: s
   const partNumber = partNumberOf(ctx);
   const source = parseCopySource(header(ctx.req, 'x-amz-copy-source') ?? '');
   const upload = await ctx.deps.objects.getUpload(bucket, key, uploadId);
-  const sourceObject = await ctx.deps.objects.getObject(source.bucket, source.key);
+  const sourceObject = await ctx.access.readObject(source.bucket, source.key, 'READ');
   const outcome = evaluateReadConditions(copySourceConditions(ctx), sourceObject.etag, sourceObject.lastModifiedMs);
   if (outcome !== 'ok') throw new S3Error('PreconditionFailed', undefined, { Condition: 'x-amz-copy-source-If-Match' });
   const [start, end] = copySourceRange(header(ctx.req, 'x-amz-copy-source-range'), sourceObject.sizeBytes);

@@ -35,11 +35,13 @@ export async function putObject(ctx: RequestContext, bucket: string, key: string
   const meta = objectMetaFromHeaders(ctx);
   const condition = writeCondition(ctx);
   const tags = tagsFromHeader(ctx);
+  const { owner, acl } = await ctx.access.newObject(bucket, ctx.req.headers);
   const body = readObjectBody(ctx);
   const object = await ctx.deps.objects.putObject({
     bucket,
     key,
-    owner: ctx.owner,
+    owner,
+    ...(acl ? { acl } : {}),
     body: body.stream,
     declaredSizeBytes: body.declaredSizeBytes,
     ...meta,
@@ -57,7 +59,7 @@ export async function putObject(ctx: RequestContext, bucket: string, key: string
 
 /** GET /bucket/key and HEAD /bucket/key */
 export async function getObject(ctx: RequestContext, bucket: string, key: string, head: boolean): Promise<void> {
-  const object = await ctx.deps.objects.getObject(bucket, key);
+  const object = await ctx.access.readObject(bucket, key, 'READ');
   const outcome = evaluateReadConditions(readConditions(ctx), object.etag, object.lastModifiedMs);
   if (outcome === 'precondition-failed') throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-Match' });
   if (outcome === 'not-modified') {
@@ -172,7 +174,7 @@ export async function copyObject(ctx: RequestContext, bucket: string, key: strin
   if (directive !== 'COPY' && directive !== 'REPLACE') {
     throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: directive });
   }
-  const sourceObject = await ctx.deps.objects.getObject(source.bucket, source.key);
+  const sourceObject = await ctx.access.readObject(source.bucket, source.key, 'READ');
   const outcome = evaluateReadConditions(copySourceConditions(ctx), sourceObject.etag, sourceObject.lastModifiedMs);
   // For copy sources every failed condition is a 412, If-None-Match included (API_CopyObject).
   if (outcome !== 'ok') throw new S3Error('PreconditionFailed', undefined, { Condition: 'x-amz-copy-source-If-Match' });
@@ -188,13 +190,16 @@ export async function copyObject(ctx: RequestContext, bucket: string, key: strin
     throw new S3Error('InvalidArgument', 'Unknown tagging directive.', { ArgumentName: 'x-amz-tagging-directive', ArgumentValue: tagDirective });
   }
   const tags = tagDirective === 'REPLACE' ? (tagsFromHeader(ctx) ?? []) : undefined;
+  // ACLs are not copied: the copy gets this request's (private by default), as in S3.
+  const { owner, acl } = await ctx.access.newObject(bucket, ctx.req.headers);
   const object = await ctx.deps.objects.copyObject({
     source: sourceObject,
     sourceBucket: source.bucket,
     sourceKey: source.key,
     bucket,
     key,
-    owner: ctx.owner,
+    owner,
+    ...(acl ? { acl } : {}),
     ...(directive === 'REPLACE' ? { replace: objectMetaFromHeaders(ctx) } : {}),
     ...(tags ? { tags } : {}),
     ...(condition ? { condition } : {}),
@@ -232,11 +237,6 @@ export function objectMetaFromHeaders(ctx: RequestContext): { contentType: strin
 
 /** Headers asking for features this server does not have: 501, never accept-and-ignore. */
 function rejectUnsupportedWriteHeaders(ctx: RequestContext): void {
-  const acl = header(ctx.req, 'x-amz-acl');
-  if (acl !== undefined && acl !== 'private') throw notImplemented(`x-amz-acl: ${acl}`);
-  for (const name of ['x-amz-grant-read', 'x-amz-grant-write', 'x-amz-grant-full-control', 'x-amz-grant-read-acp', 'x-amz-grant-write-acp']) {
-    if (header(ctx.req, name) !== undefined) throw notImplemented(name);
-  }
   const sse = header(ctx.req, 'x-amz-server-side-encryption') ?? header(ctx.req, 'x-amz-server-side-encryption-customer-algorithm');
   if (sse !== undefined) throw notImplemented('server-side encryption');
   if (header(ctx.req, 'x-amz-object-lock-mode') !== undefined) throw notImplemented('object lock');

@@ -27,10 +27,19 @@ test('service, bucket and object operations', (t) => {
 });
 
 test('unimplemented subresources are NotImplemented, named', (t) => {
-  t.deepEqual(route('GET', '/bkt?acl'), { kind: 'NotImplemented', operation: 'GetBucketAcl' });
   t.deepEqual(route('PUT', '/bkt?policy'), { kind: 'NotImplemented', operation: 'PutBucketPolicy' });
-  t.deepEqual(route('GET', '/bkt/k?acl'), { kind: 'NotImplemented', operation: 'GetObjectAcl' });
+  t.deepEqual(route('GET', '/bkt/k?torrent'), { kind: 'NotImplemented', operation: 'GetObjectTorrent' });
   t.throws(() => route('POST', '/bkt?acl'), { message: /not allowed/ });
+});
+
+test('ACL and ownership-control routes', (t) => {
+  t.deepEqual(route('GET', '/bkt?acl'), { kind: 'GetBucketAcl', bucket: 'bkt' });
+  t.deepEqual(route('PUT', '/bkt?acl'), { kind: 'PutBucketAcl', bucket: 'bkt' });
+  t.deepEqual(route('GET', '/bkt/k?acl'), { kind: 'GetObjectAcl', bucket: 'bkt', key: 'k' });
+  t.deepEqual(route('PUT', '/bkt/k?acl'), { kind: 'PutObjectAcl', bucket: 'bkt', key: 'k' });
+  t.deepEqual(route('GET', '/bkt?ownershipControls'), { kind: 'GetBucketOwnershipControls', bucket: 'bkt' });
+  t.deepEqual(route('PUT', '/bkt?ownershipControls'), { kind: 'PutBucketOwnershipControls', bucket: 'bkt' });
+  t.deepEqual(route('DELETE', '/bkt?ownershipControls'), { kind: 'DeleteBucketOwnershipControls', bucket: 'bkt' });
 });
 
 test('multipart, tagging, attributes, CORS and browser POST routes', (t) => {

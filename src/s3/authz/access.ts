@@ -1,0 +1,251 @@
+/**
+ * Authorization of S3 requests by bucket and object ACLs and Object Ownership, after
+ * authentication said who asks. The rules, after S3's
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html#permissions):
+ *
+ *   requester        what it may do
+ *   ───────────────  ─────────────────────────────────────────────────────────────────────
+ *   root/admin key   everything on every bucket: the cluster operator (like MinIO's root user)
+ *   bucket owner     everything on its bucket; objects it owns, or every object when the
+ *                    bucket's ownership is BucketOwnerEnforced (ACLs then do not count)
+ *   other key        what the bucket ACL grants (READ: list; WRITE: create, overwrite and
+ *                    delete objects; READ_ACP/WRITE_ACP: the bucket ACL) and what each object's
+ *                    ACL grants (READ: get/head; READ_ACP/WRITE_ACP: its ACL); AuthenticatedUsers
+ *                    grants count for every valid key
+ *   anonymous        only what AllUsers grants; never ListBuckets, CreateBucket or anything
+ *                    that only a bucket owner may do (tagging, CORS, ownership, deletion, …)
+ *
+ * A missing object answers 404 only to whoever may list the bucket, and 403 to others, as S3
+ * does, so that ACLs do not reveal which keys exist.
+ */
+import { type AuthResult, payloadModeOf } from '../auth/authenticate.ts';
+import type { S3Endpoint } from '../endpoint.ts';
+import type { ObjectService } from '../../objects/object-service.ts';
+import type { AclGrant, AclPermission, BucketRecord, ObjectRecord } from '../../objects/types.ts';
+import { META_ERR_NO_SUCH_KEY } from '../../objects/errors.ts';
+import { unreachable } from '../../util/assert.ts';
+import { errorCode } from '../../util/errors.ts';
+import { S3Error } from '../errors.ts';
+import { type AclRequest, aclAllows, aclFromHeaders, cannedAcl, grantsOnlyTo, type Requester } from './acl.ts';
+
+/** What an endpoint needs before its handler runs; object permissions are checked by the handler. */
+export type Requirement =
+  | { scope: 'authenticated' }
+  | { scope: 'bucket'; bucket: string; permission: AclPermission }
+  | { scope: 'bucket-owner'; bucket: string }
+  /** The handler reads the object and checks its ACL (RequestAccess.readObject). */
+  | { scope: 'object' };
+
+/** The requirement of each S3 operation. */
+export function requirementOf(e: S3Endpoint): Requirement {
+  switch (e.kind) {
+    case 'ListBuckets':
+    case 'CreateBucket':
+    case 'NotImplemented':
+    case 'PostObject':
+      return { scope: 'authenticated' };
+    case 'HeadBucket':
+    case 'ListObjects':
+    case 'ListObjectsV2':
+    case 'ListMultipartUploads':
+      return { scope: 'bucket', bucket: e.bucket, permission: 'READ' };
+    case 'GetBucketAcl':
+      return { scope: 'bucket', bucket: e.bucket, permission: 'READ_ACP' };
+    case 'PutBucketAcl':
+      return { scope: 'bucket', bucket: e.bucket, permission: 'WRITE_ACP' };
+    case 'PutObject':
+    case 'CopyObject':
+    case 'DeleteObject':
+    case 'DeleteObjects':
+    case 'CreateMultipartUpload':
+    case 'UploadPart':
+    case 'UploadPartCopy':
+    case 'CompleteMultipartUpload':
+    case 'AbortMultipartUpload':
+    case 'ListParts':
+      return { scope: 'bucket', bucket: e.bucket, permission: 'WRITE' };
+    case 'GetObject':
+    case 'HeadObject':
+    case 'GetObjectAttributes':
+    case 'GetObjectAcl':
+    case 'PutObjectAcl':
+      return { scope: 'object' };
+    case 'DeleteBucket':
+    case 'GetBucketLocation':
+    case 'GetBucketTagging':
+    case 'PutBucketTagging':
+    case 'DeleteBucketTagging':
+    case 'GetBucketCors':
+    case 'PutBucketCors':
+    case 'DeleteBucketCors':
+    case 'GetBucketOwnershipControls':
+    case 'PutBucketOwnershipControls':
+    case 'DeleteBucketOwnershipControls':
+    case 'GetObjectTagging':
+    case 'PutObjectTagging':
+    case 'DeleteObjectTagging':
+      return { scope: 'bucket-owner', bucket: e.bucket };
+    default:
+      return unreachable(e);
+  }
+}
+
+/** The owner and ACL a new object gets. */
+export interface NewObjectAccess {
+  owner: string;
+  acl?: AclGrant[];
+}
+
+/**
+ * One request's authorization: who asks, and the checks and bucket reads it needs (each bucket
+ * read at most once per request).
+ */
+export class RequestAccess {
+  readonly requester: Requester;
+  /** Root and admin keys: every check passes. */
+  readonly superuser: boolean;
+  readonly #objects: ObjectService;
+  readonly #buckets = new Map<string, Promise<BucketRecord>>();
+
+  constructor(requester: Requester, superuser: boolean, objects: ObjectService) {
+    this.requester = requester;
+    this.superuser = superuser;
+    this.#objects = objects;
+  }
+
+  /** The bucket's record for decisions (NoSuchBucket when it does not exist). */
+  bucket(name: string): Promise<BucketRecord> {
+    let record = this.#buckets.get(name);
+    if (!record) {
+      record = this.#objects.bucketForAccess(name);
+      this.#buckets.set(name, record);
+    }
+    return record;
+  }
+
+  /** Checks an endpoint's requirement; AccessDenied when it does not hold. */
+  async authorize(e: S3Endpoint): Promise<void> {
+    const need = requirementOf(e);
+    if (need.scope === 'object') return;
+    if (this.requester.kind === 'anonymous' && need.scope === 'authenticated') throw accessDenied();
+    if (this.superuser || need.scope === 'authenticated') return;
+    const bucket = await this.bucket(need.bucket);
+    const ok = need.scope === 'bucket-owner' ? this.#isOwner(bucket.owner) : this.bucketAllows(bucket, need.permission);
+    if (!ok) throw accessDenied();
+  }
+
+  /** True when the bucket's ACL (or ownership) gives the requester the permission. */
+  bucketAllows(bucket: BucketRecord, permission: AclPermission): boolean {
+    if (this.superuser) return true;
+    if (bucket.ownership === 'BucketOwnerEnforced') return this.#isOwner(bucket.owner);
+    return aclAllows(bucket.owner, bucket.acl, this.requester, permission);
+  }
+
+  /** True when the object's ACL (or its bucket's ownership) gives the requester the permission. */
+  objectAllows(bucket: BucketRecord, object: ObjectRecord, permission: AclPermission): boolean {
+    if (this.superuser) return true;
+    // ACLs are disabled under BucketOwnerEnforced: the bucket owner owns every object, whatever
+    // ACL an object kept from before the setting.
+    if (bucket.ownership === 'BucketOwnerEnforced') return this.#isOwner(bucket.owner);
+    return aclAllows(object.owner, object.acl, this.requester, permission);
+  }
+
+  /**
+   * The object, if the requester holds `permission` on it. A missing key is NoSuchKey only for
+   * those who may list the bucket; others get AccessDenied, as in S3.
+   */
+  async readObject(bucketName: string, key: string, permission: AclPermission): Promise<ObjectRecord> {
+    if (this.superuser) return this.#objects.getObject(bucketName, key);
+    const bucket = await this.bucket(bucketName);
+    let object: ObjectRecord;
+    try {
+      object = await this.#objects.getObject(bucketName, key);
+    } catch (err) {
+      if (errorCode(err) === META_ERR_NO_SUCH_KEY && !this.bucketAllows(bucket, 'READ')) throw accessDenied();
+      throw err;
+    }
+    if (!this.objectAllows(bucket, object, permission)) throw accessDenied();
+    return object;
+  }
+
+  /**
+   * The owner and ACL of an object this request writes into `bucketName`, from its x-amz-acl or
+   * x-amz-grant-* headers and the bucket's Object Ownership
+   * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/about-object-ownership.html):
+   * BucketOwnerEnforced makes the bucket owner the owner and accepts no ACL but the owner's full
+   * control; BucketOwnerPreferred gives the bucket owner objects written with
+   * bucket-owner-full-control; otherwise the writer owns what it writes. An anonymous writer
+   * (a public-read-write bucket) owns nothing: its objects are the bucket owner's.
+   */
+  async newObject(bucketName: string, headers: Record<string, string | string[] | undefined>): Promise<NewObjectAccess> {
+    const request = aclFromHeaders(headers);
+    const bucket = await this.bucket(bucketName);
+    return newObjectAccess(bucket, this.requester, request);
+  }
+
+  #isOwner(owner: string): boolean {
+    return this.requester.kind === 'user' && this.requester.id === owner;
+  }
+}
+
+/** See RequestAccess.newObject. */
+export function newObjectAccess(bucket: BucketRecord, requester: Requester, request: AclRequest): NewObjectAccess {
+  if (bucket.ownership === 'BucketOwnerEnforced') {
+    const owner = bucket.owner;
+    const fine =
+      request.kind === 'none' ||
+      (request.kind === 'canned' && (request.name === 'private' || request.name === 'bucket-owner-full-control')) ||
+      (request.kind === 'grants' && grantsOnlyTo(request.grants, owner));
+    if (!fine) throw new S3Error('AccessControlListNotSupported');
+    return { owner };
+  }
+  const writer = requester.kind === 'user' ? requester.id : bucket.owner;
+  const toBucketOwner = bucket.ownership === 'BucketOwnerPreferred' && request.kind === 'canned' && request.name === 'bucket-owner-full-control';
+  const owner = toBucketOwner ? bucket.owner : writer;
+  switch (request.kind) {
+    case 'none':
+      return { owner };
+    case 'canned':
+      return request.name === 'private' ? { owner } : { owner, acl: cannedAcl(request.name, owner, bucket.owner) };
+    case 'grants':
+      return { owner, acl: request.grants };
+  }
+}
+
+/** S3's 403 for a request its ACLs do not allow. */
+export function accessDenied(): S3Error {
+  return new S3Error('AccessDenied');
+}
+
+/** True when a request carries no credentials at all (no Authorization header, no presigned query). */
+export function isAnonymousRequest(headers: Record<string, string | string[] | undefined>, query: URLSearchParams): boolean {
+  if (headers['authorization'] !== undefined) return false;
+  for (const name of ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', 'AWSAccessKeyId', 'Signature']) if (query.has(name)) return false;
+  return true;
+}
+
+/**
+ * The AuthResult of an anonymous request: no key and no signature, a body protected only by
+ * what the client declares (x-amz-content-sha256 as a plain hash, Content-MD5, checksums).
+ * Signed streaming bodies need a key, so an anonymous request cannot claim one.
+ */
+export function anonymousAuth(headers: Record<string, string | string[] | undefined>, nowMs: number): AuthResult {
+  const raw = headers['x-amz-content-sha256'];
+  const declared = Array.isArray(raw) ? raw[0] : raw;
+  const payload = declared === undefined ? ({ kind: 'unsigned' } as const) : payloadModeOf(declared.trim(), headers);
+  if (payload.kind === 'streaming-signed' || payload.kind === 'streaming-signed-trailer') {
+    throw new S3Error('AccessDenied', 'A signed streaming upload needs a signed request.');
+  }
+  return {
+    accessKeyId: '',
+    payload,
+    signingKey: Buffer.alloc(0),
+    scope: '',
+    amzDate: '',
+    requestTimeMs: nowMs,
+    seedSignature: '',
+    presigned: false,
+    signedHeaders: [],
+    signatureVersion: 4,
+  };
+}

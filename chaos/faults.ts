@@ -147,17 +147,49 @@ export function parsePartition(spec: string, state: ClusterState): number[][] {
 export async function partition(dir: string, spec: string): Promise<string> {
   const state = await readState(dir);
   const groups = parsePartition(spec, state);
+  const pairs: Array<[number, number]> = [];
+  for (const [i, from] of groups.entries()) for (const [j, to] of groups.entries()) if (i !== j) for (const a of from) for (const b of to) pairs.push([a, b]);
+  const rules = await dropPairs(state, pairs);
+  return `partitioned ${groups.map((g) => g.join(',')).join(' | ')} (${rules} rules)`;
+}
+
+/**
+ * A one-way partition: packets from the nodes of `from` to those of `to` are dropped, the other
+ * direction is delivered (`from` still hears `to`, but nothing it says arrives; over TCP its
+ * acknowledgements are lost too, so it receives what the other side retransmits). Spec `A>B`,
+ * e.g. `1>2,3`.
+ */
+export async function partitionOneWay(dir: string, spec: string): Promise<string> {
+  const state = await readState(dir);
+  const [from, to] = parsePartition(spec.replace('>', '|'), state);
+  if (!spec.includes('>') || from === undefined || to === undefined || spec.split('>').length !== 2) throw new Error(`one-way partition "${spec}" must be two groups like 1>2,3`);
+  const pairs: Array<[number, number]> = [];
+  for (const a of from) for (const b of to) pairs.push([a, b]);
+  const rules = await dropPairs(state, pairs);
+  return `one-way partition ${from.join(',')} > ${to.join(',')} (${rules} rules)`;
+}
+
+/**
+ * A bridge: `sideA` and `sideB` cannot reach each other (both directions) but both reach
+ * `bridge`, so each side plus the bridge may be a majority of its own (Jepsen's bridge).
+ */
+export async function partitionBridge(dir: string, bridge: number, sideA: number[], sideB: number[]): Promise<string> {
+  const state = await readState(dir);
+  parsePartition(`${[bridge].join(',')}|${sideA.join(',')}|${sideB.join(',')}`, state);
+  const pairs: Array<[number, number]> = [];
+  for (const a of sideA) for (const b of sideB) pairs.push([a, b], [b, a]);
+  const rules = await dropPairs(state, pairs);
+  return `bridge ${sideA.join(',')} | ${bridge} | ${sideB.join(',')} (${rules} rules)`;
+}
+
+/** Replaces this cluster's nftables table with one dropping packets of each [from, to] pair; returns the rule count. */
+async function dropPairs(state: ClusterState, pairs: Array<[number, number]>): Promise<number> {
   ensureTool('nft', 'nftables');
   const rules: string[] = [];
-  for (const [i, from] of groups.entries()) {
-    for (const [j, to] of groups.entries()) {
-      if (i === j) continue;
-      for (const a of from) {
-        const src = nodeOf(state, a);
-        if (src.cgroup === null) throw new Error(`node ${a} runs without a cgroup (cgroup v2 not writable here): cannot partition`);
-        for (const b of to) rules.push(`    socket cgroupv2 level 1 "${state.nftCgroupPrefix}${src.cgroup}" ip daddr ${nodeOf(state, b).address} drop`);
-      }
-    }
+  for (const [a, b] of pairs) {
+    const src = nodeOf(state, a);
+    if (src.cgroup === null) throw new Error(`node ${a} runs without a cgroup (cgroup v2 not writable here): cannot partition`);
+    rules.push(`    socket cgroupv2 level 1 "${state.nftCgroupPrefix}${src.cgroup}" ip daddr ${nodeOf(state, b).address} drop`);
   }
   // Declaring and deleting first makes the whole replacement one transaction that works whether
   // or not the table existed.
@@ -173,7 +205,7 @@ export async function partition(dir: string, spec: string): Promise<string> {
     '',
   ].join('\n');
   await nft(['-f', '-'], script);
-  return `partitioned ${groups.map((g) => g.join(',')).join(' | ')} (${rules.length} rules)`;
+  return rules.length;
 }
 
 /** Removes every partition. */

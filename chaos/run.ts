@@ -28,6 +28,7 @@ import {
   type ClusterState,
   healthy,
   isRunning,
+  nodeOf,
   readState,
   startLocalCluster,
   stopLocalCluster,
@@ -36,8 +37,10 @@ import {
 import { SeededRandom } from '../src/util/random.ts';
 import { RawS3 } from '../test/helpers/signer.ts';
 import { checkDurability, checkListings, checkRegisters, type FinalRead, type RegisterOp } from './checker/register.ts';
-import { heal, killNode, partition, pauseNode, restartNode, resumeNode, rollingRestart } from './faults.ts';
+import { heal, killNode, partition, partitionBridge, partitionOneWay, pauseNode, restartNode, resumeNode, rollingRestart } from './faults.ts';
+import { failFsync, fixClock, fixDisk, rotChunks, skewClock, slowDisk } from './node-faults.ts';
 import { type LoadBalancer, startHaproxy } from './haproxy.ts';
+import { checkTimestamps, type TimestampCheck } from './checker/timestamps.ts';
 import { availabilitySvg } from './report.ts';
 import { NEMESES, type Nemesis, type PlannedFault, planSchedule } from './schedule.ts';
 import {
@@ -111,6 +114,7 @@ export interface ChaosSummary {
     linearizability: { ok: boolean | 'unknown'; keys: number; ops: number; explored: number; unknownKeys: string[]; violations: string[] };
     durability: { ok: boolean; keys: number; problems: string[] };
     listing: { ok: boolean; lists: number; problems: string[] };
+    timestamps: TimestampCheck;
   };
   /** Problems of the run itself (a nemesis action that failed, a node that did not come back). */
   harness: string[];
@@ -241,6 +245,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     // Undo everything, whatever state the last fault left.
     await heal(clusterDir);
     for (const node of (await readState(clusterDir)).nodes) {
+      await fixClock(clusterDir, node.id);
+      await fixDisk(clusterDir, node.id);
+    }
+    for (const node of (await readState(clusterDir)).nodes) {
       if (!isRunning(node)) {
         harness.push(`node ${node.id} was not running after the schedule; restarting it`);
         await restartNode(clusterDir, node.id, { detached: false });
@@ -269,7 +277,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       finals,
     );
     const listing = checkListings(history.registers, history.lists);
-    const summary = summarize({ options, outDir, started, schedule, faults, history, convergence: { ...convergence, chunkCopies: copies }, lin, durability, listing, harness });
+    const timestamps = checkTimestamps(history.registers);
+    const summary = summarize({ options, outDir, started, schedule, faults, history, convergence: { ...convergence, chunkCopies: copies }, lin, durability, listing, timestamps, harness });
 
     // The chart: every client op by endpoint, fault windows shaded. A conditional PUT refused
     // with 412 is a correct answer, so it counts as available.
@@ -308,7 +317,7 @@ async function runSchedule(dir: string, state: ClusterState, schedule: PlannedFa
     const nodes = planned.target === 'leader' ? [await leaderOf(state)] : planned.target;
     const f: ExecutedFault = { nemesis: planned.nemesis, planned, nodes, startMs: performance.now() - origin, endMs: Number.NaN, start: '', end: '' };
     try {
-      f.start = await startFault(dir, state, planned.nemesis, nodes);
+      f.start = await startFault(dir, state, planned, nodes);
       log(`  ${(f.startMs / 1000).toFixed(1)}s ${f.start}`);
     } catch (err) {
       f.error = (err as Error).message;
@@ -320,7 +329,7 @@ async function runSchedule(dir: string, state: ClusterState, schedule: PlannedFa
     // The fault lasts its planned time from when it took effect (a slow restart delays the rest).
     await sleepUntil(Math.min(untilMs, origin + f.startMs + planned.durationS * 1000));
     try {
-      f.end = await endFault(dir, planned.nemesis, nodes);
+      f.end = await endFault(dir, planned, nodes);
     } catch (err) {
       f.error = (err as Error).message;
       harness.push(`undo ${planned.nemesis} ${nodes.join(',')}: ${f.error}`);
@@ -332,32 +341,59 @@ async function runSchedule(dir: string, state: ClusterState, schedule: PlannedFa
   return out;
 }
 
-async function startFault(dir: string, state: ClusterState, nemesis: Nemesis, nodes: number[]): Promise<string> {
-  switch (nemesis) {
-    case 'partition': {
-      const rest = state.nodes.map((n) => n.id).filter((id) => !nodes.includes(id));
-      return partition(dir, `${nodes.join(',')}|${rest.join(',')}`);
+async function startFault(dir: string, state: ClusterState, planned: PlannedFault, nodes: number[]): Promise<string> {
+  const p = planned.params ?? {};
+  const rest = () => state.nodes.map((n) => n.id).filter((id) => !nodes.includes(id));
+  const each = async (act: (id: number) => Promise<string>) => (await Promise.all(nodes.map(act))).join('; ');
+  switch (planned.nemesis) {
+    case 'partition':
+      return partition(dir, `${nodes.join(',')}|${rest().join(',')}`);
+    case 'oneway':
+      return partitionOneWay(dir, `${nodes.join(',')}>${rest().join(',')}`);
+    case 'bridge': {
+      const [[bridge], sideA, sideB] = p.groups as [[number], number[], number[]];
+      return partitionBridge(dir, bridge, sideA, sideB);
     }
     case 'kill':
-      return (await Promise.all(nodes.map((id) => killNode(dir, id)))).join('; ');
+      return each((id) => killNode(dir, id));
     case 'pause':
-      return (await Promise.all(nodes.map((id) => pauseNode(dir, id)))).join('; ');
+      return each((id) => pauseNode(dir, id));
     case 'rolling':
       // The whole roll is the fault; it takes as long as the nodes need.
       return rollingRestart(dir, nodes, { detached: false });
+    case 'clock':
+      return each((id) => skewClock(dir, id, p.clockOffsetMs ?? 0, p.clockRate ?? 1));
+    case 'disk':
+      return each((id) => (p.disk === 'slow' ? slowDisk(dir, id, p.diskDelayMs ?? 100) : failFsync(dir, id, p.disk === 'fsync-wal' ? 'wal' : 'chunk')));
+    case 'rot':
+      return each((id) => rotChunks(dir, id, p.rot ?? 'flip', p.count ?? 1, new SeededRandom(Math.round(planned.atS * 10) + id)));
   }
 }
 
-async function endFault(dir: string, nemesis: Nemesis, nodes: number[]): Promise<string> {
-  switch (nemesis) {
+async function endFault(dir: string, planned: PlannedFault, nodes: number[]): Promise<string> {
+  const each = async (act: (id: number) => Promise<string>) => (await Promise.all(nodes.map(act))).join('; ');
+  switch (planned.nemesis) {
     case 'partition':
+    case 'oneway':
+    case 'bridge':
       return heal(dir);
     case 'kill':
-      return (await Promise.all(nodes.map((id) => restartNode(dir, id, { detached: false })))).join('; ');
+      return each((id) => restartNode(dir, id, { detached: false }));
     case 'pause':
-      return (await Promise.all(nodes.map((id) => resumeNode(dir, id)))).join('; ');
+      return each((id) => resumeNode(dir, id));
     case 'rolling':
       return 'rolled';
+    case 'clock':
+      return each((id) => fixClock(dir, id));
+    case 'disk':
+      // A failed WAL sync must have stopped the node (it may not acknowledge after it): start it again.
+      return each(async (id) => {
+        const fixed = await fixDisk(dir, id);
+        if (isRunning(nodeOf(await readState(dir), id))) return fixed;
+        return `${fixed}; it had stopped: ${await restartNode(dir, id, { detached: false })}`;
+      });
+    case 'rot':
+      return 'left to scrub and repair';
   }
 }
 
@@ -515,6 +551,7 @@ function summarize(r: {
   lin: ReturnType<typeof checkRegisters>;
   durability: ReturnType<typeof checkDurability>;
   listing: ReturnType<typeof checkListings>;
+  timestamps: TimestampCheck;
   harness: string[];
 }): ChaosSummary {
   const byKind: Record<string, Record<string, number>> = {};
@@ -574,7 +611,7 @@ function summarize(r: {
     }
   }
   const { log: _log, ...options } = r.options;
-  const ok = r.lin.ok !== false && r.durability.ok && r.listing.ok && r.convergence.ok && r.convergence.chunkCopies.ok;
+  const ok = r.lin.ok !== false && r.durability.ok && r.listing.ok && r.timestamps.ok && r.convergence.ok && r.convergence.chunkCopies.ok;
   return {
     ok,
     seed: r.options.seed,
@@ -591,6 +628,7 @@ function summarize(r: {
       linearizability: { ok: r.lin.ok, keys: r.lin.keys, ops: r.lin.ops, explored: r.lin.explored, unknownKeys: r.lin.unknownKeys, violations: r.lin.violations.map((v) => v.text) },
       durability: r.durability,
       listing: r.listing,
+      timestamps: r.timestamps,
     },
     harness: r.harness,
     findings,
@@ -602,11 +640,11 @@ function report(s: ChaosSummary, log: (l: string) => void): void {
   log(
     `chaos: ${s.ok ? 'OK' : 'VIOLATION'} seed ${s.seed} in ${(s.durationMs / 1000).toFixed(1)} s: ${s.ops.total} ops ${JSON.stringify(s.ops.byKind)}, ` +
       `lists ${JSON.stringify(s.ops.lists)}, ${s.faults.length} faults; linearizable: ${lin.ok} (${lin.keys} keys, ${lin.ops} ops, ${lin.explored} states); ` +
-      `durable: ${s.checks.durability.ok}; listings: ${s.checks.listing.ok} (${s.checks.listing.lists}); converged: ${s.convergence.ok}; ` +
+      `durable: ${s.checks.durability.ok}; listings: ${s.checks.listing.ok} (${s.checks.listing.lists}); timestamps: ${s.checks.timestamps.ok} (${s.checks.timestamps.pairs} pairs); converged: ${s.convergence.ok}; ` +
       `chunk copies: ${s.convergence.chunkCopies.ok} (${s.convergence.chunkCopies.chunks})`,
   );
   for (const v of lin.violations) log(v);
-  for (const p of [...s.checks.durability.problems, ...s.checks.listing.problems].slice(0, 20)) log(`  ${p}`);
+  for (const p of [...s.checks.durability.problems, ...s.checks.listing.problems, ...s.checks.timestamps.problems].slice(0, 20)) log(`  ${p}`);
   for (const p of s.convergence.chunkCopies.problems.slice(0, 10)) log(`  ${p}`);
   for (const h of s.harness) log(`  harness: ${h}`);
   for (const f of s.findings) log(`  finding: ${f}`);

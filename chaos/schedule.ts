@@ -10,9 +10,31 @@
  */
 import { SeededRandom } from '../src/util/random.ts';
 
-/** The nemeses a run can use. */
-export const NEMESES = ['partition', 'kill', 'pause', 'rolling'] as const;
+/**
+ * The nemeses a run can use. partition: a minority (or the leader) cut off both ways; oneway:
+ * its packets to the others dropped, theirs to it delivered; bridge: two sides that cannot
+ * reach each other but both reach one bridge node; kill, pause, rolling: the process; clock:
+ * one node's wall clock shifted and drifting; disk: one node's durable writes slow, or failing
+ * (chunk fsyncs, or the WAL: the node must crash rather than acknowledge); rot: chunk files
+ * corrupted or deleted on one node's disk (scrub and repair must mend them).
+ */
+export const NEMESES = ['partition', 'kill', 'pause', 'rolling', 'oneway', 'bridge', 'clock', 'disk', 'rot'] as const;
 export type Nemesis = (typeof NEMESES)[number];
+
+/** What a fault does beyond its target (for the nemeses that need more than a node). */
+export interface FaultParams {
+  /** bridge: the groups, bridge node first and alone: [[bridge], sideA, sideB]. */
+  groups?: number[][];
+  /** clock: offset (ms, signed) and rate (1 = no drift). */
+  clockOffsetMs?: number;
+  clockRate?: number;
+  /** disk: what breaks, and the delay of a slow disk. */
+  disk?: 'slow' | 'fsync-chunk' | 'fsync-wal';
+  diskDelayMs?: number;
+  /** rot: how chunk files are damaged and how many. */
+  rot?: 'flip' | 'delete';
+  count?: number;
+}
 
 /** Time planned for each node of a rolling restart. */
 const ROLLING_SECONDS_PER_NODE = 8;
@@ -28,6 +50,7 @@ export interface PlannedFault {
    * kill/pause: one node id or 'leader'; rolling: every node, in the order they restart.
    */
   target: number[] | 'leader';
+  params?: FaultParams;
 }
 
 /** Options of planSchedule. */
@@ -83,12 +106,43 @@ export function planSchedule(options: ScheduleOptions): PlannedFault[] {
     let target: PlannedFault['target'];
     if (nemesis === 'rolling') target = shuffled();
     else if (minority === 0) target = pickNodes(1); // a cluster of 1 or 2: no minority; faults still run
-    else if (nemesis === 'partition') target = leader ? 'leader' : pickNodes(1 + rng.intBelow(minority));
+    else if (nemesis === 'partition' || nemesis === 'oneway') target = leader ? 'leader' : pickNodes(1 + rng.intBelow(minority));
     else target = leader ? 'leader' : pickNodes(1);
-    out.push({ nemesis, atS: round(t), durationS, target });
+    const params = paramsOf(nemesis, shuffled, rng);
+    if (nemesis === 'bridge') target = params!.groups!.flat();
+    out.push({ nemesis, atS: round(t), durationS, target, ...(params ? { params } : {}) });
     t += durationS + round(1.5 + rng.float() * 3);
   }
   return out;
+}
+
+/** The extra choices of the nemeses that need them (drawn only for those, so older schedules stay as they were). */
+function paramsOf(nemesis: Nemesis, shuffled: () => number[], rng: SeededRandom): FaultParams | undefined {
+  switch (nemesis) {
+    case 'bridge': {
+      // The bridge first, then two sides of the rest: each side with the bridge is a majority.
+      const order = shuffled();
+      const rest = order.slice(1);
+      const half = Math.floor(rest.length / 2);
+      return { groups: [[order[0]!], rest.slice(0, half).sort((a, b) => a - b), rest.slice(half).sort((a, b) => a - b)] };
+    }
+    case 'clock': {
+      // Seconds to minutes either way (within SigV4's 15 minutes), sometimes with a drift of up to 2x.
+      const sign = rng.chance(0.5) ? 1 : -1;
+      const offsetMs = sign * Math.round(1_000 + rng.float() * 120_000);
+      const clockRate = rng.chance(0.5) ? 1 : round(0.5 + rng.float() * 1.5);
+      return { clockOffsetMs: offsetMs, clockRate };
+    }
+    case 'disk': {
+      const roll = rng.float();
+      const disk = roll < 0.5 ? 'slow' : roll < 0.8 ? 'fsync-chunk' : 'fsync-wal';
+      return { disk, diskDelayMs: disk === 'slow' ? 20 + rng.intBelow(400) : 0 };
+    }
+    case 'rot':
+      return { rot: rng.chance(0.5) ? 'flip' : 'delete', count: 1 + rng.intBelow(5) };
+    default:
+      return undefined;
+  }
 }
 
 function round(x: number): number {

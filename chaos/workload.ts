@@ -192,6 +192,7 @@ export async function runClient(options: ClientOptions): Promise<void> {
         try {
           const res = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }), { abortSignal: signal });
           op.value = valueOfBody(await res.Body!.transformToByteArray());
+          if (res.LastModified) op.lastModifiedMs = res.LastModified.getTime();
         } catch (err) {
           if ((err as { name?: string }).name !== 'NoSuchKey') throw err;
           op.value = null;

@@ -279,6 +279,9 @@ export function planLocalCluster(options: LocalClusterOptions): ClusterState {
         TS3GW_RAFT_HOST: address,
         TS3GW_RAFT_PORT: String(raftPort),
         TS3GW_LOG_LEVEL: process.env['TS3GW_LOG_LEVEL'] ?? 'warn',
+        // A local cluster is a test cluster: its nodes read injected clock and disk faults from
+        // this file (src/faults/; written by chaos/node-faults.ts). A missing file means none.
+        TS3GW_FAULTS_FILE: join(dir, `node${id}.faults.json`),
         ...options.env,
       },
     };

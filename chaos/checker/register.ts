@@ -42,6 +42,8 @@ export interface RegisterOp {
   /** When the answer came (or the client gave up), whatever the status. */
   endTime: number;
   error?: string;
+  /** get with status 'ok' and a value: the Last-Modified the answer carried (ms; HTTP dates have whole seconds). */
+  lastModifiedMs?: number;
 }
 
 /** A register op as the search sees it: indeterminate ops complete at Infinity. */

@@ -1,8 +1,8 @@
 /**
  * checkTimestamps: Last-Modified is monotonic per key. When a write of a key was acknowledged
  * before another write of the same key was invoked, the later one is ordered after it (per-key
- * linearizability), so its Last-Modified must not be earlier, whatever the clocks of the nodes
- * that took them (S3 clients sort versions and sync tools compare objects by it). And one value
+ * linearizability), so its Last-Modified must not be earlier — unless a delete of the key may
+ * fall between them (the key then starts afresh) — whatever the clocks of the nodes that took them (S3 clients sort versions and sync tools compare objects by it). And one value
  * (each written once) has one Last-Modified, whichever node answers. HTTP dates carry whole
  * seconds, so stamps are compared at that resolution.
  *
@@ -39,11 +39,21 @@ export function checkTimestamps(ops: readonly RegisterOp[]): TimestampCheck {
     writesByKey.set(o.key, list);
     list.push(o);
   }
+  // A delete (acknowledged or not) that may fall between two writes lets the key start afresh.
+  const deletesByKey = new Map<string, RegisterOp[]>();
+  for (const o of ops) {
+    if (o.f !== 'delete' || o.status === 'fail') continue;
+    const list = deletesByKey.get(o.key) ?? [];
+    deletesByKey.set(o.key, list);
+    list.push(o);
+  }
+  const deleteBetween = (key: string, w1: RegisterOp, w2: RegisterOp) =>
+    (deletesByKey.get(key) ?? []).some((d) => d.invokeTime < w2.endTime && (d.status === 'info' || !Number.isFinite(d.endTime) || d.endTime > w1.invokeTime));
   let pairs = 0;
   for (const [key, writes] of writesByKey) {
     for (const w1 of writes) {
       for (const w2 of writes) {
-        if (w1 === w2 || !(w1.endTime < w2.invokeTime)) continue;
+        if (w1 === w2 || !(w1.endTime < w2.invokeTime) || deleteBetween(key, w1, w2)) continue;
         pairs++;
         const s1 = stampOf.get(w1.value!)!;
         const s2 = stampOf.get(w2.value!)!;

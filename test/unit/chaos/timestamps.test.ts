@@ -34,3 +34,12 @@ test('concurrent writes are not ordered, so any stamps pass; unobserved values a
   t.true(r.ok);
   t.is(r.pairs, 0);
 });
+
+test('a delete that may fall between two writes lets the key start afresh', (t) => {
+  const del = (at: number, status: RegisterOp['status']): RegisterOp => ({ id: id++, client: 'd', key: 'k', f: 'delete', value: null, status, invokeTime: at, endTime: at + 5 });
+  const history = [put('k', 'a', 0, 10), get('k', 'a', 11, 65_000), put('k', 'b', 20, 30), get('k', 'b', 31, 6_000)];
+  t.true(checkTimestamps([...history, del(12, 'ok')]).ok);
+  t.true(checkTimestamps([...history, del(12, 'info')]).ok);
+  t.false(checkTimestamps([...history, del(12, 'fail')]).ok, 'a refused delete changed nothing');
+  t.false(checkTimestamps([...history, del(40, 'ok')]).ok, 'a delete after both writes does not excuse them');
+});

@@ -354,15 +354,29 @@ test('form fields: x-amz-checksum-* is verified (BadDigest, nothing stored) and 
   t.truthy(head2.ChecksumCRC32);
 });
 
-test('form fields asking for unsupported features are refused (501), never ignored', async (t) => {
-  const { server, bucket } = t.context;
-  const res = await post(
+test('form fields asking for unsupported features are refused (501), never ignored; an acl field follows the bucket\'s Object Ownership', async (t) => {
+  const { server, s3, bucket } = t.context;
+  const sse = await post(
     `${server.url}/${bucket}`,
-    signedFormV2(new Blob(['x']), 'x', { conditions: [{ bucket }, ['eq', '$key', 'acl/x'], { acl: 'public-read' }], fields: [['key', 'acl/x'], ['acl', 'public-read']] }),
+    signedFormV2(new Blob(['x']), 'x', {
+      conditions: [{ bucket }, ['eq', '$key', 'sse/x'], { 'x-amz-server-side-encryption': 'AES256' }],
+      fields: [['key', 'sse/x'], ['x-amz-server-side-encryption', 'AES256']],
+    }),
   );
-  t.is(res.status, 501, res.text);
-  t.is(codeOf(res.text), 'NotImplemented');
+  t.is(sse.status, 501, sse.text);
+  t.is(codeOf(sse.text), 'NotImplemented');
+  await absent(t, 'sse/x');
+  // The test bucket is BucketOwnerEnforced (the default): ACLs are disabled.
+  const form = (b: string) =>
+    signedFormV2(new Blob(['x']), 'x', { conditions: [{ bucket: b }, ['eq', '$key', 'acl/x'], { acl: 'public-read' }], fields: [['key', 'acl/x'], ['acl', 'public-read']] });
+  const refused = await post(`${server.url}/${bucket}`, form(bucket));
+  t.is(refused.status, 400, refused.text);
+  t.is(codeOf(refused.text), 'AccessControlListNotSupported');
   await absent(t, 'acl/x');
+  const writer = `${bucket}-ow`;
+  await s3.send(new CreateBucketCommand({ Bucket: writer, ObjectOwnership: 'ObjectWriter' }));
+  t.is((await post(`${server.url}/${writer}`, form(writer))).status, 204);
+  t.is((await fetch(`${server.url}/${writer}/acl/x`)).status, 200, 'public-read: an unsigned GET reads it');
 });
 
 test('SigV2 text-area upload (AWS example): a plain `file` field is the content', async (t) => {

@@ -21,6 +21,8 @@ import { Busboy, type BusboyInstance } from '@fastify/busboy';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Tag } from '../../objects/types.ts';
 import { parseAmzDate } from '../auth/authenticate.ts';
+import { RequestAccess } from '../authz/access.ts';
+import { GRANT_HEADERS } from '../authz/acl.ts';
 import { constantTimeEqual, signatureV2 } from '../auth/sigv2.ts';
 import { constantTimeEqualHex, SIGV4_ALGORITHM, signature, signingKey } from '../auth/sigv4.ts';
 import {
@@ -327,6 +329,14 @@ async function storeFile(
   if (key === '') throw new S3Error('InvalidArgument', 'User key must have a length greater than 0.', { ArgumentName: 'key' });
   validateKey(key);
   rejectUnsupportedFields(fields);
+  // The policy's signer writes the object: it needs WRITE on the bucket, as a PutObject would,
+  // and the form's acl / x-amz-grant-* fields are its ACL.
+  const signer = owner(auth.accessKeyId);
+  const access = new RequestAccess({ kind: 'user', id: signer }, deps.isSuperuser?.(auth.accessKeyId) ?? false, deps.objects);
+  await access.authorize({ kind: 'PutObject', bucket, key });
+  const aclFields: Record<string, string | undefined> = { 'x-amz-acl': fields.get('acl') };
+  for (const name of Object.keys(GRANT_HEADERS)) aclFields[name] = fields.get(name);
+  const { owner: objectOwner, acl } = await access.newObject(bucket, aclFields);
   const headers: Record<string, string> = {};
   for (const name of STORED_FIELDS) {
     const v = fields.get(name);
@@ -366,7 +376,8 @@ async function storeFile(
   const object = await deps.objects.putObject({
     bucket,
     key,
-    owner: owner(auth.accessKeyId),
+    owner: objectOwner,
+    ...(acl ? { acl } : {}),
     body: limited,
     contentType: fields.get('content-type') ?? 'binary/octet-stream',
     headers,
@@ -421,10 +432,7 @@ function formChecksums(fields: ReadonlyMap<string, string>): { declared: Checksu
 /** Form fields asking for features this server does not have: 501, never accept-and-ignore (as PutObject). */
 function rejectUnsupportedFields(fields: ReadonlyMap<string, string>): void {
   const notImplemented = (what: string) => new S3Error('NotImplemented', `${what} is not implemented by this server.`);
-  const acl = fields.get('acl');
-  if (acl !== undefined && acl !== 'private') throw notImplemented(`acl: ${acl}`);
   for (const name of fields.keys()) {
-    if (name.startsWith('x-amz-grant-')) throw notImplemented(name);
     if (name.startsWith('x-amz-server-side-encryption')) throw notImplemented('server-side encryption');
     if (name.startsWith('x-amz-object-lock-')) throw notImplemented('object lock');
   }

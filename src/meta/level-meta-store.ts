@@ -138,7 +138,11 @@ export interface MetaReader {
 
 /** The metadata state machine: reads plus deterministic batch apply. */
 export interface MetaStore extends MetaReader {
-  applyBatch(entries: IndexedCommand[]): Promise<ApplyResult[]>;
+  /**
+   * Applies a batch. `onApplied`, when given, receives the results as soon as they are known,
+   * possibly before the batch's own write finished (see LevelMetaStore.applyBatch).
+   */
+  applyBatch(entries: IndexedCommand[], onApplied?: (results: ApplyResult[]) => void): Promise<ApplyResult[]>;
   /** Makes every applied batch durable. */
   flush(): Promise<void>;
   /** The whole state as snapshot chunks. */
@@ -209,6 +213,10 @@ export class LevelMetaStore implements MetaStore {
   #applying = false;
   /** Database values read ahead for the batch being applied (see #prefetch). */
   #prefetched = new Map<string, string | undefined>();
+  /** The effects of the batch whose write is in flight, by overlay key (see applyBatch). */
+  #unwritten: Pending | undefined;
+  /** Settles once the batch write in flight, if any, is done: range reads wait for it. */
+  #written: Promise<void> = Promise.resolve();
   /** While a command executes: the values its writes replaced in the batch overlay, to undo them. */
   #undo: Map<string, string | null | undefined> | undefined;
   /** Answers of recent commands by request id (its records live in the same database). */
@@ -231,33 +239,35 @@ export class LevelMetaStore implements MetaStore {
   }
 
   async listBuckets(): Promise<BucketRecord[]> {
+    await this.#written;
     const out: BucketRecord[] = [];
     for await (const value of this.#db.values(bucketRange())) out.push(JSON.parse(value) as BucketRecord);
     return out;
   }
 
   async listNodes(): Promise<NodeRecord[]> {
+    await this.#written;
     const out: NodeRecord[] = [];
     for await (const value of this.#db.values(nodeRange())) out.push(JSON.parse(value) as NodeRecord);
     return out;
   }
 
   async getReplication(): Promise<ReplicationSettings | undefined> {
-    return parse<ReplicationSettings>(await this.#db.get(metaKey(REPLICATION)));
+    return parse<ReplicationSettings>(this.#getNow(metaKey(REPLICATION)));
   }
 
   async listAccessKeys(): Promise<AccessKeyRecord[]> {
-    const all = parse<Record<string, AccessKeyRecord>>(await this.#db.get(metaKey(ACCESS_KEYS))) ?? {};
+    const all = parse<Record<string, AccessKeyRecord>>(this.#getNow(metaKey(ACCESS_KEYS))) ?? {};
     return Object.values(all).sort((a, b) => (a.accessKeyId < b.accessKeyId ? -1 : 1));
   }
 
   async listDecommissions(): Promise<DecommissionRecord[]> {
-    const all = parse<Record<string, DecommissionRecord>>(await this.#db.get(metaKey(DECOMMISSIONS))) ?? {};
+    const all = parse<Record<string, DecommissionRecord>>(this.#getNow(metaKey(DECOMMISSIONS))) ?? {};
     return Object.values(all).sort((a, b) => a.nodeId - b.nodeId);
   }
 
   async listReplacements(): Promise<ReplacementRecord[]> {
-    const all = parse<Record<string, ReplacementRecord>>(await this.#db.get(metaKey(REPLACEMENTS))) ?? {};
+    const all = parse<Record<string, ReplacementRecord>>(this.#getNow(metaKey(REPLACEMENTS))) ?? {};
     return Object.values(all).sort((a, b) => a.nodeId - b.nodeId);
   }
 
@@ -266,6 +276,7 @@ export class LevelMetaStore implements MetaStore {
   }
 
   async listObjects(bucket: string, query: ListQuery): Promise<ListPage> {
+    await this.#written;
     return listObjects(this.#db, bucket, query);
   }
 
@@ -278,6 +289,7 @@ export class LevelMetaStore implements MetaStore {
     const prefix = partPrefix(bucket, key, uploadId);
     const gt = partNumberMarker >= 1 ? partKey(bucket, key, uploadId, Math.min(partNumberMarker, 10_000)) : prefix;
     const out: PartRecord[] = [];
+    await this.#written;
     for await (const value of this.#db.values({ gt, lt: afterPrefix(prefix), limit: maxParts })) out.push(JSON.parse(value) as PartRecord);
     return out;
   }
@@ -287,6 +299,7 @@ export class LevelMetaStore implements MetaStore {
   }
 
   async listUploads(bucket: string, query: UploadListQuery): Promise<UploadListPage> {
+    await this.#written;
     return listUploads(this.#db, bucket, query);
   }
 
@@ -300,6 +313,7 @@ export class LevelMetaStore implements MetaStore {
    */
   async *chunkRefs(): AsyncGenerator<string> {
     const range = { gte: Buffer.from('O\0', 'latin1'), lt: Buffer.from('P\x01', 'latin1') };
+    await this.#written;
     for await (const value of this.#db.values(range)) {
       const record = JSON.parse(value) as ObjectRecord | PartRecord;
       if (record.data.kind !== 'chunks') continue;
@@ -314,14 +328,14 @@ export class LevelMetaStore implements MetaStore {
    * Applies commands in index order and stores their effects and the last index atomically.
    * Entries at or below the applied index are skipped (a replay after restart).
    */
-  async applyBatch(entries: IndexedCommand[]): Promise<ApplyResult[]> {
+  async applyBatch(entries: IndexedCommand[], onApplied?: (results: ApplyResult[]) => void): Promise<ApplyResult[]> {
     assert(entries.length > 0, 'empty batch');
     // Batches are applied one at a time, in order: a second caller would compute its indexes
     // from an applied index that is about to move.
     assert(!this.#applying, 'applyBatch called concurrently');
     this.#applying = true;
     try {
-      return await this.#applyBatch(entries);
+      return await this.#applyBatch(entries, onApplied);
     } finally {
       this.#prefetched = new Map();
       // A no-op after a committed batch; after a failed one, drops what it recorded.
@@ -330,7 +344,7 @@ export class LevelMetaStore implements MetaStore {
     }
   }
 
-  async #applyBatch(entries: IndexedCommand[]): Promise<ApplyResult[]> {
+  async #applyBatch(entries: IndexedCommand[], onApplied: ((results: ApplyResult[]) => void) | undefined): Promise<ApplyResult[]> {
     this.#prefetched = await this.#prefetch(entries);
     const pending: Pending = new Map();
     const results: ApplyResult[] = [];
@@ -345,15 +359,37 @@ export class LevelMetaStore implements MetaStore {
       results.push(command === undefined ? { ok: true } : await this.#applyOne(pending, index, command));
       last = index;
     }
-    if (last === this.#appliedIndex) return results;
+    if (last === this.#appliedIndex) {
+      onApplied?.(results);
+      return results;
+    }
     for (const [k, v] of this.#dedup.writes(last)) pending.set(k, v);
     pending.set(metaKey(APPLIED_INDEX).toString('latin1'), String(last));
     const ops = [...pending].map(([k, v]) =>
       v === null ? { type: 'del' as const, key: Buffer.from(k, 'latin1') } : { type: 'put' as const, key: Buffer.from(k, 'latin1'), value: v },
     );
-    await this.#db.batch(ops, { sync: this.#options.syncWrites });
+    const write = this.#db.batch(ops, { sync: this.#options.syncWrites });
+    // Without syncWrites the store is not the durable record: the log in front of it is, and
+    // these entries are in it (a crash replays them into the same results). So the results may
+    // be answered now, while LevelDB writes them, as long as every read sees the batch: point
+    // reads look in #unwritten first, range reads wait for #written. appliedIndex() moves only
+    // once the write is done, so read barriers still wait for it.
+    if (onApplied && !this.#options.syncWrites) {
+      this.#unwritten = pending;
+      this.#written = write.then(
+        () => undefined,
+        () => undefined,
+      );
+      onApplied(results);
+    }
+    try {
+      await write;
+    } finally {
+      this.#unwritten = undefined;
+    }
     this.#dedup.commit();
     this.#appliedIndex = last;
+    if (!onApplied || this.#options.syncWrites) onApplied?.(results);
     return results;
   }
 
@@ -367,8 +403,9 @@ export class LevelMetaStore implements MetaStore {
   }
 
   /** Streams the whole state machine (one consistent view) as snapshot chunks. */
-  exportSnapshot(): AsyncGenerator<Buffer> {
-    return exportLevel(this.#db);
+  async *exportSnapshot(): AsyncGenerator<Buffer> {
+    await this.#written;
+    yield* exportLevel(this.#db);
   }
 
   /**
@@ -432,6 +469,11 @@ export class LevelMetaStore implements MetaStore {
    * profile at c=64 the bucket lookup's async get alone was 18% of the process's samples.
    */
   #getNow(key: Buffer): string | undefined {
+    const unwritten = this.#unwritten;
+    if (unwritten !== undefined) {
+      const value = unwritten.get(key.toString('latin1'));
+      if (value !== undefined) return value ?? undefined;
+    }
     return this.#db.getSync(key) ?? undefined;
   }
 

@@ -166,6 +166,8 @@ export class RaftConsensus implements Consensus {
   #leaderWaiters: (() => void)[] = [];
   /** Since when (monotonic ms) no leader is known; the host's start counts as leaderless. */
   #leaderlessSinceMs = performance.now();
+  /** Fires once the leader has been gone for the leaderless bound (see #refuseWhileLeaderless). */
+  #leaderlessTimer: NodeJS.Timeout | undefined;
   /** The leader (and its term) pending proposals were last re-proposed for. */
   #reproposedFor = '';
   /** The apply worker: resolves once every entry queued so far is applied. */
@@ -337,6 +339,7 @@ export class RaftConsensus implements Consensus {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#ticker) clearInterval(this.#ticker);
+    clearTimeout(this.#leaderlessTimer);
     await this.#idle;
     await this.#applyTail;
     await this.#stateMachineLock;
@@ -607,8 +610,13 @@ export class RaftConsensus implements Consensus {
     const leaderChanged = lead !== this.#lead;
     this.#lead = lead;
     this.#role = role;
-    if (leaderChanged && lead === NONE) this.#leaderlessSinceMs = performance.now();
     if (leaderChanged) {
+      clearTimeout(this.#leaderlessTimer);
+      if (lead === NONE) {
+        this.#leaderlessSinceMs = performance.now();
+        this.#leaderlessTimer = setTimeout(() => this.#refuseWhileLeaderless(), this.#leaderlessBoundMs());
+        this.#leaderlessTimer.unref();
+      }
       this.#deps.logger.info({ lead, role }, 'raft leader changed');
       // A read round addressed to the old leader will never be answered: fail it now, retry on
       // the next round with the new leader.
@@ -682,16 +690,20 @@ export class RaftConsensus implements Consensus {
       for (let i = metaApplied + 1; i < first; i++) padding.push({ index: i, command: undefined });
       batch.unshift(...padding);
     }
+    // Proposers are answered as soon as the results are known, which may be before LevelDB has
+    // written them: the entries are durable in the log already, and the store shows the batch to
+    // every read meanwhile (see LevelMetaStore.applyBatch).
     if (batch.length > 0) {
-      const results = await this.#deps.meta.applyBatch(batch);
-      for (const [i, { command }] of batch.entries()) {
-        if (!command) continue;
-        const waiter = this.#proposals.get(command.requestId);
-        if (!waiter) continue;
-        this.#proposals.delete(command.requestId);
-        clearTimeout(waiter.timer);
-        waiter.resolve(results[i]!);
-      }
+      await this.#deps.meta.applyBatch(batch, (results) => {
+        for (const [i, { command }] of batch.entries()) {
+          if (!command) continue;
+          const waiter = this.#proposals.get(command.requestId);
+          if (!waiter) continue;
+          this.#proposals.delete(command.requestId);
+          clearTimeout(waiter.timer);
+          waiter.resolve(results[i]!);
+        }
+      });
     }
     for (const { requestId } of confResults) {
       const waiter = this.#proposals.get(requestId);
@@ -808,7 +820,7 @@ export class RaftConsensus implements Consensus {
    */
   async #waitForLeader(): Promise<void> {
     if (this.#lead !== NONE) return;
-    const waitMs = this.#leaderlessSinceMs + this.#options.electionTimeoutTicks * this.#options.tickMs * 3 - performance.now();
+    const waitMs = this.#leaderlessSinceMs + this.#leaderlessBoundMs() - performance.now();
     if (waitMs <= 0) throw new StoreError(CONSENSUS_ERR_NO_LEADER, 'no Raft leader is reachable (minority partition or election in progress)');
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -821,6 +833,31 @@ export class RaftConsensus implements Consensus {
       };
       this.#leaderWaiters.push(wake);
     });
+  }
+
+  /** How long requests wait for a leader after the last one was lost: three election timeouts. */
+  #leaderlessBoundMs(): number {
+    return this.#options.electionTimeoutTicks * this.#options.tickMs * 3;
+  }
+
+  /**
+   * The leader has been gone for the leaderless bound (a minority partition, most likely): the
+   * requests still waiting are answered now instead of at their own deadlines, which are longer
+   * than clients wait (contract 4: a minority answers 503 quickly). Reads waiting for a round
+   * got no read index, so they are refused; proposals get the timeout they would have got later
+   * (their outcome is unknown: one may have reached the old leader and commit yet).
+   */
+  #refuseWhileLeaderless(): void {
+    if (this.#closed || this.#lead !== NONE) return;
+    const reads = this.#nextRead.splice(0);
+    for (const w of reads) w.reject(new StoreError(CONSENSUS_ERR_NO_LEADER, 'no Raft leader is reachable (minority partition or election in progress)'));
+    const proposals = [...this.#proposals];
+    for (const [requestId, w] of proposals) {
+      this.#proposals.delete(requestId);
+      clearTimeout(w.timer);
+      w.reject(new StoreError(CONSENSUS_ERR_TIMEOUT, 'no Raft leader is reachable; the proposal\'s outcome is unknown', { requestId }));
+    }
+    if (reads.length + proposals.length > 0) this.#deps.logger.warn({ reads: reads.length, proposals: proposals.length, leaderlessMs: Math.round(performance.now() - this.#leaderlessSinceMs) }, 'no raft leader: refusing waiting requests');
   }
 
   #checkOpen(): void {

@@ -95,4 +95,20 @@ if multipart_enabled; then
     aws_ s3 rm "s3://$BUCKET/multipart.bin"'
 fi
 
+# ACLs: with ACLs enabled on the bucket (ObjectWriter; new buckets are BucketOwnerEnforced), a
+# private object is refused to an unsigned GET, put-object-acl --acl public-read makes it
+# readable, get-object-acl shows the AllUsers grant, and a public-read upload is readable at once.
+check acl sh_step '
+  aws_ s3api put-bucket-ownership-controls --bucket "$BUCKET" --ownership-controls "Rules=[{ObjectOwnership=ObjectWriter}]"
+  aws_ s3api put-object --bucket "$BUCKET" --key acl/public.txt --body "$D/small.txt" >/dev/null
+  code=$(anon_status "$TS3GW_URL/$BUCKET/acl/public.txt" "$D/anon.out"); echo "private: $code"; test "$code" = 403
+  aws_ s3api put-object-acl --bucket "$BUCKET" --key acl/public.txt --acl public-read
+  aws_ s3api get-object-acl --bucket "$BUCKET" --key acl/public.txt --output json | tee "$D/acl.json"
+  grep -q "http://acs.amazonaws.com/groups/global/AllUsers" "$D/acl.json"
+  code=$(anon_status "$TS3GW_URL/$BUCKET/acl/public.txt" "$D/anon.out"); echo "public-read: $code"; test "$code" = 200
+  same_file "$D/small.txt" "$D/anon.out"
+  aws_ s3 cp "$D/small.txt" "s3://$BUCKET/acl/uploaded.txt" --acl public-read
+  code=$(anon_status "$TS3GW_URL/$BUCKET/acl/uploaded.txt" "$D/anon2.out"); echo "cp --acl public-read: $code"; test "$code" = 200
+  aws_ s3 rm --recursive "s3://$BUCKET/acl/"'
+
 check rb sh_step 'aws_ s3 rb "s3://$BUCKET"'

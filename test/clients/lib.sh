@@ -75,6 +75,17 @@ PY
 }
 export -f http_get
 
+# anon_status URL OUT: an unsigned GET (no credentials at all); prints the HTTP status, body to OUT.
+anon_status() {
+  "$CLIENTS_PY" -c 'import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=60); code, data = r.status, r.read()
+except urllib.error.HTTPError as e:
+    code, data = e.code, e.read()
+open(sys.argv[2], "wb").write(data); print(code, end="")' "$1" "$2"
+}
+export -f anon_status
+
 # Test files every client uploads: a few bytes, and 12 MiB of random data (more than the 4 MiB
 # chunk size, less than the single-part thresholds the clients are configured with).
 make_test_files() {

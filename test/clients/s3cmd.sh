@@ -111,4 +111,22 @@ if multipart_enabled; then
     s3c del "s3://$BUCKET/multipart.bin"'
 fi
 
+# ACLs: a bucket made with ACLs enabled (x-amz-object-ownership: ObjectWriter; s3cmd 2.3 has no
+# ownership command), setacl --acl-public / --acl-private on an object (s3cmd reads the ACL XML,
+# edits it and puts it back), put --acl-public, each checked with an unsigned GET.
+check acl sh_step '
+  s3c mb --add-header=x-amz-object-ownership:ObjectWriter "s3://$BUCKET-acl"
+  s3c put "$D/small.txt" "s3://$BUCKET-acl/public.txt"
+  code=$(anon_status "$TS3GW_URL/$BUCKET-acl/public.txt" "$D/anon.out"); echo "private: $code"; test "$code" = 403
+  s3c setacl --acl-public "s3://$BUCKET-acl/public.txt"
+  s3c info "s3://$BUCKET-acl/public.txt" | tee "$D/acl-info.txt"; grep -E "ACL: +\*anon\*: READ" "$D/acl-info.txt"
+  code=$(anon_status "$TS3GW_URL/$BUCKET-acl/public.txt" "$D/anon.out"); echo "acl-public: $code"; test "$code" = 200
+  same_file "$D/small.txt" "$D/anon.out"
+  s3c setacl --acl-private "s3://$BUCKET-acl/public.txt"
+  code=$(anon_status "$TS3GW_URL/$BUCKET-acl/public.txt" "$D/anon.out"); echo "acl-private: $code"; test "$code" = 403
+  s3c put --acl-public "$D/small.txt" "s3://$BUCKET-acl/uploaded.txt"
+  code=$(anon_status "$TS3GW_URL/$BUCKET-acl/uploaded.txt" "$D/anon2.out"); echo "put --acl-public: $code"; test "$code" = 200
+  s3c del "s3://$BUCKET-acl/public.txt" "s3://$BUCKET-acl/uploaded.txt"
+  s3c rb "s3://$BUCKET-acl"'
+
 check rb sh_step 's3c rb "s3://$BUCKET"'

@@ -79,6 +79,19 @@ export interface Config {
   scrubBytesPerSecond: number;
   /** Chaos suite only: a JSON file the node polls for injected clock and disk faults (src/faults/); unset in production. */
   faultsFile: string | undefined;
+  /** PEM certificate (chain) file of the S3 endpoint: set with s3TlsKey, S3 is served over HTTPS (files reloaded on change). */
+  s3TlsCert: string | undefined;
+  /** PEM private key file of the S3 endpoint. */
+  s3TlsKey: string | undefined;
+  /**
+   * PEM file of the CA(s) that sign the nodes' certificates: peers' HTTPS S3 endpoints are
+   * trusted by it, and with tlsCert/tlsKey it is the CA of mutual TLS between nodes.
+   */
+  tlsCa: string | undefined;
+  /** PEM certificate of this node for mutual TLS on the Raft (gRPC) port; needs tlsKey and tlsCa. */
+  tlsCert: string | undefined;
+  /** PEM private key of this node for mutual TLS. */
+  tlsKey: string | undefined;
 }
 
 /** Configuration problems; `problems` lists every one found. */
@@ -126,6 +139,11 @@ const FIELDS: Record<Field, { env: string; flag: string; type: 'string' | 'int' 
   maintenanceBytesPerSecond: { env: 'TS3GW_MAINTENANCE_BYTES_PER_SECOND', flag: 'maintenance-bytes-per-second', type: 'int', default: 64 * 1024 * 1024 },
   scrubBytesPerSecond: { env: 'TS3GW_SCRUB_BYTES_PER_SECOND', flag: 'scrub-bytes-per-second', type: 'int', default: 8 * 1024 * 1024 },
   faultsFile: { env: 'TS3GW_FAULTS_FILE', flag: 'faults-file', type: 'optional', default: undefined },
+  s3TlsCert: { env: 'TS3GW_S3_TLS_CERT', flag: 's3-tls-cert', type: 'optional', default: undefined },
+  s3TlsKey: { env: 'TS3GW_S3_TLS_KEY', flag: 's3-tls-key', type: 'optional', default: undefined },
+  tlsCa: { env: 'TS3GW_TLS_CA', flag: 'tls-ca', type: 'optional', default: undefined },
+  tlsCert: { env: 'TS3GW_TLS_CERT', flag: 'tls-cert', type: 'optional', default: undefined },
+  tlsKey: { env: 'TS3GW_TLS_KEY', flag: 'tls-key', type: 'optional', default: undefined },
 };
 
 /** Where configuration comes from; injected so tests need no process globals. */
@@ -238,6 +256,9 @@ export function validate(c: Config): string[] {
   if (c.clusterSecret !== undefined && c.clusterSecret.length < 16) problems.push('clusterSecret must be at least 16 characters');
   // It travels in HTTP header values between nodes.
   if (c.clusterSecret !== undefined && !/^[\x21-\x7e]+$/.test(c.clusterSecret)) problems.push('clusterSecret must be printable ASCII without spaces');
+  if ((c.s3TlsCert === undefined) !== (c.s3TlsKey === undefined)) problems.push('S3 TLS needs both TS3GW_S3_TLS_CERT and TS3GW_S3_TLS_KEY');
+  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) problems.push('mutual TLS needs both TS3GW_TLS_CERT and TS3GW_TLS_KEY');
+  if (c.tlsCert !== undefined && c.tlsCa === undefined) problems.push('mutual TLS (TS3GW_TLS_CERT) needs TS3GW_TLS_CA, the CA that signs every node\'s certificate');
   return problems;
 }
 

@@ -4,6 +4,7 @@
  * gRPC (protobuf framing and copies cost more for multi-MiB payloads); control stays on gRPC.
  * Calls carry the cluster id and a fresh peer auth token each (never the secret); every call has a deadline.
  */
+import { rootCertificates } from 'node:tls';
 import { type Dispatcher, Pool } from 'undici';
 import { isChunkId } from '../util/chunk-id.ts';
 import { peerAuthKey, peerAuthToken } from '../util/peer-auth.ts';
@@ -20,6 +21,8 @@ export interface HttpChunkClientOptions {
   clusterSecret: string;
   /** Base S3 URL of a node, or undefined when it is not known (yet). */
   urlOf(nodeId: number): string | undefined;
+  /** PEM CA that signs peers' HTTPS certificates (besides the public roots), for https:// peers. */
+  tlsCa?: Buffer;
 }
 
 /** Chunk transfer over HTTP. */
@@ -129,7 +132,8 @@ export class HttpChunkClient {
     if (!url) throw new Error(`no address known for node ${nodeId}`);
     let pool = this.#pools.get(url);
     if (!pool) {
-      pool = new Pool(url, { connections: CHUNK_POOL_CONNECTIONS_MAX, keepAliveTimeout: 30_000 });
+      const ca = this.#options.tlsCa ? { connect: { ca: [...rootCertificates, this.#options.tlsCa.toString('utf8')] } } : {};
+      pool = new Pool(url, { connections: CHUNK_POOL_CONNECTIONS_MAX, keepAliveTimeout: 30_000, ...ca });
       this.#pools.set(url, pool);
     }
     return pool;

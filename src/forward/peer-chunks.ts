@@ -20,6 +20,8 @@ export interface PeerChunksOptions {
   urlOf(nodeId: number): string | undefined;
   /** Largest chunk a fetch accepts. */
   chunkBytesMax: number;
+  /** PEM CA that signs peers' HTTPS certificates, for https:// peers (see HttpChunkClient). */
+  tlsCa?: Buffer;
 }
 
 /** Chunk transfer to and from peers. */

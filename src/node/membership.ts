@@ -122,7 +122,7 @@ export async function joinThroughSeeds(config: Config, gossip: NodeGossip, seeds
   const incarnation = newIncarnation();
   // The address gossip goes by: a founder's static one, else the advertised one.
   const raftAddress = gossip.address;
-  const s3Url = config.advertiseUrl ?? `http://${raftAddress.replace(/:\d+$/, '')}:${config.s3Port}`;
+  const s3Url = config.advertiseUrl ?? `${config.s3TlsCert ? 'https' : 'http'}://${raftAddress.replace(/:\d+$/, '')}:${config.s3Port}`;
   logger.info({ seeds, raftAddress }, 'joining the cluster through its seeds');
   const answer = await joinCluster(
     {

@@ -2,7 +2,7 @@
  * The composition root: builds every module from the configuration, starts them in dependency
  * order and stops them in reverse. A node with no peers is a cluster of one (LocalConsensus).
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
@@ -49,6 +49,7 @@ import { ReplaceWorker } from '../membership/replace.ts';
 import { type PeerAuthPurpose, PeerAuthVerifier, peerAuthKey } from '../util/peer-auth.ts';
 import { AUDIT_FILE, AuditLog } from '../audit/audit-log.ts';
 import { adminEvent, denialEvent } from '../audit/events.ts';
+import { readS3Tls, trustPeerCa, watchTlsFiles } from './tls-files.ts';
 
 /** A draining node's refusal of a chunk copy (the writer counts the other copies). */
 const CHUNK_ERR_DRAINING = 'CHUNK_ERR_DRAINING';
@@ -88,6 +89,10 @@ export interface RunningNode {
 
 /** Starts a node and resolves once it serves S3. */
 export async function startNode(config: Config, logger: FastifyBaseLogger): Promise<RunningNode> {
+  // Peers' HTTPS endpoints (S3 TLS) are signed by the cluster's CA: trusted before the first join request.
+  const tlsCa = config.tlsCa === undefined ? undefined : await readFile(config.tlsCa);
+  if (tlsCa) trustPeerCa(tlsCa);
+  const s3Tls = await readS3Tls(config);
   await mkdir(config.dataDir, { recursive: true });
   const { credentials, generated } = await loadRootCredentials(config.dataDir, {
     accessKey: config.rootAccessKey,
@@ -212,7 +217,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   });
   // Set once S3 listens (its URL is what peers fetch chunks from); until then chunks stay local.
   let view: ClusterView | undefined;
-  const remoteChunks = new PeerChunks({ clusterId: identity.clusterId, clusterSecret, urlOf: (id) => view?.urlOf(id), chunkBytesMax: CHUNK_SIZE_BYTES_MAX });
+  const remoteChunks = new PeerChunks({ clusterId: identity.clusterId, clusterSecret, urlOf: (id) => view?.urlOf(id), chunkBytesMax: CHUNK_SIZE_BYTES_MAX, ...(tlsCa ? { tlsCa } : {}) });
   const chunks = new ClusterChunkStore({ selfId: nodeId, logger }, {
     local: localChunks,
     remote: remoteChunks,
@@ -287,6 +292,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const app = buildS3App(
     {
       region: config.region,
+      ...(s3Tls ? { tls: s3Tls } : {}),
       ...(config.domain ? { domain: config.domain } : {}),
       limits: { xmlBodyBytesMax: XML_BODY_BYTES_MAX, chunkBytesMax: 16 * 1024 * 1024, trailerBytesMax: 16 * 1024, userMetaBytesMax: 2048 },
     },
@@ -344,9 +350,16 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     if (reply.statusCode === 403) void auditLog.append(denialEvent(req, reply.statusCode));
   });
   await app.listen({ host: config.s3Host, port: config.s3Port });
+  const stopTlsWatch = s3Tls
+    ? watchTlsFiles(
+        [config.s3TlsCert ?? '', config.s3TlsKey ?? ''],
+        async () => (app.server as unknown as { setSecureContext(o: object): void }).setSecureContext((await readS3Tls(config)) ?? {}),
+        logger,
+      )
+    : undefined;
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const s3Url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  const s3Url = `${s3Tls ? 'https' : 'http'}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
   const self = staticPeers?.find((p) => p.id === nodeId);
   const raftAddress = self?.raftAddress ?? advertisedRaftAddress(config, transport.port);
   view = new ClusterView(
@@ -469,6 +482,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       await meta.flush();
       await meta.close();
       await auditLog.close();
+      stopTlsWatch?.();
     },
   };
 }

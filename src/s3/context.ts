@@ -28,6 +28,8 @@ export interface S3Options {
   /** Base domain for virtual-hosted-style requests (`bucket.<domain>`); path-style only when unset. */
   domain?: string;
   limits: S3Limits;
+  /** Serve HTTPS with this certificate and key (PEM); plain HTTP when unset. Swapped at run time through the server's setSecureContext. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 /** Dependencies of the S3 front end. */

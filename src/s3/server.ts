@@ -60,7 +60,8 @@ export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBase
     routerOptions: { maxParamLength: 8192 },
     requestTimeout: REQUEST_TIMEOUT_MS,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-    http: { maxHeaderSize: REQUEST_HEADER_BYTES_MAX },
+    // fastify passes these to http(s).createServer; its types pick the server type from them.
+    ...((options.tls ? { https: { ...options.tls, maxHeaderSize: REQUEST_HEADER_BYTES_MAX } } : { http: { maxHeaderSize: REQUEST_HEADER_BYTES_MAX } }) as { http: { maxHeaderSize: number } }),
     return503OnClosing: true,
     genReqId: newRequestId,
     frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => sendError(reply, req, new S3Error('InvalidURI', err.message)),

@@ -69,7 +69,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       output.push(line);
       if (!line.includes('ts3gw is serving S3')) return;
       clearTimeout(timer);
-      resolve(/http:\/\/[^\s]+/.exec(line)![0]);
+      resolve(/https?:\/\/[^\s]+/.exec(line)![0]);
     };
     createInterface({ input: proc.stdout! }).on('line', onLine);
     createInterface({ input: proc.stderr! }).on('line', (line) => output.push(line));

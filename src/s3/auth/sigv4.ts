@@ -16,7 +16,7 @@
  * Only `node:crypto` is used; nothing here reads a clock or does I/O except the bounded
  * signing-key cache.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { assert } from '../../util/assert.ts';
 
 /** The only SigV4 algorithm S3 accepts with HMAC (SigV4a uses AWS4-ECDSA-P256-SHA256). */
@@ -321,9 +321,26 @@ export function signingKeyCacheSize(): number {
   return signingKeyCache.size;
 }
 
-/** signature returns hex(HMAC-SHA256(signingKey, stringToSign)). */
+/**
+ * Signing keys as KeyObjects, one per key buffer (the cached ones live as long as the cache holds
+ * them). createHmac given raw key bytes builds a KeyObject on every call: on Node 24 here that
+ * made an HMAC of a string to sign cost ~14 µs of CPU instead of ~2.5 µs, on every request and on
+ * every aws-chunked chunk.
+ */
+const hmacKeys = new WeakMap<Uint8Array, KeyObject>();
+
+function hmacKeyOf(key: Uint8Array): KeyObject {
+  let keyObject = hmacKeys.get(key);
+  if (keyObject === undefined) {
+    keyObject = createSecretKey(key);
+    hmacKeys.set(key, keyObject);
+  }
+  return keyObject;
+}
+
+/** signature returns hex(HMAC-SHA256(signingKey, stringToSign)). The key bytes must not change after a first use. */
 export function signature(key: Uint8Array, stringToSignValue: string): string {
-  return hmac(key, stringToSignValue).toString('hex');
+  return createHmac('sha256', hmacKeyOf(key)).update(stringToSignValue, 'utf8').digest('hex');
 }
 
 /**

@@ -49,7 +49,7 @@ import { ReplaceWorker } from '../membership/replace.ts';
 import { type PeerAuthPurpose, PeerAuthVerifier, peerAuthKey } from '../util/peer-auth.ts';
 import { AUDIT_FILE, AuditLog } from '../audit/audit-log.ts';
 import { adminEvent, denialEvent } from '../audit/events.ts';
-import { readS3Tls, trustPeerCa, watchTlsFiles } from './tls-files.ts';
+import { readPeerTls, readS3Tls, trustPeerCa, watchTlsFiles } from './tls-files.ts';
 
 /** A draining node's refusal of a chunk copy (the writer counts the other copies). */
 const CHUNK_ERR_DRAINING = 'CHUNK_ERR_DRAINING';
@@ -93,6 +93,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const tlsCa = config.tlsCa === undefined ? undefined : await readFile(config.tlsCa);
   if (tlsCa) trustPeerCa(tlsCa);
   const s3Tls = await readS3Tls(config);
+  const peerTls = await readPeerTls(config);
   await mkdir(config.dataDir, { recursive: true });
   const { credentials, generated } = await loadRootCredentials(config.dataDir, {
     accessKey: config.rootAccessKey,
@@ -155,6 +156,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     incarnation: identity.incarnation,
     checkIncarnation: (id, incarnation) => incarnations.check(id, incarnation),
     logger,
+    ...(peerTls ? { tls: peerTls } : {}),
   });
   // Addresses: the static list, then what committed membership changes taught this node.
   const peers = new Map<number, string>([

@@ -61,3 +61,10 @@ export function watchTlsFiles(paths: string[], reload: () => Promise<void>, logg
 export function trustPeerCa(ca: Buffer): void {
   setGlobalDispatcher(new Agent({ connect: { ca: [...rootCertificates, ca.toString('utf8')] } }));
 }
+
+/** This node's mutual TLS material for the Raft port, or undefined when mutual TLS is off. */
+export async function readPeerTls(config: { tlsCa: string | undefined; tlsCert: string | undefined; tlsKey: string | undefined }): Promise<{ ca: Buffer; cert: Buffer; key: Buffer } | undefined> {
+  if (config.tlsCa === undefined || config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  const [ca, cert, key] = await Promise.all([readFile(config.tlsCa), readFile(config.tlsCert), readFile(config.tlsKey)]);
+  return { ca, cert, key };
+}

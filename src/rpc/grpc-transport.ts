@@ -9,6 +9,10 @@
  * inject Raft messages. The callee of a Raft stream proves in its first metadata that it holds
  * the key too, so a node never streams its log to an impostor.
  *
+ * With `tls` (TS3GW_TLS_CA/CERT/KEY) the port speaks mutual TLS: both ends present a
+ * certificate signed by the cluster's CA, and a handshake without one fails before any call (the
+ * token is still checked inside). Failed handshakes are logged by both ends.
+ *
  * Sending never blocks the Raft loop: when a peer's stream is broken or backed up beyond
  * PEER_QUEUE_BYTES_MAX, messages to it are dropped and the host is told the peer is unreachable
  * (Raft retransmits what matters).
@@ -53,6 +57,25 @@ export interface GrpcTransportOptions {
   /** Accepts or refuses a peer's incarnation (a wiped peer comes back with a new one). */
   checkIncarnation(nodeId: NodeId, incarnation: string): boolean;
   logger: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** Mutual TLS: the CA that signs every node's certificate, and this node's certificate and key (PEM). */
+  tls?: PeerTls;
+}
+
+/** TLS material of mutual TLS between nodes. */
+export interface PeerTls {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** Client credentials for calls to a peer: mutual TLS when configured, else plain HTTP/2. */
+export function peerChannelCredentials(tls: PeerTls | undefined): grpc.ChannelCredentials {
+  return tls ? grpc.credentials.createSsl(tls.ca, tls.key, tls.cert) : grpc.credentials.createInsecure();
+}
+
+/** Calls that failed because the TLS handshake did (a certificate the other end refuses, or TLS against plain). */
+function isHandshakeFailure(err: { code?: number; details?: string }): boolean {
+  return err.code === grpc.status.UNAVAILABLE && /certificate|handshake|ssl|tls|secure/i.test(err.details ?? '');
 }
 
 interface Peer {
@@ -132,8 +155,11 @@ export class GrpcTransport implements Transport {
       proposeStream: (call: grpc.ServerDuplexStream<pb.ProposeBatch, pb.ProposeResults>) => this.#onProposeStream(call),
     });
     this.#boundPort = await new Promise<number>((resolve, reject) => {
-      this.#server.bindAsync(this.#options.listenAddress, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+      const tls = this.#options.tls;
+      const credentials = tls ? grpc.ServerCredentials.createSsl(tls.ca, [{ cert_chain: tls.cert, private_key: tls.key }], true) : grpc.ServerCredentials.createInsecure();
+      this.#server.bindAsync(this.#options.listenAddress, credentials, (err, port) => (err ? reject(err) : resolve(port)));
     });
+    if (this.#options.tls) this.#logHandshakeRefusals();
   }
 
   setPeers(peers: PeerAddress[]): void {
@@ -148,7 +174,7 @@ export class GrpcTransport implements Transport {
     }
     for (const [id, address] of wanted) {
       if (this.#peers.has(id)) continue;
-      const client = new pb.RaftServiceClient(address, grpc.credentials.createInsecure(), {
+      const client = new pb.RaftServiceClient(address, peerChannelCredentials(this.#options.tls), {
         'grpc.max_send_message_length': GRPC_MESSAGE_BYTES_MAX,
         'grpc.keepalive_time_ms': 10_000,
         'grpc.keepalive_timeout_ms': 5_000,
@@ -258,6 +284,7 @@ export class GrpcTransport implements Transport {
       // does a redial after a pause while the peer is still ours.
       if (peer.stream === stream) peer.stream = undefined;
       peer.queuedBytes = 0;
+      if (err && isHandshakeFailure(err)) this.#logRefusal(peer.address, { node: id, reason: err.details }, 'TLS handshake with a peer failed: is our certificate signed by the cluster CA, and theirs?');
       if (err?.code === grpc.status.UNAUTHENTICATED) this.#logRefusal(peer.address, { node: id, reason: err.details }, 'peer refused our credentials: is our cluster secret the cluster\'s?');
       if (err && err.code !== grpc.status.CANCELLED) {
         this.onUnreachable?.(id);
@@ -357,6 +384,23 @@ export class GrpcTransport implements Transport {
       return serviceError(grpc.status.UNAUTHENTICATED, 'the token names another node');
     }
     return undefined;
+  }
+
+  /**
+   * Logs the handshakes the TLS layer refused (a client without a certificate of the cluster's
+   * CA, or speaking plain HTTP/2): grpc-js drops them without telling its user, so this listens
+   * on its HTTP/2 servers directly. `http2Servers` is grpc-js's own field (1.x); without it the
+   * refusals go unlogged here, and the refused node still logs its side.
+   */
+  #logHandshakeRefusals(): void {
+    const servers = (this.#server as unknown as { http2Servers?: Map<{ on(event: string, fn: (err: Error, socket: { remoteAddress?: string }) => void): void }, unknown> }).http2Servers;
+    for (const http2Server of servers?.keys() ?? []) {
+      http2Server.on('tlsClientError', (err, socket) => {
+        // Keyed by the kind of failure too: a rogue certificate and plain HTTP/2 are two stories.
+        const kind = (err as { code?: string }).code ?? err.message;
+        this.#logRefusal(`tls:${socket.remoteAddress ?? '?'}:${kind}`, { peer: socket.remoteAddress, reason: err.message }, 'refused a TLS handshake on the Raft port: no certificate of the cluster CA');
+      });
+    }
   }
 
   /** Logs a refusal (reasons and addresses only, never tokens), at most every REFUSAL_LOG_INTERVAL_MS per address. */

@@ -11,13 +11,15 @@ import * as pb from '../gen/ts3gw/raft/v1/raft.ts';
 import { encodeCommand } from '../meta/codec.ts';
 import type { ApplyResult, MetaOp } from '../meta/types.ts';
 import { peerAuthKey } from '../util/peer-auth.ts';
-import { peerAuthMetadata } from './grpc-transport.ts';
+import { type PeerTls, peerAuthMetadata, peerChannelCredentials } from './grpc-transport.ts';
 
 export interface ProposeClientOptions {
   /** host:port of a node's Raft (gRPC) endpoint. */
   address: string;
   clusterId: string;
   clusterSecret: string;
+  /** Mutual TLS material when the cluster's Raft port requires it. */
+  tls?: PeerTls;
 }
 
 /** A failed proposal: `code` is the gRPC status (UNAVAILABLE: not applied; DEADLINE_EXCEEDED: unknown). */
@@ -44,7 +46,7 @@ export class ProposeClient {
   readonly #authKey: Buffer;
 
   constructor(options: ProposeClientOptions) {
-    this.#client = new pb.RaftServiceClient(options.address, grpc.credentials.createInsecure());
+    this.#client = new pb.RaftServiceClient(options.address, peerChannelCredentials(options.tls));
     this.#clusterId = options.clusterId;
     this.#authKey = peerAuthKey(options.clusterSecret);
   }

@@ -738,8 +738,24 @@ export class LevelMetaStore implements MetaStore {
         this.#write(pending, metaKey(ACCESS_KEYS), JSON.stringify(all));
         return { ok: true };
       }
+      case 'SetKeyBucketPermission': {
+        const all = parse<Record<string, AccessKeyRecord>>(await this.#read(pending, metaKey(ACCESS_KEYS))) ?? {};
+        const key = all[op.accessKeyId];
+        if (!key) return { ok: false, code: META_ERR_BAD_COMMAND, message: `no access key ${op.accessKeyId}` };
+        const buckets = { ...(key.buckets ?? {}) };
+        if (op.permission === null) delete buckets[op.bucket];
+        else if (op.permission === 'read' || op.permission === 'write' || op.permission === 'owner') buckets[op.bucket] = op.permission;
+        else return { ok: false, code: META_ERR_BAD_COMMAND, message: 'permission must be read, write, owner or null' };
+        all[op.accessKeyId] = { ...key, buckets };
+        this.#write(pending, metaKey(ACCESS_KEYS), JSON.stringify(all));
+        return { ok: true };
+      }
       case 'AllocateNodeId': {
         if (!Number.isSafeInteger(op.floor) || op.floor < 1) return { ok: false, code: META_ERR_BAD_COMMAND, message: 'AllocateNodeId needs a positive integer floor' };
+        const admissions = op.incarnation === undefined ? [] : (parse<Array<[string, number]>>(await this.#read(pending, metaKey(ADMISSIONS))) ?? []);
+        // The same data directory asking again: the id it was given, and the counter stays.
+        const before = admissions.find(([incarnation]) => incarnation === op.incarnation);
+        if (before) return { ok: true, value: { kind: 'AllocateNodeId', nodeId: before[1] } };
         const next = Number((await this.#read(pending, metaKey(NEXT_NODE_ID))) ?? '1');
         const nodeId = Math.max(op.floor, next);
         this.#write(pending, metaKey(NEXT_NODE_ID), String(nodeId + 1));

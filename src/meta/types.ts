@@ -255,7 +255,9 @@ export type MetaOp =
     }
   /** Creates or updates an access key (its secret sealed by the proposer, never in clear). */
   | { type: 'PutAccessKey'; key: AccessKeyRecord }
-  | { type: 'DeleteAccessKey'; accessKeyId: string };
+  | { type: 'DeleteAccessKey'; accessKeyId: string }
+  /** Gives a key a permission on one bucket (null takes it away); the key becomes scoped. */
+  | { type: 'SetKeyBucketPermission'; accessKeyId: string; bucket: string; permission: KeyBucketPermission | null };
 
 /**
  * A cluster member as the data path sees it: where to reach it and how much data to give it.
@@ -337,7 +339,16 @@ export interface AccessKeyRecord {
   /** May use the admin API (cluster operations, key management). */
   admin: boolean;
   description?: string;
+  /**
+   * Per-bucket permissions (issue #18). Absent: the key is an ordinary canonical user (its own
+   * buckets, and what ACLs grant it). Present, even empty: the key is scoped, and may use only the
+   * buckets named here, each as far as its permission goes, whatever the ACLs say.
+   */
+  buckets?: Record<string, KeyBucketPermission>;
 }
+
+/** What a scoped key may do in one bucket: read (list, get), write (also put, delete), owner (everything). */
+export type KeyBucketPermission = 'read' | 'write' | 'owner';
 
 /** Cluster-wide replication settings, stored in the log. */
 export interface ReplicationSettings {

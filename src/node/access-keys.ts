@@ -8,7 +8,7 @@
  * soon as they applied it, within a fraction of a second (IAM, too, is eventually consistent).
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import type { AccessKeyRecord } from '../meta/types.ts';
+import type { AccessKeyRecord, KeyBucketPermission } from '../meta/types.ts';
 
 /** How often the book checks whether the log moved. */
 const RELOAD_INTERVAL_MS = 100;
@@ -18,6 +18,8 @@ interface LiveKey {
   secret: string;
   status: AccessKeyRecord['status'];
   admin: boolean;
+  /** Per-bucket permissions of a scoped key; undefined for an unscoped one. */
+  buckets: ReadonlyMap<string, KeyBucketPermission> | undefined;
 }
 
 /** Seals and opens secrets with a key derived from the cluster secret. */
@@ -97,7 +99,8 @@ export class KeyBook {
           this.#deps.logger.warn({ accessKeyId: record.accessKeyId }, 'access key sealed with another cluster secret: unusable');
           continue;
         }
-        keys.set(record.accessKeyId, { secret, status: record.status, admin: record.admin });
+        const buckets = record.buckets ? new Map(Object.entries(record.buckets)) : undefined;
+        keys.set(record.accessKeyId, { secret, status: record.status, admin: record.admin, buckets });
       }
       this.#keys = keys;
       this.#loadedAt = at;
@@ -113,6 +116,12 @@ export class KeyBook {
     if (accessKeyId === this.#deps.root.accessKeyId) return this.#deps.root.secretAccessKey;
     const key = this.#keys.get(accessKeyId);
     return key?.status === 'active' ? key.secret : undefined;
+  }
+
+  /** The bucket permissions of a scoped key; undefined for unscoped keys (the root key among them). */
+  scopeOf(accessKeyId: string): ReadonlyMap<string, KeyBucketPermission> | undefined {
+    if (accessKeyId === this.#deps.root.accessKeyId) return undefined;
+    return this.#keys.get(accessKeyId)?.buckets;
   }
 
   /** True for the root key and active admin keys. */

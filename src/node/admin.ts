@@ -315,7 +315,14 @@ async function handleReplace(req: AdminRequest, deps: AdminDeps, id: number): Pr
 async function handleKeys(req: AdminRequest, deps: AdminDeps, keys: NonNullable<AdminDeps['keys']>): Promise<AdminResponse> {
   const id = req.query.get('id') ?? '';
   const records = await keys.list();
-  const shown = (k: AccessKeyRecord) => ({ accessKeyId: k.accessKeyId, status: k.status, admin: k.admin, createdMs: k.createdMs, ...(k.description ? { description: k.description } : {}) });
+  const shown = (k: AccessKeyRecord) => ({
+    accessKeyId: k.accessKeyId,
+    status: k.status,
+    admin: k.admin,
+    createdMs: k.createdMs,
+    ...(k.description ? { description: k.description } : {}),
+    ...(k.buckets ? { buckets: k.buckets } : {}),
+  });
   const propose = async (op: Parameters<RaftConsensus['propose']>[0]): Promise<AdminResponse | undefined> => {
     const result = await deps.consensus.propose(op, Date.now());
     if (!result.ok) return { status: 409, body: { error: result.code, message: result.message } };
@@ -338,6 +345,19 @@ async function handleKeys(req: AdminRequest, deps: AdminDeps, keys: NonNullable<
     case 'PUT': {
       const record = records.find((k) => k.accessKeyId === id);
       if (!record) return { status: 404, body: { error: 'NoSuchKey', message: `no access key ${id}` } };
+      // ?bucket=B&permission=read|write|owner|none: one bucket permission of a scoped key (issue #18).
+      const bucket = req.query.get('bucket');
+      if (bucket !== null) {
+        const permission = req.query.get('permission');
+        if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) return badRequest('bucket: a bucket name');
+        if (permission !== 'read' && permission !== 'write' && permission !== 'owner' && permission !== 'none') return badRequest('permission must be read, write, owner or none');
+        const failed = await propose({ type: 'SetKeyBucketPermission', accessKeyId: id, bucket, permission: permission === 'none' ? null : permission });
+        if (failed) return failed;
+        const buckets = { ...(record.buckets ?? {}) };
+        if (permission === 'none') delete buckets[bucket];
+        else buckets[bucket] = permission;
+        return { status: 200, body: shown({ ...record, buckets }) };
+      }
       const status = req.query.get('status');
       if (status !== 'active' && status !== 'disabled') return badRequest('status must be active or disabled');
       const failed = await propose({ type: 'PutAccessKey', key: { ...record, status } });

@@ -305,6 +305,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       ownerOf: (id) => id,
       // The root key and admin keys are the cluster's operators: every ACL check passes for them.
       isSuperuser: (id) => keyBook.isAdmin(id),
+      keyScope: (id) => keyBook.scopeOf(id),
       // Ready: serving, a leader known, and caught up with what it committed (a restarted node
       // replaying its log is not ready yet: a rolling upgrade must wait for it).
       isReady: () => !closing && consensus.leader !== 0 && meta.appliedIndex() + READY_LAG_ENTRIES_MAX >= consensus.status().hardState.commit,

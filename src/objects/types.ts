@@ -8,6 +8,7 @@ export type {
   AclGroup,
   AclPermission,
   BucketRecord,
+  KeyBucketPermission,
   ChecksumAlgorithm,
   CompletePart,
   CompletionRecord,

@@ -6,6 +6,7 @@ import type { ObjectService } from '../objects/object-service.ts';
 import type { Clock } from '../util/clock.ts';
 import type { AuthResult } from './auth/authenticate.ts';
 import type { RequestAccess } from './authz/access.ts';
+import type { KeyBucketPermission } from '../objects/types.ts';
 import type { InternalChunks, InternalJoin } from './internal.ts';
 import { S3Error } from './errors.ts';
 import type { RequestTarget } from './names.ts';
@@ -45,6 +46,8 @@ export interface S3Deps {
    * nobody when absent.
    */
   isSuperuser?(accessKeyId: string): boolean;
+  /** The per-bucket permissions of a scoped key (issue #18); undefined for unscoped keys. */
+  keyScope?(accessKeyId: string): ReadonlyMap<string, KeyBucketPermission> | undefined;
   /** Readiness for /health/ready. */
   isReady(): boolean;
   /**

@@ -153,7 +153,7 @@ async function serve(req: FastifyRequest, reply: FastifyReply, options: S3Option
   const auth = unsigned ? anonymousAuth(req.headers, deps.clock.nowMs()) : authenticateRequest(req, target, options, deps);
   const owner = unsigned ? '' : deps.ownerOf(auth.accessKeyId);
   const requester = unsigned ? ({ kind: 'anonymous' } as const) : ({ kind: 'user', id: owner } as const);
-  const access = new RequestAccess(requester, !unsigned && (deps.isSuperuser?.(auth.accessKeyId) ?? false), deps.objects);
+  const access = new RequestAccess(requester, !unsigned && (deps.isSuperuser?.(auth.accessKeyId) ?? false), deps.objects, unsigned ? undefined : deps.keyScope?.(auth.accessKeyId));
   // Authorized before the body is asked for: a refused upload sends no byte of it.
   await access.authorize(endpoint);
   continueBody(reply);

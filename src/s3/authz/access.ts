@@ -14,6 +14,10 @@
  *                    grants count for every valid key
  *   anonymous        only what AllUsers grants; never ListBuckets, CreateBucket or anything
  *                    that only a bucket owner may do (tagging, CORS, ownership, deletion, …)
+ *   scoped key       (per-key bucket permissions, issue #18) only the buckets it was given, each
+ *                    as far as its permission goes — read: list and get; write: also put, copy,
+ *                    delete and multipart; owner: everything — whatever the ACLs say; it creates
+ *                    no buckets and lists only its own
  *
  * A missing object answers 404 only to whoever may list the bucket, and 403 to others, as S3
  * does, so that ACLs do not reveal which keys exist.
@@ -21,7 +25,7 @@
 import { type AuthResult, payloadModeOf } from '../auth/authenticate.ts';
 import type { S3Endpoint } from '../endpoint.ts';
 import type { ObjectService } from '../../objects/object-service.ts';
-import type { AclGrant, AclPermission, BucketRecord, ObjectRecord } from '../../objects/types.ts';
+import type { AclGrant, AclPermission, BucketRecord, KeyBucketPermission, ObjectRecord } from '../../objects/types.ts';
 import { META_ERR_NO_SUCH_KEY } from '../../objects/errors.ts';
 import { unreachable } from '../../util/assert.ts';
 import { errorCode } from '../../util/errors.ts';
@@ -104,13 +108,23 @@ export class RequestAccess {
   readonly requester: Requester;
   /** Root and admin keys: every check passes. */
   readonly superuser: boolean;
+  /** The bucket permissions of a scoped key; undefined for everyone else. */
+  readonly scope: ReadonlyMap<string, KeyBucketPermission> | undefined;
   readonly #objects: ObjectService;
   readonly #buckets = new Map<string, Promise<BucketRecord>>();
 
-  constructor(requester: Requester, superuser: boolean, objects: ObjectService) {
+  constructor(requester: Requester, superuser: boolean, objects: ObjectService, scope?: ReadonlyMap<string, KeyBucketPermission>) {
     this.requester = requester;
     this.superuser = superuser;
     this.#objects = objects;
+    this.scope = superuser ? undefined : scope;
+  }
+
+  /** True when ListBuckets shows this bucket to the requester. */
+  lists(bucket: BucketRecord): boolean {
+    if (this.superuser) return true;
+    if (this.scope) return this.scope.has(bucket.name);
+    return this.#isOwner(bucket.owner);
   }
 
   /** The bucket's record for decisions (NoSuchBucket when it does not exist). */
@@ -128,7 +142,17 @@ export class RequestAccess {
     const need = requirementOf(e);
     if (need.scope === 'object') return;
     if (this.requester.kind === 'anonymous' && need.scope === 'authenticated') throw accessDenied();
-    if (this.superuser || need.scope === 'authenticated') return;
+    if (this.superuser) return;
+    if (this.scope) {
+      // A scoped key's permissions replace the ACLs: they grant, and nothing else does.
+      if (e.kind === 'CreateBucket') throw accessDenied();
+      if (need.scope === 'authenticated') return;
+      const level = need.scope === 'bucket-owner' ? 'owner' : LEVEL_OF[need.permission];
+      if (!covers(this.scope.get(need.bucket), level)) throw accessDenied();
+      await this.bucket(need.bucket);
+      return;
+    }
+    if (need.scope === 'authenticated') return;
     const bucket = await this.bucket(need.bucket);
     const ok = need.scope === 'bucket-owner' ? this.#isOwner(bucket.owner) : this.bucketAllows(bucket, need.permission);
     if (!ok) throw accessDenied();
@@ -137,6 +161,7 @@ export class RequestAccess {
   /** True when the bucket's ACL (or ownership) gives the requester the permission. */
   bucketAllows(bucket: BucketRecord, permission: AclPermission): boolean {
     if (this.superuser) return true;
+    if (this.scope) return covers(this.scope.get(bucket.name), LEVEL_OF[permission]);
     if (bucket.ownership === 'BucketOwnerEnforced') return this.#isOwner(bucket.owner);
     return aclAllows(bucket.owner, bucket.acl, this.requester, permission);
   }
@@ -144,6 +169,7 @@ export class RequestAccess {
   /** True when the object's ACL (or its bucket's ownership) gives the requester the permission. */
   objectAllows(bucket: BucketRecord, object: ObjectRecord, permission: AclPermission): boolean {
     if (this.superuser) return true;
+    if (this.scope) return covers(this.scope.get(bucket.name), LEVEL_OF[permission]);
     // ACLs are disabled under BucketOwnerEnforced: the bucket owner owns every object, whatever
     // ACL an object kept from before the setting.
     if (bucket.ownership === 'BucketOwnerEnforced') return this.#isOwner(bucket.owner);
@@ -186,6 +212,21 @@ export class RequestAccess {
   #isOwner(owner: string): boolean {
     return this.requester.kind === 'user' && this.requester.id === owner;
   }
+}
+
+/** The scoped-key permission an ACL permission needs: reading data, writing it, or ACLs (owner). */
+const LEVEL_OF: Record<AclPermission, KeyBucketPermission> = {
+  READ: 'read',
+  WRITE: 'write',
+  READ_ACP: 'owner',
+  WRITE_ACP: 'owner',
+  FULL_CONTROL: 'owner',
+};
+const RANK: Record<KeyBucketPermission, number> = { read: 1, write: 2, owner: 3 };
+
+/** True when a scoped key's permission on a bucket (undefined: none) reaches `needed`. */
+function covers(held: KeyBucketPermission | undefined, needed: KeyBucketPermission): boolean {
+  return held !== undefined && RANK[held] >= RANK[needed];
 }
 
 /** See RequestAccess.newObject. */

@@ -36,7 +36,7 @@ export async function listBuckets(ctx: RequestContext): Promise<void> {
   const region = q.get('bucket-region');
   // A key sees the buckets it owns; the root and admin keys see every bucket (operators).
   const buckets = (await ctx.deps.objects.listBuckets())
-    .filter((b) => ctx.access.superuser || b.owner === ctx.owner)
+    .filter((b) => ctx.access.lists(b))
     .filter((b) => b.name.startsWith(prefix) && (region === null || b.region === region))
     .filter((b) => after === undefined || Buffer.compare(Buffer.from(b.name), after) > 0);
   buckets.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));

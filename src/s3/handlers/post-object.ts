@@ -332,7 +332,7 @@ async function storeFile(
   // The policy's signer writes the object: it needs WRITE on the bucket, as a PutObject would,
   // and the form's acl / x-amz-grant-* fields are its ACL.
   const signer = owner(auth.accessKeyId);
-  const access = new RequestAccess({ kind: 'user', id: signer }, deps.isSuperuser?.(auth.accessKeyId) ?? false, deps.objects);
+  const access = new RequestAccess({ kind: 'user', id: signer }, deps.isSuperuser?.(auth.accessKeyId) ?? false, deps.objects, deps.keyScope?.(auth.accessKeyId));
   await access.authorize({ kind: 'PutObject', bucket, key });
   const aclFields: Record<string, string | undefined> = { 'x-amz-acl': fields.get('acl') };
   for (const name of Object.keys(GRANT_HEADERS)) aclFields[name] = fields.get(name);

@@ -752,10 +752,6 @@ export class LevelMetaStore implements MetaStore {
       }
       case 'AllocateNodeId': {
         if (!Number.isSafeInteger(op.floor) || op.floor < 1) return { ok: false, code: META_ERR_BAD_COMMAND, message: 'AllocateNodeId needs a positive integer floor' };
-        const admissions = op.incarnation === undefined ? [] : (parse<Array<[string, number]>>(await this.#read(pending, metaKey(ADMISSIONS))) ?? []);
-        // The same data directory asking again: the id it was given, and the counter stays.
-        const before = admissions.find(([incarnation]) => incarnation === op.incarnation);
-        if (before) return { ok: true, value: { kind: 'AllocateNodeId', nodeId: before[1] } };
         const next = Number((await this.#read(pending, metaKey(NEXT_NODE_ID))) ?? '1');
         const nodeId = Math.max(op.floor, next);
         this.#write(pending, metaKey(NEXT_NODE_ID), String(nodeId + 1));

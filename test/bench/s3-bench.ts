@@ -3,6 +3,8 @@
  * generator (this process, AWS SDK v3) with the same client configuration for both.
  *
  *   rows    4 KiB PUT/GET ops/s at concurrency 1, 16, 64; 64 MiB PUT/GET MiB/s at concurrency 1, 4.
+ *           The 4 KiB GET rows also run against a no-op ceiling (test/bench/noop-s3.ts: plain
+ *           node:http answering from memory) with the same client: column "of no-op".
  *           Each row: warm-up, then BENCH_SECONDS (or BENCH_MAX_OPS ops, whichever first; a 64 MiB
  *           row goes on until BENCH_LARGE_MIN_OPS_PER_WORKER ops per worker), servers
  *           alternating first/second per row. Sampled GETs are compared byte for byte.
@@ -82,7 +84,7 @@ export const TS3_SECRET = 'bench-secret-key-0123456789';
 // ---------------------------------------------------------------------------------- processes
 
 export interface BenchServer {
-  name: 'ts3gw' | 's3rver';
+  name: 'ts3gw' | 's3rver' | 'ceiling';
   url: string;
   pid: number;
   /** Every process serving it (a cluster's nodes), for CPU accounting; [pid] when absent. */
@@ -134,7 +136,17 @@ export async function startTs3gw(dataDir: string): Promise<BenchServer> {
 
 async function startS3rver(dataDir: string): Promise<BenchServer> {
   await mkdir(dataDir, { recursive: true });
-  const proc = spawn(process.execPath, [join(ROOT, 'test/bench/s3rver-runner.ts'), dataDir], {
+  return startRunner('s3rver', [join(ROOT, 'test/bench/s3rver-runner.ts'), dataDir], 's3rver is serving S3', dataDir);
+}
+
+/** The no-op ceiling (test/bench/noop-s3.ts): plain node:http, nothing behind it. */
+async function startCeiling(): Promise<BenchServer> {
+  return startRunner('ceiling', [join(ROOT, 'test/bench/noop-s3.ts')], 'no-op S3 is serving', '');
+}
+
+/** Starts a bench server script in its own process; resolves with its URL once it prints `readyText`. */
+async function startRunner(name: 's3rver' | 'ceiling', args: string[], readyText: string, dataDir: string): Promise<BenchServer> {
+  const proc = spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -147,11 +159,11 @@ async function startS3rver(dataDir: string): Promise<BenchServer> {
   cleanups.push(stop);
   const output: string[] = [];
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`s3rver did not start:\n${output.join('\n')}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${output.join('\n')}`)), 30_000);
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       output.push(line);
       const m = /http:\/\/\S+/.exec(line);
-      if (m && line.includes('s3rver is serving S3')) {
+      if (m && line.includes(readyText)) {
         clearTimeout(timer);
         resolve(m[0]);
       }
@@ -159,10 +171,10 @@ async function startS3rver(dataDir: string): Promise<BenchServer> {
     createInterface({ input: proc.stderr! }).on('line', (line) => output.push(line));
     proc.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`s3rver exited with ${code}:\n${output.join('\n')}`));
+      reject(new Error(`${name} exited with ${code}:\n${output.join('\n')}`));
     });
   });
-  return { name: 's3rver', url, pid: proc.pid!, dataDir, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', stop };
+  return { name, url, pid: proc.pid!, dataDir, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', stop };
 }
 
 /** user+system CPU seconds of a process so far, from /proc/<pid>/stat. */
@@ -756,7 +768,13 @@ interface RowResult {
   ts3gw?: Measured;
   s3rver?: Measured;
   ratio?: number;
+  /** Small GET rows: the no-op ceiling, and ts3gw's share of it. */
+  ceiling?: Measured;
+  ofCeiling?: number;
 }
+
+/** Rows also measured against the no-op ceiling (the issue's GET target is a share of it). */
+const CEILING_ROWS = new Set(['get4k-c1', 'get4k-c16', 'get4k-c64']);
 
 async function main(): Promise<void> {
   const startedAt = new Date();
@@ -789,9 +807,11 @@ async function main(): Promise<void> {
     if (rows.length > 0) {
       const ts3 = await startTs3gw(join(tempRoot, 'ts3gw'));
       const s3r = await startS3rver(join(tempRoot, 's3rver'));
+      const ceiling = rows.some((r) => CEILING_ROWS.has(r.id)) ? await startCeiling() : undefined;
       const clients = new Map<string, S3Client>([
         ['ts3gw', makeClient(ts3)],
         ['s3rver', makeClient(s3r)],
+        ...(ceiling ? [['ceiling', makeClient(ceiling)] as [string, S3Client]] : []),
       ]);
       for (const [, c] of clients) await c.send(new CreateBucketCommand({ Bucket: BUCKET }));
       for (const [index, spec] of rows.entries()) {
@@ -807,15 +827,22 @@ async function main(): Promise<void> {
               `  server cpu ${fmt(m.serverCpuMsPerOp, 3)} ms/op  bench cpu ${fmt((100 * m.benchCpuSeconds) / m.seconds, 0)}%  others ${fmt(100 * m.otherCpuShare, 0)}% of machine${m.firstError ? `  first error: ${m.firstError}` : ''}`,
           );
         }
+        if (ceiling && CEILING_ROWS.has(spec.id)) {
+          const m = await measure(spec, ceiling, clients.get('ceiling')!);
+          row.ceiling = m;
+          console.log(`${spec.label.padEnd(16)} ${'no-op'.padEnd(6)} ${fmt(m.opsPerSec).padStart(8)} ${spec.unit}  p50 ${fmt(m.p50Ms, 2)} ms  p99 ${fmt(m.p99Ms, 2)} ms  ops ${m.ops}  errors ${m.errors}`);
+        }
         if (row.ts3gw && row.s3rver) {
           const v = (m: Measured) => (spec.unit === 'ops/s' ? m.opsPerSec : m.mibPerSec);
           row.ratio = v(row.ts3gw) / v(row.s3rver);
         }
+        if (row.ts3gw && row.ceiling) row.ofCeiling = row.ts3gw.opsPerSec / row.ceiling.opsPerSec;
         results.push(row);
       }
       for (const [, c] of clients) c.destroy();
       await ts3.stop();
       await s3r.stop();
+      await ceiling?.stop();
       await rm(join(tempRoot, 'ts3gw'), { recursive: true, force: true });
       await rm(join(tempRoot, 's3rver'), { recursive: true, force: true });
     }
@@ -826,7 +853,7 @@ async function main(): Promise<void> {
   }
 
   // ------------------------------------------------------------------ report
-  const header = ['row', 'unit', 'ts3gw', 's3rver', 'ratio', 'ts3gw p50/p99 ms', 's3rver p50/p99 ms', 'cpu ms/op ts3gw/s3rver', 'others cpu %', 'err', 'verified'];
+  const header = ['row', 'unit', 'ts3gw', 's3rver', 'ratio', 'no-op', 'of no-op', 'ts3gw p50/p99 ms', 's3rver p50/p99 ms', 'cpu ms/op ts3gw/s3rver', 'others cpu %', 'err', 'verified'];
   const lines = results.map((r) => {
     const v = (m?: Measured) => (m ? fmt(r.unit === 'ops/s' ? m.opsPerSec : m.mibPerSec) : '-');
     const lat = (m?: Measured) => (m ? `${fmt(m.p50Ms, 2)} / ${fmt(m.p99Ms, 2)}` : '-');
@@ -836,6 +863,8 @@ async function main(): Promise<void> {
       v(r.ts3gw),
       v(r.s3rver),
       r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}x`,
+      v(r.ceiling),
+      r.ofCeiling === undefined ? '-' : `${(100 * r.ofCeiling).toFixed(0)}%`,
       lat(r.ts3gw),
       lat(r.s3rver),
       `${fmt(r.ts3gw?.serverCpuMsPerOp ?? Number.NaN, 3)} / ${fmt(r.s3rver?.serverCpuMsPerOp ?? Number.NaN, 3)}`,
@@ -902,6 +931,7 @@ async function main(): Promise<void> {
         '@aws-sdk/client-s3, path-style, maxAttempts 1, keep-alive agent maxSockets 256, request checksums SDK default (CRC32 header), responseChecksumValidation WHEN_REQUIRED',
       ts3gw: 'node src/main.ts, fsync on (default), log level warn',
       s3rver: 's3rver 3.7.1 in its own process (test/bench/s3rver-runner.ts), silent',
+      ceiling: 'small GET rows only: test/bench/noop-s3.ts, plain node:http answering from memory (no auth, no disk), same client',
     },
     rows: results,
     big,

@@ -88,7 +88,8 @@ export interface LocalClusterOptions {
   /**
    * Nodes 1..founders found the cluster from their static peer list; the others are not named by
    * it and join through it (gossip, admission by the leader, promotion), as operators grow a
-   * cluster. Default: all of them up to 3. The cluster wants every node as a voter (up to 7).
+   * cluster. Default: all of them up to 3. The cluster wants every node as a voter, up to 7 and
+   * an odd count (4 voters survive no more failures than 3; see membership/promoter.ts).
    */
   founders?: number;
 }
@@ -269,7 +270,7 @@ export function planLocalCluster(options: LocalClusterOptions): ClusterState {
         ...baseEnv,
         TS3GW_NODE_ID: String(id),
         TS3GW_PEERS: peers,
-        TS3GW_VOTERS: String(Math.min(count, 7)),
+        TS3GW_VOTERS: String(Math.min(count % 2 === 0 ? count - 1 : count, 7)),
         TS3GW_CLUSTER_SECRET: secrets.clusterSecret,
         TS3GW_ROOT_ACCESS_KEY: secrets.accessKey,
         TS3GW_ROOT_SECRET_KEY: secrets.secretKey,

@@ -6,6 +6,9 @@
  * recorded in ./.ts3gw-cluster/state.json, which `npm run nemesis` acts on (kill, restart,
  * pause, partition). Prints the endpoints and credentials and follows the nodes' logs; Ctrl-C
  * stops every node recorded in the state file (SIGTERM, then SIGKILL after 10 s).
+ * `--env TS3GW_X=V` (repeatable) sets a node setting for every node, e.g.
+ * `--env TS3GW_MAINTENANCE_INTERVAL_MS=2000` to watch a drain or a refill move quickly (the
+ * nodes take no TS3GW_* variable from this process's environment).
  */
 import { openSync, readSync, closeSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,8 +23,16 @@ const { values } = parseArgs({
     dir: { type: 'string', default: '.ts3gw-cluster' },
     /** Run the nodes from another checkout's src/main.ts. */
     source: { type: 'string' },
+    /** TS3GW_X=V settings for every node. */
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
+const env: Record<string, string> = {};
+for (const pair of values.env) {
+  const m = /^(TS3GW_[A-Z0-9_]+)=(.*)$/.exec(pair);
+  if (!m) throw new TypeError(`--env takes TS3GW_NAME=value, got "${pair}"`);
+  env[m[1]!] = m[2]!;
+}
 const count = Number(values.nodes);
 const basePort = Number(values['base-port']);
 if (!Number.isInteger(count) || count < 1 || count > 16) throw new TypeError('--nodes must be 1..16');
@@ -36,7 +47,7 @@ const logSizeAtStart = (id: number) => {
 };
 const startOffsets = new Map(Array.from({ length: count }, (_, i) => [i + 1, logSizeAtStart(i + 1)]));
 
-const { state } = await startLocalCluster({ nodes: count, dir: values.dir, net: Number(values.net), s3BasePort: basePort, raftBasePort: basePort + 100, ...(values.source ? { source: values.source } : {}) });
+const { state } = await startLocalCluster({ nodes: count, dir: values.dir, net: Number(values.net), s3BasePort: basePort, raftBasePort: basePort + 100, env, ...(values.source ? { source: values.source } : {}) });
 
 process.stdout.write(
   `\nts3gw local cluster: ${count} node(s), state in ${state.dir}/state.json\n` +

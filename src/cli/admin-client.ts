@@ -61,3 +61,73 @@ export async function adminRequest<T = unknown>(target: AdminTarget, method: str
     return { status: res.status, body: { error: `HTTP ${res.status}`, message: text.slice(0, 500) } as T };
   }
 }
+
+/** GET /nodes as the failover needs it. */
+interface NodesListing {
+  nodes: Array<{ nodeId: number; s3Url?: string }>;
+}
+
+/**
+ * The admin API of a cluster rather than of one node: requests go to one node, and when it stops
+ * answering (killed, restarting, partitioned away) to the next one that does. The endpoints are
+ * the one given and every registered node's S3 URL, the node the command is about last (a
+ * leaving node stops hearing the log once removed, a dead one answers nothing).
+ */
+export class FailoverTarget {
+  readonly #targets: AdminTarget[];
+  #current = 0;
+  readonly #onSwitch: (from: string, to: string, why: string) => void;
+
+  private constructor(targets: AdminTarget[], onSwitch: (from: string, to: string, why: string) => void) {
+    this.#targets = targets;
+    this.#onSwitch = onSwitch;
+  }
+
+  /** Learns the members from `target`; `lastNodeId` goes to the end of the list. */
+  static async discover(target: AdminTarget, lastNodeId: number | undefined, onSwitch: (from: string, to: string, why: string) => void = () => {}): Promise<FailoverTarget> {
+    const res = await adminRequest<NodesListing>(target, 'GET', '/nodes');
+    const nodes = res.status === 200 && Array.isArray(res.body.nodes) ? res.body.nodes : [];
+    const origin = new URL(target.endpoint).origin;
+    const urlOf = (n: { s3Url?: string }) => (n.s3Url ? new URL(n.s3Url).origin : undefined);
+    const last = nodes.filter((n) => n.nodeId === lastNodeId).map(urlOf);
+    const others = nodes.filter((n) => n.nodeId !== lastNodeId).map(urlOf);
+    const ordered = [...(last.includes(origin) ? [] : [origin]), ...others, ...last].filter((u): u is string => u !== undefined);
+    const unique = [...new Set(ordered)];
+    return new FailoverTarget(
+      unique.map((endpoint) => ({ ...target, endpoint })),
+      onSwitch,
+    );
+  }
+
+  /** The endpoint asked now. */
+  get endpoint(): string {
+    return this.#targets[this.#current]!.endpoint;
+  }
+
+  /** The admin target of a node's own URL (its maintenance view), with the same credentials. */
+  at(endpoint: string): AdminTarget {
+    return { ...this.#targets[0]!, endpoint };
+  }
+
+  /**
+   * One request, to the current node or, if it does not answer (a network error or a 503 of a
+   * node without a leader), to each other one in turn; throws the last error if none answers.
+   */
+  async request<T>(method: string, path: string, query: Record<string, string | number> = {}): Promise<AdminAnswer<T>> {
+    let lastError: unknown;
+    for (let tried = 0; tried < this.#targets.length; tried++) {
+      const target = this.#targets[this.#current]!;
+      try {
+        const res = await adminRequest<T>(target, method, path, query);
+        if (res.status !== 503 || tried === this.#targets.length - 1) return res;
+        lastError = new Error(`${target.endpoint} answered 503`);
+      } catch (err) {
+        lastError = err;
+      }
+      const next = (this.#current + 1) % this.#targets.length;
+      if (next !== this.#current) this.#onSwitch(target.endpoint, this.#targets[next]!.endpoint, String((lastError as Error)?.message ?? lastError));
+      this.#current = next;
+    }
+    throw lastError;
+  }
+}

@@ -2,11 +2,14 @@
  * ts3ctl decommission / is-safe-to-remove: the client side of the admin API's decommission
  * workflow (src/membership/decommission.ts). `--wait` follows the drain with a progress bar and
  * an ETA until the node is removed, asking a node other than the leaving one (which stops
- * hearing the log once removed) and riding out leader changes (503s are retried).
+ * hearing the log once removed), riding out leader changes (503s are retried) and moving on to
+ * another node when the one it asks dies (FailoverTarget). The record in the log changes once
+ * per maintenance pass; between reports, progress comes live from the draining node's own
+ * maintenance view (what it dropped after confirmed moves since its last report).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DecommissionRecord } from '../meta/types.ts';
-import { type AdminTarget, adminRequest } from './admin-client.ts';
+import { type AdminTarget, adminRequest, FailoverTarget } from './admin-client.ts';
 import { EtaEstimator, formatBytes, formatDuration, progressBar } from './format.ts';
 
 /** Poll interval of --wait. */
@@ -14,6 +17,21 @@ const WAIT_POLL_MS = 1_000;
 
 interface NodesBody {
   nodes: Array<{ nodeId: number; s3Url?: string }>;
+}
+
+/** The draining node's maintenance counters that show moves within a pass. */
+interface LiveCounters {
+  ts3gw_rebalance_dropped_chunks_total: number;
+  ts3gw_rebalance_dropped_bytes_total: number;
+}
+
+/** The record with what the draining node moved since it last reported (clamped to what was left). */
+export function withLiveProgress(r: DecommissionRecord, live: LiveCounters | undefined): DecommissionRecord {
+  if (r.state !== 'draining' || live === undefined || r.remainingChunks === undefined || r.droppedChunksAtReport === undefined || r.droppedBytesAtReport === undefined) return r;
+  // Counters restart at 0 with the process: a smaller value than at the report means nothing known.
+  const chunks = Math.max(0, live.ts3gw_rebalance_dropped_chunks_total - r.droppedChunksAtReport);
+  const bytes = Math.max(0, live.ts3gw_rebalance_dropped_bytes_total - r.droppedBytesAtReport);
+  return { ...r, remainingChunks: Math.max(0, r.remainingChunks - chunks), remainingBytes: Math.max(0, (r.remainingBytes ?? 0) - bytes) };
 }
 
 /** Starts (or joins) the decommission of `nodeId`; with `wait`, follows it to the end. */
@@ -29,21 +47,26 @@ export async function decommission(target: AdminTarget, nodeId: number, options:
     return 0;
   }
   // Follow through another node: the leaving one stops hearing the log once it is removed.
-  const observer = await otherNode(target, nodeId);
+  const tty = process.stdout.isTTY === true && !options.json;
+  const observer = await FailoverTarget.discover(target, nodeId, (from, to, why) => {
+    if (!options.json) out(`${tty ? '\n' : ''}${from} stopped answering (${why}); following through ${to}`);
+  });
   const eta = new EtaEstimator();
   const deadline = options.timeoutSeconds ? Date.now() + options.timeoutSeconds * 1000 : Number.POSITIVE_INFINITY;
-  const tty = process.stdout.isTTY === true && !options.json;
   let lastLine = '';
+  let leavingUrl: string | undefined;
   if (!options.json) out(`decommissioning node ${nodeId} (following through ${observer.endpoint})`);
   while (Date.now() < deadline) {
     let record: DecommissionRecord | undefined;
     try {
-      const res = await adminRequest<DecommissionRecord>(observer, 'GET', '/decommission', { id: nodeId });
+      const res = await observer.request<DecommissionRecord>('GET', '/decommission', { id: nodeId });
       if (res.status === 200) record = res.body;
+      leavingUrl ??= await urlOfNode(observer, nodeId);
     } catch {
-      // A node restarting, an election: try again on the next tick.
+      // No node answered this time (an election, restarts): try again on the next tick.
     }
     if (record) {
+      record = withLiveProgress(record, leavingUrl ? await liveCounters(observer.at(leavingUrl)) : undefined);
       const line = progressLine(record, eta);
       if (options.json) {
         if (line !== lastLine) out(JSON.stringify(record));
@@ -78,13 +101,21 @@ export function progressLine(r: DecommissionRecord, eta: EtaEstimator): string {
   return `node ${r.nodeId}: ${r.state.padEnd(8)} ${progressBar(fraction)}  ${formatBytes(done)} / ${formatBytes(total)}  ${chunks}  ETA ${r.state === 'drained' ? 'removing' : formatDuration(left)}`;
 }
 
-/** The admin target of a registered node other than `nodeId` (the endpoint itself if it is one). */
-async function otherNode(target: AdminTarget, nodeId: number): Promise<AdminTarget> {
-  const res = await adminRequest<NodesBody>(target, 'GET', '/nodes');
-  const here = res.status === 200 ? res.body.nodes : [];
-  const other = here.find((n) => n.nodeId !== nodeId && n.s3Url);
-  const endpointIsLeaving = here.find((n) => n.nodeId === nodeId)?.s3Url === new URL(target.endpoint).origin;
-  return endpointIsLeaving && other?.s3Url ? { ...target, endpoint: other.s3Url } : target;
+/** The S3 URL of a registered node, as the cluster knows it. */
+async function urlOfNode(observer: FailoverTarget, nodeId: number): Promise<string | undefined> {
+  const res = await observer.request<NodesBody>('GET', '/nodes');
+  return res.status === 200 ? res.body.nodes.find((n) => n.nodeId === nodeId)?.s3Url : undefined;
+}
+
+/** A node's maintenance counters, or undefined when it does not answer (then the record alone shows progress). */
+async function liveCounters(target: AdminTarget): Promise<LiveCounters | undefined> {
+  try {
+    const res = await adminRequest<LiveCounters>(target, 'GET', '/maintenance');
+    return res.status === 200 && typeof res.body.ts3gw_rebalance_dropped_bytes_total === 'number' ? res.body : undefined;
+  } catch {
+    // The draining node restarting or gone: the record's per-pass numbers still show progress.
+    return undefined;
+  }
 }
 
 /** Prints whether removing `nodeId` now is safe; exit 0 when safe, 1 when not. */

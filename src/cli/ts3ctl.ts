@@ -6,6 +6,7 @@
  *   ts3ctl nodes                          members: role, addresses, gossip state, ring share
  *   ts3ctl decommission <node> [--wait [--timeout S]]   drain a node's chunks to others, then remove it
  *   ts3ctl is-safe-to-remove <node>       whether removing it now would lose quorum or data
+ *   ts3ctl replace <node> [--wait [--timeout S]]   give a dead node's place to a new node started with its id
  *   ts3ctl keys list | create [--admin] [--description D] | delete|disable|enable <key>
  *   ts3ctl audit verify [--file PATH]     check a node's audit log for edited, deleted or reordered lines (local, no key)
  *
@@ -17,6 +18,7 @@
 import { parseArgs } from 'node:util';
 import { type AdminTarget, adminRequest } from './admin-client.ts';
 import { decommission, isSafeToRemove } from './decommission.ts';
+import { replace } from './replace.ts';
 import { formatBytes, table } from './format.ts';
 import { keys } from './keys.ts';
 import { audit } from './audit.ts';
@@ -56,7 +58,7 @@ export interface NodesAnswer {
   }>;
 }
 
-const USAGE = `usage: ts3ctl <status|nodes|decommission <node> [--wait]|is-safe-to-remove <node>|keys list|create|delete|disable|enable> [--endpoint URL] [--access-key K --secret-key S] [--region R] [--json]`;
+const USAGE = `usage: ts3ctl <status|nodes|decommission <node> [--wait]|is-safe-to-remove <node>|replace <node> [--wait]|keys list|create|delete|disable|enable> [--endpoint URL] [--access-key K --secret-key S] [--region R] [--json]`;
 
 /** Thrown for a wrong command line (exit 2). */
 class UsageError extends Error {}
@@ -103,6 +105,8 @@ async function main(argv: string[]): Promise<number> {
       return decommission(target, nodeArg(arg), { wait: values.wait, json: values.json, ...(values.timeout ? { timeoutSeconds: Number(values.timeout) } : {}) }, out);
     case 'is-safe-to-remove':
       return isSafeToRemove(target, nodeArg(arg), values.json, out);
+    case 'replace':
+      return replace(target, nodeArg(arg), { wait: values.wait, json: values.json, ...(values.timeout ? { timeoutSeconds: Number(values.timeout) } : {}) }, out);
     case 'keys':
       return keys(target, positionals.slice(1), { json: values.json, admin: values.admin, ...(values.description ? { description: values.description } : {}) }, out);
     default:

@@ -70,7 +70,13 @@ export interface DecommissionDeps {
   removeNode(id: number): Promise<void>;
   transferLeadership(id: number): void;
   /** This node's maintenance counters (the last completed pass). */
-  maintenance(): { lastPassStartMs: number; ts3gw_rebalance_misplaced_chunks: number; ts3gw_rebalance_misplaced_bytes: number };
+  maintenance(): {
+    lastPassStartMs: number;
+    ts3gw_rebalance_misplaced_chunks: number;
+    ts3gw_rebalance_misplaced_bytes: number;
+    ts3gw_rebalance_dropped_chunks_total: number;
+    ts3gw_rebalance_dropped_bytes_total: number;
+  };
   /** True when this node's current placement ring includes it. */
   ringHasSelf(): boolean;
   nowMs(): number;
@@ -85,6 +91,8 @@ export class DecommissionWorker {
   #busy = false;
   /** When this node first saw its ring without itself while draining (its own clock). */
   #ringLeftAtMs: number | undefined;
+  /** Its rebalance drop counters then: what it moved since is counted into the totals. */
+  #droppedAtStart: { chunks: number; bytes: number } | undefined;
 
   constructor(deps: DecommissionDeps, intervalMs: number) {
     this.#deps = deps;
@@ -119,26 +127,41 @@ export class DecommissionWorker {
     const deps = this.#deps;
     if (mine?.state !== 'draining') {
       this.#ringLeftAtMs = undefined;
+      this.#droppedAtStart = undefined;
       return;
     }
     if (deps.ringHasSelf()) return;
-    this.#ringLeftAtMs ??= deps.nowMs();
+    if (this.#ringLeftAtMs === undefined) {
+      this.#ringLeftAtMs = deps.nowMs();
+      const m = deps.maintenance();
+      this.#droppedAtStart = { chunks: m.ts3gw_rebalance_dropped_chunks_total, bytes: m.ts3gw_rebalance_dropped_bytes_total };
+    }
     const m = deps.maintenance();
-    // Only a pass that began with the new ring, after writes that still used the old one had
-    // time to land (this node refuses new copies while draining), counted what has to move.
-    if (m.lastPassStartMs <= this.#ringLeftAtMs + DRAIN_SETTLE_MS) return;
+    // A pass that began with the new ring measured what is left to move: reported at once, so
+    // the operator sees the size of the drain early. Only a pass that began after writes that
+    // still used the old ring had time to land (this node refuses new copies while draining)
+    // may declare the node drained.
+    if (m.lastPassStartMs <= this.#ringLeftAtMs) return;
+    const settled = m.lastPassStartMs > this.#ringLeftAtMs + DRAIN_SETTLE_MS;
     const remainingChunks = m.ts3gw_rebalance_misplaced_chunks;
     const remainingBytes = m.ts3gw_rebalance_misplaced_bytes;
-    const state = remainingChunks === 0 ? 'drained' : 'draining';
-    if (state === mine.state && remainingChunks === mine.remainingChunks && remainingBytes === mine.remainingBytes) return;
+    const state = remainingChunks === 0 && settled ? 'drained' : 'draining';
+    // The work as a whole: what is left plus what this process moved since the drain began (a
+    // restarted node's counters start again, so the largest total seen is kept).
+    const start = this.#droppedAtStart ?? { chunks: m.ts3gw_rebalance_dropped_chunks_total, bytes: m.ts3gw_rebalance_dropped_bytes_total };
+    const totalChunks = Math.max(mine.totalChunks ?? 0, remainingChunks + Math.max(0, m.ts3gw_rebalance_dropped_chunks_total - start.chunks));
+    const totalBytes = Math.max(mine.totalBytes ?? 0, remainingBytes + Math.max(0, m.ts3gw_rebalance_dropped_bytes_total - start.bytes));
+    if (state === mine.state && remainingChunks === mine.remainingChunks && remainingBytes === mine.remainingBytes && totalChunks === mine.totalChunks && totalBytes === mine.totalBytes) return;
     const record: DecommissionRecord = {
       ...mine,
       state,
       updatedMs: deps.nowMs(),
       remainingChunks,
       remainingBytes,
-      totalChunks: Math.max(mine.totalChunks ?? 0, remainingChunks),
-      totalBytes: Math.max(mine.totalBytes ?? 0, remainingBytes),
+      totalChunks,
+      totalBytes,
+      droppedChunksAtReport: m.ts3gw_rebalance_dropped_chunks_total,
+      droppedBytesAtReport: m.ts3gw_rebalance_dropped_bytes_total,
     };
     const result = await deps.propose({ type: 'SetDecommission', nodeId: mine.nodeId, record, expected: 'draining' }, deps.nowMs());
     // Cancelled (or finished) meanwhile: the record changed under us; nothing to report.

@@ -198,9 +198,12 @@ export class JoinAdmitter {
     if (nodeId === undefined) {
       const registered = await deps.listNodes();
       const floor = Math.max(0, ...members, ...registered.map((n) => n.nodeId)) + 1;
-      const result = await deps.propose({ type: 'AllocateNodeId', floor }, Date.now());
+      // By incarnation: a joiner asking again after a lost answer gets the same id back.
+      const result = await deps.propose({ type: 'AllocateNodeId', floor, incarnation: request.incarnation }, Date.now());
       if (!result.ok || result.value?.kind !== 'AllocateNodeId') throw new StoreError(MEMBERSHIP_ERR_BAD_REQUEST, `could not allocate a node id: ${result.ok ? 'no value' : result.message}`);
       nodeId = result.value.nodeId;
+      // Already added as a learner by the first attempt: nothing more to change.
+      if (members.has(nodeId)) return { nodeId, clusterId: deps.clusterId, peers: deps.peers() };
     }
     await deps.addLearner(nodeId, request.raftAddress);
     // A retried replace finds the old member already removed (by its first attempt, or by a

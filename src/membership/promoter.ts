@@ -28,10 +28,19 @@ export interface PromoterOptions {
   intervalMs: number;
 }
 
+/**
+ * The voter count the promoter aims for: an even target is taken one lower. Four voters survive
+ * one failure, as three do, but need three for a quorum instead of two, so every commit waits
+ * for one more node and a 2+2 partition stops both halves; etcd and Consul advise odd sizes too.
+ */
+export function votersWanted(votersTarget: number): number {
+  return votersTarget % 2 === 0 ? votersTarget - 1 : votersTarget;
+}
+
 /** The learner to promote now, or undefined. Pure: the decision, without the doing. */
 export function learnerToPromote(status: ReturnType<PromoterDeps['status']>, options: Pick<PromoterOptions, 'votersTarget' | 'lagEntriesMax'>, isAlive: (id: number) => boolean): number | undefined {
   if (status.role !== 'leader') return undefined;
-  if (status.confState.voters.length >= options.votersTarget) return undefined;
+  if (status.confState.voters.length >= votersWanted(options.votersTarget)) return undefined;
   const ready = status.confState.learners
     .filter((id) => {
       const pr = status.progress.get(id);
@@ -57,6 +66,13 @@ export class Promoter {
   }
 
   start(): void {
+    const wanted = votersWanted(this.#options.votersTarget);
+    if (wanted !== this.#options.votersTarget) {
+      this.#deps.logger.warn(
+        { votersTarget: this.#options.votersTarget, votersWanted: wanted },
+        `TS3GW_VOTERS=${this.#options.votersTarget} is even: promoting up to ${wanted} voters (as many failures survived, a smaller quorum); the other nodes stay learners`,
+      );
+    }
     this.#timer = setInterval(() => void this.pass(), this.#options.intervalMs);
     this.#timer.unref();
   }

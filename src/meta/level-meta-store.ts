@@ -92,6 +92,10 @@ const NEXT_NODE_ID = 'next-node-id';
 /** One record for all decommissions: there are few, and they change rarely. */
 const DECOMMISSIONS = 'decommissions';
 const REPLACEMENTS = 'replacements';
+/** [incarnation, node id] of the latest joins, oldest first (AllocateNodeId). */
+const ADMISSIONS = 'admissions';
+/** Joins remembered by incarnation: far more than ever join at once. */
+const ADMISSIONS_MAX = 256;
 /** One record for all access keys (bounded by ACCESS_KEYS_MAX). */
 const ACCESS_KEYS = 'access-keys';
 /** Access keys at most: the whole table is one record, read on every change. */
@@ -752,9 +756,14 @@ export class LevelMetaStore implements MetaStore {
       }
       case 'AllocateNodeId': {
         if (!Number.isSafeInteger(op.floor) || op.floor < 1) return { ok: false, code: META_ERR_BAD_COMMAND, message: 'AllocateNodeId needs a positive integer floor' };
+        const admissions = op.incarnation === undefined ? [] : (parse<Array<[string, number]>>(await this.#read(pending, metaKey(ADMISSIONS))) ?? []);
+        // The same data directory asking again: the id it was given, and the counter stays.
+        const before = admissions.find(([incarnation]) => incarnation === op.incarnation);
+        if (before) return { ok: true, value: { kind: 'AllocateNodeId', nodeId: before[1] } };
         const next = Number((await this.#read(pending, metaKey(NEXT_NODE_ID))) ?? '1');
         const nodeId = Math.max(op.floor, next);
         this.#write(pending, metaKey(NEXT_NODE_ID), String(nodeId + 1));
+        if (op.incarnation !== undefined) this.#write(pending, metaKey(ADMISSIONS), JSON.stringify([...admissions, [op.incarnation, nodeId]].slice(-ADMISSIONS_MAX)));
         return { ok: true, value: { kind: 'AllocateNodeId', nodeId } };
       }
       default:

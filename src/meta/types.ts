@@ -234,9 +234,12 @@ export type MetaOp =
   /**
    * Hands a joining node its id: max(floor, the stored counter), and the counter moves past it,
    * so two allocations never give the same id whoever proposed them. The proposer sets `floor`
-   * above every id it knows of (members, registered nodes).
+   * above every id it knows of (members, registered nodes). With the joiner's data-directory
+   * `incarnation`, the same directory asking again (its answer was lost, or the leader died
+   * between the allocation and the learner's addition) gets the id it was given, so a retried
+   * join never leaves an orphan learner behind; the last ADMISSIONS_MAX incarnations are kept.
    */
-  | { type: 'AllocateNodeId'; floor: number }
+  | { type: 'AllocateNodeId'; floor: number; incarnation?: string }
   /** Starts, advances or ends the decommission of a node (null forgets it). */
   | {
       type: 'SetDecommission';
@@ -297,6 +300,13 @@ export interface DecommissionRecord {
   /** The largest remainingChunks/Bytes seen: the work as it was measured first. */
   totalChunks?: number;
   totalBytes?: number;
+  /**
+   * The draining node's ts3gw_rebalance_dropped_{chunks,bytes}_total when it reported: what it
+   * dropped since (each drop follows a confirmed move) is progress within the pass under way,
+   * which a client reads from the node's maintenance view (ts3ctl decommission --wait).
+   */
+  droppedChunksAtReport?: number;
+  droppedBytesAtReport?: number;
 }
 
 /**

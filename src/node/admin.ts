@@ -294,14 +294,18 @@ async function handleReplace(req: AdminRequest, deps: AdminDeps, id: number): Pr
   // Asked again while under way: the same workflow (ts3ctl replace is safe to repeat).
   if (record && record.state !== 'done') return { status: 200, body: record };
   const status = deps.consensus.status();
+  // A node keeps its place while gossip has not declared it dead (a suspect may be a slow node
+  // on a loaded machine) or while this node leads and hears it: giving away the place of a
+  // node that still runs is the one mistake this workflow must not make.
+  const members = deps.gossip?.();
+  const gossipAnswers = (n: number) =>
+    members ? members.some((m) => m.meta.nodeId === n && (m.state === 'alive' || m.state === 'suspect')) : (deps.isAlive?.(n) ?? true);
   const problems = replacementProblems({
     nodeId: id,
     confState: status.confState,
     registered: deps.registeredNodes?.() ?? [],
     decommissions: (await deps.decommissions?.()) ?? [],
-    // Gossip's view, and the leader's own when this node leads: either hearing a node is enough
-    // to keep its place.
-    isAlive: (n) => n === deps.nodeId || (deps.isAlive?.(n) ?? true) || (status.role === 'leader' && status.progress.get(n)?.recentActive === true),
+    isAlive: (n) => n === deps.nodeId || gossipAnswers(n) || (status.role === 'leader' && status.progress.get(n)?.recentActive === true),
   });
   if (problems.length > 0) return { status: 409, body: { error: 'ReplacementUnsafe', message: problems.join('; '), problems } };
   const now = Date.now();

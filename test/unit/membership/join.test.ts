@@ -5,11 +5,15 @@
  * as final and "not now" as a reason to retry, and the promoter promotes only learners that
  * really replicate. Method: fakes for consensus and HTTP; no sockets, no timers.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
+import { openLevelMetaStore } from '../../../src/meta/level-meta-store.ts';
 import type { MetaOp, ReplacementRecord } from '../../../src/meta/types.ts';
 import type { Member } from '../../../src/membership/gossip.ts';
 import { JoinAdmitter, joinCluster, MEMBERSHIP_ERR_CONFLICT, MEMBERSHIP_ERR_JOIN_TIMEOUT, MEMBERSHIP_ERR_REFUSED, parseJoinRequest } from '../../../src/membership/join.ts';
-import { learnerToPromote } from '../../../src/membership/promoter.ts';
+import { learnerToPromote, votersWanted } from '../../../src/membership/promoter.ts';
 import { replacementProblems } from '../../../src/membership/replace.ts';
 import type { ProgressStatus } from '../../../src/raft/types.ts';
 
@@ -24,6 +28,7 @@ function fakeCluster(voters: number[]) {
   const leaving = new Set<number>();
   const registered: number[] = [];
   const replacements = new Map<number, ReplacementRecord>();
+  const allocated = new Map<string, number>();
   const admitter = new JoinAdmitter({
     clusterId: 'c1',
     confState: () => ({ voters: [...conf.voters], learners: [...conf.learners] }),
@@ -36,10 +41,14 @@ function fakeCluster(voters: number[]) {
         return { ok: true };
       }
       if (op.type !== 'AllocateNodeId') throw new Error('unexpected op');
-      // The meta store's rule: max(floor, counter), then the counter moves past it.
+      // The meta store's rule: max(floor, counter), then the counter moves past it; the same
+      // incarnation gets its id again.
       await new Promise((r) => setImmediate(r));
+      const given = op.incarnation === undefined ? undefined : allocated.get(op.incarnation);
+      if (given !== undefined) return { ok: true, value: { kind: 'AllocateNodeId', nodeId: given } };
       const nodeId = Math.max(op.floor, next);
       next = nodeId + 1;
+      if (op.incarnation !== undefined) allocated.set(op.incarnation, nodeId);
       return { ok: true, value: { kind: 'AllocateNodeId', nodeId } };
     },
     addLearner: async (id) => {
@@ -65,10 +74,38 @@ const request = (extra: object = {}) => parseJoinRequest({ incarnation: 'bbbbbbb
 
 test('concurrent joins get distinct ids above every member, each added as a learner', async (t) => {
   const { conf, admitter } = fakeCluster([1, 2, 3]);
-  const answers = await Promise.all([admitter.admit(request()), admitter.admit(request()), admitter.admit(request())]);
+  const answers = await Promise.all(['1111111111111111', '2222222222222222', '3333333333333333'].map((incarnation) => admitter.admit(request({ incarnation }))));
   t.deepEqual(answers.map((a) => a.nodeId).sort(), [4, 5, 6]);
   t.deepEqual(conf.learners.sort(), [4, 5, 6]);
   t.deepEqual(answers[0]!.peers, { '1': '127.0.0.1:9001' }, 'the answer tells the joiner where the members are');
+});
+
+test('a joiner whose answer was lost asks again and gets the same id: no orphan learner, no second id', async (t) => {
+  const { conf, admitter } = fakeCluster([1, 2, 3]);
+  const first = await admitter.admit(request({ incarnation: 'dddddddddddddddd' }));
+  const again = await admitter.admit(request({ incarnation: 'dddddddddddddddd' }));
+  t.is(again.nodeId, first.nodeId);
+  t.deepEqual(conf.learners, [first.nodeId], 'one learner');
+  const other = await admitter.admit(request({ incarnation: 'eeeeeeeeeeeeeeee' }));
+  t.not(other.nodeId, first.nodeId, 'another data directory is another node');
+});
+
+test('AllocateNodeId in the meta store: the same incarnation gets its id back without moving the counter', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ts3gw-alloc-'));
+  try {
+    const s = await openLevelMetaStore({ location: dir, syncWrites: false });
+    const cmd = (i: number, op: MetaOp) => ({ index: i, command: { v: 1 as const, requestId: `r${i}`, stampMs: 1, op } });
+    const r = await s.applyBatch([
+      cmd(1, { type: 'AllocateNodeId', floor: 4, incarnation: 'aa11' }),
+      cmd(2, { type: 'AllocateNodeId', floor: 4, incarnation: 'aa11' }),
+      cmd(3, { type: 'AllocateNodeId', floor: 4, incarnation: 'bb22' }),
+      cmd(4, { type: 'AllocateNodeId', floor: 4 }),
+    ]);
+    t.deepEqual(r.map((x) => (x.ok && x.value?.kind === 'AllocateNodeId' ? x.value.nodeId : x)), [4, 4, 5, 6]);
+    await s.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('an id that is a member with another data directory is refused; the same directory asking again is answered', async (t) => {
@@ -249,4 +286,9 @@ test('the promoter promotes a replicating, answering, caught-up, alive learner w
   t.is(learnerToPromote(status({ lastIndex: 30 }, { match: 0 }), opts, alive), undefined, 'never acknowledged anything, even with a short log');
   t.is(learnerToPromote(status({ lastIndex: 500 }), opts, alive), undefined, 'too far behind');
   t.is(learnerToPromote(status(), opts, (id) => id !== 4), 5, 'gossip sees 4 down: 5 instead');
+  // TS3GW_VOTERS=4: three voters are kept (an even count adds quorum size, not fault tolerance).
+  const three = { confState: { voters: [1, 2, 3], learners: [4, 5] } };
+  t.is(learnerToPromote(status(three), { ...opts, votersTarget: 4 }, alive), undefined, 'an even target of 4 stops at 3');
+  t.is(learnerToPromote(status(three), { ...opts, votersTarget: 5 }, alive), 4, 'a target of 5 goes on');
+  t.deepEqual([1, 2, 3, 4, 5, 6, 7].map(votersWanted), [1, 1, 3, 3, 5, 5, 7]);
 });

@@ -157,6 +157,8 @@ export class RaftConsensus implements Consensus {
   readonly #decoded = new WeakMap<Uint8Array, MetaCommand>();
   /** Proposals waiting for the next loop turn, to reach the core as one batch. */
   #proposalBuffer: { requestId: string; data: Uint8Array; retry?: boolean }[] = [];
+  /** A follower's forwarding of proposals that arrived while the loop was busy is scheduled. */
+  #forwardScheduled = false;
   /** Callers waiting for the next ReadIndex round. */
   #nextRead: ReadWaiter[] = [];
   /** The ReadIndex round in flight: its context and its callers. */
@@ -509,9 +511,32 @@ export class RaftConsensus implements Consensus {
    */
   #kick(): void {
     this.#again = true;
-    if (this.#running) return;
+    if (this.#running) {
+      this.#forwardSoon();
+      return;
+    }
     this.#running = true;
     this.#idle = this.#loop().catch(this.#fatal('raft host failed'));
+  }
+
+  /**
+   * While the loop is busy (typically waiting for a persist), a follower hands proposals that
+   * arrived meanwhile to the core and sends the resulting MsgProp to the leader at the end of
+   * this event-loop turn, instead of after the persist and with the next Ready: the forwarded
+   * proposal claims nothing about this node's log (RawNode.takeForwardedProposals), and in a
+   * cluster most writes arrive at followers, each otherwise queued behind a follower's fsync
+   * before the leader even sees it. One turn's arrivals leave in one message.
+   */
+  #forwardSoon(): void {
+    if (this.#forwardScheduled || this.#proposalBuffer.length === 0 || this.#role !== StateType.Follower || this.#node.lead === NONE) return;
+    this.#forwardScheduled = true;
+    setImmediate(() => {
+      this.#forwardScheduled = false;
+      if (this.#closed || !this.#running || this.#role !== StateType.Follower) return;
+      this.#flushProposals();
+      const forwarded = this.#node.takeForwardedProposals();
+      if (forwarded.length > 0) this.#deps.transport.send(forwarded);
+    });
   }
 
   /** A failed fsync or apply leaves state we cannot reason about: log it and stop the process. */

@@ -200,6 +200,21 @@ export class RawNode {
     return this.raft.term;
   }
 
+  /**
+   * Removes and returns the proposals queued for the leader since the last ready(), for a host to
+   * forward at once rather than with the next Ready: a forwarded proposal claims nothing about
+   * this node's log, so it need not wait behind a persist in progress (etcd, too, sends all but
+   * append and vote responses without waiting for the disk). Every other message stays queued.
+   */
+  takeForwardedProposals(): Message[] {
+    const r = this.raft;
+    if (!r.msgs.some((m) => m.type === MessageType.Prop)) return [];
+    const forwarded = r.msgs.filter((m) => m.type === MessageType.Prop);
+    r.msgs = r.msgs.filter((m) => m.type !== MessageType.Prop);
+    assert(forwarded.every((m) => m.to !== r.id), 'a forwarded proposal goes to another node');
+    return forwarded;
+  }
+
   /** True when ready() would return something to do. */
   hasReady(): boolean {
     const r = this.raft;

@@ -674,6 +674,13 @@ export class LevelMetaStore implements MetaStore {
         this.#write(pending, bucketKey(op.bucket), JSON.stringify(op.ownership === null ? rest : { ...rest, ownership: op.ownership }));
         return { ok: true };
       }
+      case 'PutBucketPolicy': {
+        const current = parse<BucketRecord>(await this.#read(pending, bucketKey(op.bucket)));
+        if (!current) return noSuchBucket(op.bucket);
+        const { policy: _old, ...rest } = current;
+        this.#write(pending, bucketKey(op.bucket), JSON.stringify(op.policy === null ? rest : { ...rest, policy: op.policy }));
+        return { ok: true };
+      }
       case 'PutObjectAcl': {
         const bucket = parse<BucketRecord>(await this.#read(pending, bucketKey(op.bucket)));
         if (!bucket) return noSuchBucket(op.bucket);

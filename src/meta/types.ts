@@ -81,6 +81,28 @@ export interface BucketRecord {
   acl?: AclGrant[];
   /** Object Ownership controls; absent when none are set (ObjectWriter behaviour). */
   ownership?: ObjectOwnership;
+  /** The bucket policy; absent when none was put (NoSuchBucketPolicy). */
+  policy?: BucketPolicy;
+}
+
+/**
+ * A bucket policy: the JSON document as put (GetBucketPolicy returns it verbatim) and its
+ * statements as the proposer parsed them, so that no request parses JSON to be authorized.
+ */
+export interface BucketPolicy {
+  text: string;
+  statements: PolicyStatement[];
+}
+
+/** One statement of a bucket policy, in the subset this server evaluates. */
+export interface PolicyStatement {
+  effect: 'Allow' | 'Deny';
+  /** Canonical user ids (access key ids); '*' is everyone, anonymous requests included. */
+  principals: string[];
+  /** Action patterns, lower case (s3:getobject, s3:*, *); '*' and '?' are wildcards. */
+  actions: string[];
+  /** Resource ARN patterns (arn:aws:s3:::bucket/key*); '*' and '?' are wildcards. */
+  resources: string[];
 }
 
 /**
@@ -228,6 +250,8 @@ export type MetaOp =
   | { type: 'PutObjectAcl'; bucket: string; key: string; acl: AclGrant[] }
   /** Sets (or with null removes) a bucket's Object Ownership. */
   | { type: 'PutBucketOwnershipControls'; bucket: string; ownership: ObjectOwnership | null }
+  /** Replaces (or with null removes) a bucket's policy. */
+  | { type: 'PutBucketPolicy'; bucket: string; policy: BucketPolicy | null }
   | { type: 'RegisterNode'; node: NodeRecord }
   | { type: 'DeregisterNode'; nodeId: number }
   | { type: 'SetReplication'; replication: ReplicationSettings }

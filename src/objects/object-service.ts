@@ -16,6 +16,7 @@ import { checkCompletion, PART_SIZE_BYTES_MIN, sameCompletion } from '../meta/mu
 import type {
   AclGrant,
   ApplyResult,
+  BucketPolicy,
   BucketRecord,
   ChecksumAlgorithm,
   ChunkRef,
@@ -328,6 +329,11 @@ export class ObjectService {
   /** Replaces an object's ACL; its bytes, ETag and metadata stay. */
   async putObjectAcl(bucket: string, key: string, acl: AclGrant[]): Promise<void> {
     await this.#commit({ type: 'PutObjectAcl', bucket, key, acl });
+  }
+
+  /** Replaces (or with null removes) a bucket's policy. */
+  async putBucketPolicy(bucket: string, policy: BucketPolicy | null): Promise<void> {
+    await this.#commit({ type: 'PutBucketPolicy', bucket, policy });
   }
 
   /** Sets (or with null removes) a bucket's Object Ownership. */

@@ -121,6 +121,8 @@ function declaredSize(ctx: RequestContext): number | undefined {
 /** A small request body read whole (XML configuration, DeleteObjects), then parsed on demand. */
 export interface XmlBody {
   parse(root: string): Record<string, unknown>;
+  /** The body as UTF-8 text (a JSON document for PutBucketPolicy). */
+  text: string;
 }
 
 /**
@@ -147,7 +149,7 @@ export async function readXmlBody(ctx: RequestContext, opts: { optional: boolean
     throw new S3Error('MissingRequestBodyError');
   }
   const text = Buffer.concat(parts).toString('utf8');
-  return { parse: (root) => parseXml(text, root) };
+  return { parse: (root) => parseXml(text, root), text };
 }
 
 /** Like readObjectBody, but a body without Content-Length counts as empty (GET-style requests). */

@@ -41,6 +41,9 @@ const BUCKET_OPERATIONS = [
   'GetBucketOwnershipControls',
   'PutBucketOwnershipControls',
   'DeleteBucketOwnershipControls',
+  'GetBucketPolicy',
+  'PutBucketPolicy',
+  'DeleteBucketPolicy',
 ] as const;
 type BucketOperation = (typeof BUCKET_OPERATIONS)[number];
 
@@ -198,4 +201,22 @@ export function isFormData(contentType: string | string[] | undefined): boolean 
 
 function methodNotAllowed(allow: string): S3Error {
   return new S3Error('MethodNotAllowed', undefined, {}, { Allow: allow });
+}
+
+/**
+ * The operation a request names, for metrics: the S3Endpoint kind (NotImplemented ones by their
+ * own name), `Internal` for node-to-node and operator paths (/_ts3gw/…), `Metrics`/`Health` for
+ * those endpoints, and `Invalid` when the request names no operation. A bounded set of values,
+ * so it can be a label.
+ */
+export function operationOf(method: string, target: { bucket?: string | undefined; key?: string | undefined; query: URLSearchParams }, headers: Record<string, string | string[] | undefined>): string {
+  if (target.bucket === '_ts3gw') return 'Internal';
+  if (target.bucket === 'metrics' && target.key === undefined) return 'Metrics';
+  if (target.bucket === 'health') return 'Health';
+  try {
+    const endpoint = parseEndpoint(method, target.bucket, target.key, target.query, headers);
+    return endpoint.kind === 'NotImplemented' ? `NotImplemented` : endpoint.kind;
+  } catch {
+    return 'Invalid';
+  }
 }

@@ -17,6 +17,7 @@ import { parseEndpoint, type S3Endpoint } from './endpoint.ts';
 import { S3_ERRORS, S3Error, toS3Error } from './errors.ts';
 import { anonymousAuth, isAnonymousRequest, RequestAccess } from './authz/access.ts';
 import * as acl from './handlers/acl.ts';
+import * as policy from './handlers/policy.ts';
 import * as attributes from './handlers/attributes.ts';
 import * as buckets from './handlers/bucket.ts';
 import * as cors from './handlers/cors.ts';
@@ -237,6 +238,12 @@ async function dispatch(ctx: RequestContext, e: S3Endpoint): Promise<void> {
       return acl.putBucketOwnershipControls(ctx, e.bucket);
     case 'DeleteBucketOwnershipControls':
       return acl.deleteBucketOwnershipControls(ctx, e.bucket);
+    case 'GetBucketPolicy':
+      return policy.getBucketPolicy(ctx, e.bucket);
+    case 'PutBucketPolicy':
+      return policy.putBucketPolicy(ctx, e.bucket);
+    case 'DeleteBucketPolicy':
+      return policy.deleteBucketPolicy(ctx, e.bucket);
     case 'PostObject':
       // A form upload that also carries an Authorization header: S3 rejects the mix.
       throw new S3Error('InvalidRequest', 'POST uploads are authorized by their policy; send no Authorization header.');

@@ -796,7 +796,7 @@ test('unsupported subresources → S3 XML 501 NotImplemented (and never act as t
     ['GET', keyPath(bucket, key), 'torrent'],
     ['GET', `/${bucket}`, 'versioning'],
     ['GET', `/${bucket}`, 'versions'],
-    ['GET', `/${bucket}`, 'policy'],
+    ['GET', `/${bucket}`, 'policyStatus'],
     ['PUT', `/${bucket}`, 'lifecycle'],
     ['GET', keyPath(bucket, key), 'retention'],
     ['GET', keyPath(bucket, key), 'legal-hold'],

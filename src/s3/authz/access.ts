@@ -14,6 +14,8 @@
  *                    grants count for every valid key
  *   anonymous        only what AllUsers grants; never ListBuckets, CreateBucket or anything
  *                    that only a bucket owner may do (tagging, CORS, ownership, deletion, …)
+ *   bucket policy    an explicit Deny that matches refuses anyone but an operator (the owner keeps
+ *                    Get/Put/DeleteBucketPolicy); a matching Allow grants what ACLs do not
  *   scoped key       (per-key bucket permissions, issue #18) only the buckets it was given, each
  *                    as far as its permission goes — read: list and get; write: also put, copy,
  *                    delete and multipart; owner: everything — whatever the ACLs say; it creates
@@ -31,6 +33,7 @@ import { unreachable } from '../../util/assert.ts';
 import { errorCode } from '../../util/errors.ts';
 import { S3Error } from '../errors.ts';
 import { type AclRequest, aclAllows, aclFromHeaders, cannedAcl, grantsOnlyTo, type Requester } from './acl.ts';
+import { policyDecision, resourceArn } from './policy.ts';
 
 /** What an endpoint needs before its handler runs; object permissions are checked by the handler. */
 export type Requirement =
@@ -85,6 +88,9 @@ export function requirementOf(e: S3Endpoint): Requirement {
     case 'GetBucketOwnershipControls':
     case 'PutBucketOwnershipControls':
     case 'DeleteBucketOwnershipControls':
+    case 'GetBucketPolicy':
+    case 'PutBucketPolicy':
+    case 'DeleteBucketPolicy':
     case 'GetObjectTagging':
     case 'PutObjectTagging':
     case 'DeleteObjectTagging':
@@ -143,19 +149,20 @@ export class RequestAccess {
     if (need.scope === 'object') return;
     if (this.requester.kind === 'anonymous' && need.scope === 'authenticated') throw accessDenied();
     if (this.superuser) return;
-    if (this.scope) {
-      // A scoped key's permissions replace the ACLs: they grant, and nothing else does.
-      if (e.kind === 'CreateBucket') throw accessDenied();
-      if (need.scope === 'authenticated') return;
-      const level = need.scope === 'bucket-owner' ? 'owner' : LEVEL_OF[need.permission];
-      if (!covers(this.scope.get(need.bucket), level)) throw accessDenied();
-      await this.bucket(need.bucket);
+    if (need.scope === 'authenticated') {
+      if (this.scope && e.kind === 'CreateBucket') throw accessDenied();
       return;
     }
-    if (need.scope === 'authenticated') return;
+    // A scoped key's permissions replace the ACLs: they grant, and nothing else does.
+    if (this.scope && !covers(this.scope.get(need.bucket), need.scope === 'bucket-owner' ? 'owner' : LEVEL_OF[need.permission])) throw accessDenied();
     const bucket = await this.bucket(need.bucket);
+    const { action, key } = actionOf(e);
+    const decision = policyDecision(bucket.policy, this.requester, action, resourceArn(bucket.name, key));
+    // An explicit Deny wins, except over the owner's hold on the policy itself (no lockout).
+    if (decision === 'deny' && !(POLICY_OPERATIONS.has(e.kind) && this.#isOwner(bucket.owner))) throw accessDenied();
+    if (this.scope) return;
     const ok = need.scope === 'bucket-owner' ? this.#isOwner(bucket.owner) : this.bucketAllows(bucket, need.permission);
-    if (!ok) throw accessDenied();
+    if (!ok && decision !== 'allow') throw accessDenied();
   }
 
   /** True when the bucket's ACL (or ownership) gives the requester the permission. */
@@ -182,16 +189,25 @@ export class RequestAccess {
    */
   async readObject(bucketName: string, key: string, permission: AclPermission): Promise<ObjectRecord> {
     if (this.superuser) return this.#objects.getObject(bucketName, key);
+    if (this.scope && !covers(this.scope.get(bucketName), LEVEL_OF[permission])) throw accessDenied();
     const bucket = await this.bucket(bucketName);
+    const decision = policyDecision(bucket.policy, this.requester, OBJECT_ACTIONS[permission], resourceArn(bucketName, key));
+    if (decision === 'deny') throw accessDenied();
     let object: ObjectRecord;
     try {
       object = await this.#objects.getObject(bucketName, key);
     } catch (err) {
-      if (errorCode(err) === META_ERR_NO_SUCH_KEY && !this.bucketAllows(bucket, 'READ')) throw accessDenied();
+      if (errorCode(err) === META_ERR_NO_SUCH_KEY && !this.#mayList(bucket)) throw accessDenied();
       throw err;
     }
-    if (!this.objectAllows(bucket, object, permission)) throw accessDenied();
+    if (!this.objectAllows(bucket, object, permission) && decision !== 'allow') throw accessDenied();
     return object;
+  }
+
+  /** True when the requester may list the bucket (ACL, scope or policy): it may learn a key is missing. */
+  #mayList(bucket: BucketRecord): boolean {
+    if (this.bucketAllows(bucket, 'READ')) return true;
+    return !this.scope && policyDecision(bucket.policy, this.requester, 's3:ListBucket', resourceArn(bucket.name)) === 'allow';
   }
 
   /**
@@ -212,6 +228,65 @@ export class RequestAccess {
   #isOwner(owner: string): boolean {
     return this.requester.kind === 'user' && this.requester.id === owner;
   }
+}
+
+/** The IAM action of each operation, for bucket policies (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html). */
+const ACTIONS: Partial<Record<S3Endpoint['kind'], string>> = {
+  HeadBucket: 's3:ListBucket',
+  ListObjects: 's3:ListBucket',
+  ListObjectsV2: 's3:ListBucket',
+  ListMultipartUploads: 's3:ListBucketMultipartUploads',
+  GetBucketAcl: 's3:GetBucketAcl',
+  PutBucketAcl: 's3:PutBucketAcl',
+  PutObject: 's3:PutObject',
+  CopyObject: 's3:PutObject',
+  CreateMultipartUpload: 's3:PutObject',
+  UploadPart: 's3:PutObject',
+  UploadPartCopy: 's3:PutObject',
+  CompleteMultipartUpload: 's3:PutObject',
+  AbortMultipartUpload: 's3:AbortMultipartUpload',
+  ListParts: 's3:ListMultipartUploadParts',
+  DeleteObject: 's3:DeleteObject',
+  DeleteObjects: 's3:DeleteObject',
+  DeleteBucket: 's3:DeleteBucket',
+  GetBucketLocation: 's3:GetBucketLocation',
+  GetBucketTagging: 's3:GetBucketTagging',
+  PutBucketTagging: 's3:PutBucketTagging',
+  DeleteBucketTagging: 's3:PutBucketTagging',
+  GetBucketCors: 's3:GetBucketCORS',
+  PutBucketCors: 's3:PutBucketCORS',
+  DeleteBucketCors: 's3:PutBucketCORS',
+  GetBucketOwnershipControls: 's3:GetBucketOwnershipControls',
+  PutBucketOwnershipControls: 's3:PutBucketOwnershipControls',
+  DeleteBucketOwnershipControls: 's3:PutBucketOwnershipControls',
+  GetBucketPolicy: 's3:GetBucketPolicy',
+  PutBucketPolicy: 's3:PutBucketPolicy',
+  DeleteBucketPolicy: 's3:DeleteBucketPolicy',
+  GetObjectTagging: 's3:GetObjectTagging',
+  PutObjectTagging: 's3:PutObjectTagging',
+  DeleteObjectTagging: 's3:DeleteObjectTagging',
+};
+
+/** The policy operations a bucket's owner may always use, whatever its policy denies. */
+const POLICY_OPERATIONS: ReadonlySet<string> = new Set(['GetBucketPolicy', 'PutBucketPolicy', 'DeleteBucketPolicy']);
+
+/** The action of an object read by the ACL permission it needs. */
+const OBJECT_ACTIONS: Record<AclPermission, string> = {
+  READ: 's3:GetObject',
+  WRITE: 's3:PutObject',
+  READ_ACP: 's3:GetObjectAcl',
+  WRITE_ACP: 's3:PutObjectAcl',
+  FULL_CONTROL: 's3:*',
+};
+
+/**
+ * The IAM action and object key of an operation. DeleteObjects is judged once for the request,
+ * as a delete of "bucket/*": a Deny on some of its keys refuses all of them.
+ */
+export function actionOf(e: S3Endpoint): { action: string; key?: string } {
+  const action = ACTIONS[e.kind] ?? 's3:*';
+  if (e.kind === 'DeleteObjects') return { action, key: '*' };
+  return 'key' in e ? { action, key: e.key } : { action };
 }
 
 /** The scoped-key permission an ACL permission needs: reading data, writing it, or ACLs (owner). */

@@ -27,7 +27,7 @@ test('service, bucket and object operations', (t) => {
 });
 
 test('unimplemented subresources are NotImplemented, named', (t) => {
-  t.deepEqual(route('PUT', '/bkt?policy'), { kind: 'NotImplemented', operation: 'PutBucketPolicy' });
+  t.deepEqual(route('PUT', '/bkt?lifecycle'), { kind: 'NotImplemented', operation: 'PutBucketLifecycleConfiguration' });
   t.deepEqual(route('GET', '/bkt/k?torrent'), { kind: 'NotImplemented', operation: 'GetObjectTorrent' });
   t.throws(() => route('POST', '/bkt?acl'), { message: /not allowed/ });
 });
@@ -40,6 +40,9 @@ test('ACL and ownership-control routes', (t) => {
   t.deepEqual(route('GET', '/bkt?ownershipControls'), { kind: 'GetBucketOwnershipControls', bucket: 'bkt' });
   t.deepEqual(route('PUT', '/bkt?ownershipControls'), { kind: 'PutBucketOwnershipControls', bucket: 'bkt' });
   t.deepEqual(route('DELETE', '/bkt?ownershipControls'), { kind: 'DeleteBucketOwnershipControls', bucket: 'bkt' });
+  t.deepEqual(route('PUT', '/bkt?policy'), { kind: 'PutBucketPolicy', bucket: 'bkt' });
+  t.deepEqual(route('GET', '/bkt?policy'), { kind: 'GetBucketPolicy', bucket: 'bkt' });
+  t.deepEqual(route('DELETE', '/bkt?policy'), { kind: 'DeleteBucketPolicy', bucket: 'bkt' });
 });
 
 test('multipart, tagging, attributes, CORS and browser POST routes', (t) => {

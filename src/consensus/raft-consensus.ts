@@ -48,6 +48,7 @@ import { assert } from '../util/assert.ts';
 import { errorCode, StoreError } from '../util/errors.ts';
 import { SeededRandom } from '../util/random.ts';
 import type { DurableLogStorage } from './durable-log-storage.ts';
+import type { ConsensusObserver } from './observer.ts';
 import type { PeerAddress, Transport } from './transport.ts';
 import { CONSENSUS_ERR_BAD_COMMAND, CONSENSUS_ERR_CLOSED, CONSENSUS_ERR_NO_LEADER, CONSENSUS_ERR_TIMEOUT, type Consensus } from './types.ts';
 
@@ -107,6 +108,8 @@ export interface RaftConsensusDeps {
   onPeerAddress?(peer: PeerAddress): void;
   /** Called when a committed membership change removes a node. */
   onPeerRemoved?(id: NodeId): void;
+  /** Metrics hooks (proposal latency, leader changes, fsync and snapshot timings). */
+  observer?: ConsensusObserver;
 }
 
 interface ProposalWaiter {
@@ -274,8 +277,12 @@ export class RaftConsensus implements Consensus {
   /** Proposes an encoded command and waits until it is applied here. */
   async #proposeCommand(command: MetaCommand, encoded?: Uint8Array): Promise<ApplyResult> {
     this.#checkOpen();
-    await this.#waitForLeader();
-    return new Promise<ApplyResult>((resolve, reject) => {
+    const startedMs = performance.now();
+    await this.#waitForLeader().catch((err: unknown) => {
+      this.#deps.observer?.proposalDone?.((performance.now() - startedMs) / 1000, false);
+      throw err;
+    });
+    const proposed = new Promise<ApplyResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#proposals.delete(command.requestId);
         reject(new StoreError(CONSENSUS_ERR_TIMEOUT, 'proposal not applied in time; its outcome is unknown', { requestId: command.requestId }));
@@ -289,6 +296,15 @@ export class RaftConsensus implements Consensus {
       this.#proposalBuffer.push({ requestId: command.requestId, data });
       this.#kick();
     });
+    const observer = this.#deps.observer;
+    if (observer?.proposalDone) {
+      const done = (ok: boolean) => observer.proposalDone?.((performance.now() - startedMs) / 1000, ok);
+      proposed.then(
+        () => done(true),
+        () => done(false),
+      );
+    }
+    return proposed;
   }
 
   /**
@@ -492,7 +508,17 @@ export class RaftConsensus implements Consensus {
     await this.#withStateMachine(async () => {
       const snapIndex = message.snapshot!.metadata.index;
       if (snapIndex > this.#deps.meta.appliedIndex()) {
-        await this.#deps.meta.installSnapshot(data);
+        const startedMs = performance.now();
+        let bytes = 0;
+        await this.#deps.meta.installSnapshot(
+          (async function* () {
+            for await (const piece of data) {
+              bytes += piece.byteLength;
+              yield piece;
+            }
+          })(),
+        );
+        this.#deps.observer?.snapshotInstalled?.((performance.now() - startedMs) / 1000, bytes);
         this.#deps.logger.info({ snapIndex, applied: this.#deps.meta.appliedIndex() }, 'installed snapshot from leader');
       } else {
         for await (const _ of data) {
@@ -580,7 +606,9 @@ export class RaftConsensus implements Consensus {
     // one instead of waiting behind it (etcd's server hands committed entries to its apply loop
     // before saving the Ready, too). Entries being written by this very Ready wait for it.
     const committed = this.#applyDurableFirst(rd.committedEntries, rd.entries, rd.snapshot !== undefined);
+    const persistStartedMs = performance.now();
     await this.#deps.log.persist({ ...(rd.hardState ? { hardState: rd.hardState } : {}), entries: rd.entries, ...(rd.snapshot ? { snapshot: rd.snapshot } : {}) }, rd.mustSync);
+    if (rd.entries.length > 0 || rd.hardState) this.#deps.observer?.persisted?.((performance.now() - persistStartedMs) / 1000, rd.mustSync);
     if (rd.snapshot) {
       this.#confState = rd.snapshot.metadata.confState;
       this.#snapshotIndex = rd.snapshot.metadata.index;
@@ -643,6 +671,7 @@ export class RaftConsensus implements Consensus {
         this.#leaderlessTimer.unref();
       }
       this.#deps.logger.info({ lead, role }, 'raft leader changed');
+      this.#deps.observer?.leaderChanged?.(lead);
       // A read round addressed to the old leader will never be answered: fail it now, retry on
       // the next round with the new leader.
       if (this.#readRound) {
@@ -816,8 +845,10 @@ export class RaftConsensus implements Consensus {
       const index = Math.min(this.#appliedIndex, this.#deps.meta.appliedIndex());
       if (index <= this.#snapshotIndex) return;
       // The state must be durable up to the snapshot point before the log entries behind it go.
+      const startedMs = performance.now();
       await this.#deps.meta.flush();
       await this.#deps.log.compact(index, this.#confState);
+      this.#deps.observer?.compacted?.((performance.now() - startedMs) / 1000, this.#deps.log.sizeBytes);
       this.#snapshotIndex = index;
       this.#deps.logger.info({ index, logBytes: this.#deps.log.sizeBytes }, 'raft log compacted');
     });

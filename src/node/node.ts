@@ -2,7 +2,7 @@
  * The composition root: builds every module from the configuration, starts them in dependency
  * order and stops them in reverse. A node with no peers is a cluster of one (LocalConsensus).
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, statfs } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
@@ -50,6 +50,8 @@ import { type PeerAuthPurpose, PeerAuthVerifier, peerAuthKey } from '../util/pee
 import { AUDIT_FILE, AuditLog } from '../audit/audit-log.ts';
 import { adminEvent, denialEvent } from '../audit/events.ts';
 import { readPeerTls, readS3Tls, trustPeerCa, watchTlsFiles } from './tls-files.ts';
+import { instrumentS3 } from './s3-metrics.ts';
+import type { ConsensusObserver } from '../consensus/observer.ts';
 
 /** A draining node's refusal of a chunk copy (the writer counts the other copies). */
 const CHUNK_ERR_DRAINING = 'CHUNK_ERR_DRAINING';
@@ -182,6 +184,10 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
     void savePeers(raftDir, peers).catch((err: unknown) => logger.error({ err }, 'could not save peer addresses'));
   };
   if (joined) void savePeers(raftDir, peers).catch((err: unknown) => logger.error({ err }, 'could not save peer addresses'));
+  // Filled with the metrics' hooks once they exist (the Raft host starts first, and may elect
+  // itself before: those leader changes are counted here and handed over).
+  let leaderChangesBeforeMetrics = 0;
+  const consensusObserver: ConsensusObserver = { leaderChanged: () => void leaderChangesBeforeMetrics++ };
   const consensus = await RaftConsensus.start(
     { ...DEFAULT_RAFT_TIMING, nodeId, tickMs: config.raftTickMs, electionTimeoutTicks: config.raftElectionTicks, snapshotEveryEntries: config.raftSnapshotEntries, leaseReads: config.raftLeaseReads, seed: config.nodeId * 7919 + Date.now() },
     {
@@ -192,6 +198,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       onPeerAddress: (peer) => learnPeer(peer.id, peer.raftAddress),
       // A removed node may come back later with a fresh disk as a new member.
       onPeerRemoved: (id) => incarnations.forget(id),
+      observer: consensusObserver,
     },
   );
   const clusterSecret = config.clusterSecret ?? identity.clusterSecret;
@@ -287,7 +294,13 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
         appliedIndex: meta.appliedIndex(),
         isLeader: status.role === 'leader',
         hasLeader: consensus.leader !== 0,
+        role: status.role,
+        logBytes: log.sizeBytes,
       };
+    },
+    disk: async () => {
+      const fs = await statfs(config.dataDir);
+      return { totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize };
     },
     counters: () => ({ ...(maintenance.stats() as unknown as Record<string, number>), ...wireServer.stats(), ...remoteChunks.stats(), ...(gossip?.stats() ?? emptyGossipStats()), ...auditLog.stats() }),
   });
@@ -349,6 +362,9 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   // (Node >= 24.9 reads this property per request; @types/node does not list it yet.)
   (app.server as { shouldUpgradeCallback?: typeof wantsChunkWire }).shouldUpgradeCallback = wantsChunkWire;
   app.server.on('upgrade', (req, socket, head) => wireServer.accept(req, socket, head));
+  Object.assign(consensusObserver, metrics.consensus);
+  for (let i = 0; i < leaderChangesBeforeMetrics; i++) metrics.consensus.leaderChanged();
+  instrumentS3(app, metrics, config.domain);
   app.addHook('onResponse', async (req, reply) => {
     if (reply.statusCode === 403) void auditLog.append(denialEvent(req, reply.statusCode));
   });

@@ -91,7 +91,10 @@ export async function decommission(target: AdminTarget, nodeId: number, options:
 
 /** One status line: state, bar over bytes moved, chunks, ETA. */
 export function progressLine(r: DecommissionRecord, eta: EtaEstimator): string {
-  if (r.state === 'removed') return `node ${r.nodeId}: removed ${progressBar(1)}`;
+  if (r.state === 'removed') {
+    const moved = r.totalChunks === undefined ? '' : `  ${formatBytes(r.totalBytes ?? 0)} / ${formatBytes(r.totalBytes ?? 0)}  ${r.totalChunks}/${r.totalChunks} chunks moved`;
+    return `node ${r.nodeId}: removed  ${progressBar(1)}${moved}`;
+  }
   if (r.remainingChunks === undefined) return `node ${r.nodeId}: ${r.state}, measuring what it holds…`;
   const total = r.totalBytes ?? 0;
   const done = total - (r.remainingBytes ?? 0);

@@ -6,11 +6,13 @@ collects results from CLIENTS_RESULTS ("client<TAB>operation<TAB>pass|fail" line
 
 import hashlib
 import io
+import json
 import logging
 import os
 import signal
 import sys
 import traceback
+import urllib.error
 import urllib.request
 
 import boto3
@@ -263,6 +265,39 @@ if os.environ.get("TS3GW_CLIENTS_MULTIPART", "1") == "1":
         s3.upload_fileobj(io.BytesIO(big), BUCKET, "multipart.bin", Config=mp)
         same(big, s3.get_object(Bucket=BUCKET, Key="multipart.bin")["Body"].read(), "multipart")
         s3.delete_object(Bucket=BUCKET, Key="multipart.bin")
+
+
+def anon_get(key):
+    """An unsigned GET (no credentials at all): (status, body)."""
+    try:
+        with urllib.request.urlopen(f"{URL}/{BUCKET}/{key}", timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+# ACLs with ACLs enabled on the bucket (ObjectWriter; new buckets are BucketOwnerEnforced), then
+# a bucket policy opening a prefix to anonymous reads; each checked with an unsigned GET.
+@check("acl-policy")
+def _():
+    s3.put_bucket_ownership_controls(Bucket=BUCKET, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    s3.put_object(Bucket=BUCKET, Key="acl/public", Body=b"public", ACL="public-read")
+    grants = s3.get_object_acl(Bucket=BUCKET, Key="acl/public")["Grants"]
+    all_users = "http://acs.amazonaws.com/groups/global/AllUsers"
+    assert any(g["Grantee"].get("URI") == all_users and g["Permission"] == "READ" for g in grants), grants
+    assert anon_get("acl/public") == (200, b"public")
+    s3.put_object(Bucket=BUCKET, Key="policy/open", Body=b"open")
+    assert anon_get("policy/open")[0] == 403
+    policy = json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/policy/*"}],
+    })
+    s3.put_bucket_policy(Bucket=BUCKET, Policy=policy)
+    assert json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"]) == json.loads(policy)
+    assert anon_get("policy/open") == (200, b"open")
+    s3.delete_bucket_policy(Bucket=BUCKET)
+    assert anon_get("policy/open")[0] == 403
+    s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": "acl/public"}, {"Key": "policy/open"}]})
 
 
 @check("rb")

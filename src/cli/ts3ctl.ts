@@ -7,7 +7,7 @@
  *   ts3ctl decommission <node> [--wait [--timeout S]]   drain a node's chunks to others, then remove it
  *   ts3ctl is-safe-to-remove <node>       whether removing it now would lose quorum or data
  *   ts3ctl replace <node> [--wait [--timeout S]]   give a dead node's place to a new node started with its id
- *   ts3ctl keys list | create [--admin] [--description D] | delete|disable|enable <key>
+ *   ts3ctl keys list | create [--admin] [--description D] | delete|disable|enable <key> | allow <key> <bucket> read|write|owner | revoke <key> <bucket>
  *   ts3ctl audit verify [--file PATH]     check a node's audit log for edited, deleted or reordered lines (local, no key)
  *
  * Options: --endpoint URL (TS3GW_ENDPOINT, default http://127.0.0.1:9000), --access-key /
@@ -58,7 +58,7 @@ export interface NodesAnswer {
   }>;
 }
 
-const USAGE = `usage: ts3ctl <status|nodes|decommission <node> [--wait]|is-safe-to-remove <node>|replace <node> [--wait]|keys list|create|delete|disable|enable> [--endpoint URL] [--access-key K --secret-key S] [--region R] [--json]`;
+const USAGE = `usage: ts3ctl <status|nodes|decommission <node> [--wait]|is-safe-to-remove <node>|replace <node> [--wait]|keys list|create|delete|disable|enable|allow|revoke> [--endpoint URL] [--access-key K --secret-key S] [--region R] [--json]`;
 
 /** Thrown for a wrong command line (exit 2). */
 class UsageError extends Error {}

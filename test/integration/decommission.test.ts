@@ -8,39 +8,17 @@
  * reason. Method: real processes (test/helpers/cluster.ts) and the real ts3ctl as a child
  * process; chunk files on disk are the truth; conditions are polled with deadlines.
  */
-import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import test from 'ava';
 import { admin, chunkInventory, clusterStatus, eventually, startCluster, waitForLeader } from '../helpers/cluster.ts';
-import { s3Client, TEST_ACCESS_KEY, TEST_SECRET_KEY } from '../helpers/server.ts';
+import { chunkIds, MEMBERSHIP_CHUNK_BYTES as CHUNK, sha, ts3ctl } from '../helpers/membership.ts';
+import { s3Client } from '../helpers/server.ts';
 
-const run = promisify(execFile);
-const ROOT = new URL('../../', import.meta.url).pathname;
-const CHUNK = 64 * 1024;
 const ENV = { TS3GW_CHUNK_SIZE_BYTES: String(CHUNK), TS3GW_INLINE_MAX_BYTES: '1024', TS3GW_MAINTENANCE_INTERVAL_MS: '300', TS3GW_GOSSIP_PERIOD_MS: '200', TS3GW_LOG_LEVEL: 'info' };
 const WAIT_MS = 90_000;
-
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const chunkIds = (body: Buffer) => Array.from({ length: Math.ceil(body.length / CHUNK) }, (_, i) => sha(body.subarray(i * CHUNK, (i + 1) * CHUNK)));
-
-/** Runs the real ts3ctl; resolves with its exit code and output whatever the code. */
-async function ts3ctl(endpoint: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['src/cli/ts3ctl.ts', ...args, '--endpoint', endpoint], {
-      cwd: ROOT,
-      env: { ...process.env, AWS_ACCESS_KEY_ID: TEST_ACCESS_KEY, AWS_SECRET_ACCESS_KEY: TEST_SECRET_KEY },
-      timeout: 180_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
-  }
-}
 
 test('decommission drains a node through a leader kill, then removes it; removing below R is refused', async (t) => {
   t.timeout(300_000);
@@ -54,7 +32,7 @@ test('decommission drains a node through a leader kill, then removes it; removin
     await eventually(async () => ((await admin(endpoint, 'GET', '/nodes')).body as { nodes: Array<{ ringSharePercent: number }> }).nodes.every((n) => n.ringSharePercent > 0) || undefined, WAIT_MS, 'four nodes in the ring');
     const bodies = Array.from({ length: 6 }, () => randomBytes(6 * CHUNK + 11));
     for (const [i, body] of bodies.entries()) await s3.send(new PutObjectCommand({ Bucket: 'drain', Key: `k${i}`, Body: body }));
-    const wanted = bodies.flatMap(chunkIds);
+    const wanted = bodies.flatMap((b) => chunkIds(b));
     await eventually(async () => ((await chunkInventory(cluster.nodes.get(4)!.dataDir)).size > 0 ? true : undefined), WAIT_MS, 'node 4 holding chunks');
 
     const unsafe = await ts3ctl(endpoint, 'is-safe-to-remove', '4');
@@ -66,6 +44,9 @@ test('decommission drains a node through a leader kill, then removes it; removin
     t.is(begun.code, 0, begun.stderr);
     t.regex(begun.stdout, /node 4: draining/);
     const victim = await waitForLeader(cluster, [1, 2, 3, 4]);
+    // Mid-way: the drain waits out DRAIN_SETTLE_MS before it may even count, so it cannot be over.
+    const midway = (await admin(endpoint, 'GET', '/decommission', 'id=4')).body as { state: string };
+    t.is(midway.state, 'draining', 'the leader dies in the middle of the drain');
     await cluster.nodes.get(victim)!.server.kill();
     await cluster.restart(victim);
 

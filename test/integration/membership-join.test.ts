@@ -8,23 +8,14 @@
  * Method: real processes on loopback (test/helpers/server.ts), the truth read from the admin API
  * and from each node's chunk files; conditions are polled with deadlines, never slept on.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import anyTest, { type TestFn } from 'ava';
-import { admin, chunkInventory, clusterStatus, eventually, FAST_RAFT_ENV, freePort, TEST_CLUSTER_SECRET } from '../helpers/cluster.ts';
+import { admin, chunkInventory, clusterStatus, eventually, freePort } from '../helpers/cluster.ts';
+import { chunkIds, MEMBERSHIP_CHUNK_BYTES as CHUNK, MEMBERSHIP_ENV, sha } from '../helpers/membership.ts';
 import { removeDir, s3Client, startServer, type TestServer } from '../helpers/server.ts';
 
-const CHUNK = 64 * 1024;
-const ENV = {
-  ...FAST_RAFT_ENV,
-  TS3GW_CLUSTER_SECRET: TEST_CLUSTER_SECRET,
-  TS3GW_CHUNK_SIZE_BYTES: String(CHUNK),
-  TS3GW_INLINE_MAX_BYTES: '1024',
-  TS3GW_MAINTENANCE_INTERVAL_MS: '300',
-  TS3GW_GOSSIP_PERIOD_MS: '200',
-  TS3GW_GOSSIP_SUSPICION_MS: '1000',
-  TS3GW_LOG_LEVEL: 'info',
-};
+const ENV = { ...MEMBERSHIP_ENV, TS3GW_LOG_LEVEL: 'info' };
 /** Generous: a condition on a loaded 2-core CI, not a performance claim. */
 const WAIT_MS = 60_000;
 
@@ -38,9 +29,6 @@ test.after.always(async (t) => {
     await removeDir(s.dataDir);
   }
 });
-
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const chunkIds = (body: Buffer) => Array.from({ length: Math.ceil(body.length / CHUNK) }, (_, i) => sha(body.subarray(i * CHUNK, (i + 1) * CHUNK)));
 
 test.serial('one node, then two joiners with only a seed and the secret: three voters, and earlier objects get three copies', async (t) => {
   const seedPort = await freePort();
@@ -69,7 +57,7 @@ test.serial('one node, then two joiners with only a seed and the secret: three v
   for (const s of joiners) t.true(s.output.some((l) => l.includes('admitted to the cluster as a learner')), 'the joiner says how it got in');
 
   // Every chunk of the objects written by the lone node reaches all three (R = 3).
-  const wanted = bodies.flatMap(chunkIds);
+  const wanted = bodies.flatMap((b) => chunkIds(b));
   await eventually(
     async () => {
       const sets = await Promise.all(all.map((s) => chunkInventory(s.dataDir)));

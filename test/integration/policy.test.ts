@@ -10,6 +10,7 @@ import {
   CreateBucketCommand,
   DeleteBucketPolicyCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetBucketPolicyCommand,
   GetObjectCommand,
   ListObjectsV2Command,
@@ -148,6 +149,18 @@ test('an explicit Deny beats ACL and policy Allows, binds the owner too, and nev
   t.deepEqual(await s3ErrorOf(alice.s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'secret/x' }))), denied, 'the owner too');
   t.deepEqual(await s3ErrorOf(alice.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'open/y' }))), denied);
   t.is((await anon.send('GET', `/${bucket}/open/y`)).text, 'open/y', 'the refused delete deleted nothing');
+  // DeleteObjects is judged key by key: a Deny on secret/* refuses those keys only.
+  await alice.s3.send(
+    new PutBucketPolicyCommand({
+      Bucket: bucket,
+      Policy: policyOf({ Effect: 'Deny', Principal: '*', Action: 's3:DeleteObject', Resource: `arn:aws:s3:::${bucket}/secret/*` }),
+    }),
+  );
+  await alice.s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'open/z', Body: 'z', ACL: 'public-read' }));
+  const multi = await alice.s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: [{ Key: 'secret/x' }, { Key: 'open/z' }] } }));
+  t.deepEqual(multi.Deleted?.map((d) => d.Key), ['open/z']);
+  t.deepEqual(multi.Errors?.map((e) => [e.Key, e.Code]), [['secret/x', 'AccessDenied']]);
+  t.is((await anon.send('GET', `/${bucket}/secret/x`)).text, 'secret/x', 'the refused key is still there (public-read, and GET is no longer denied)');
   // The owner can always read and remove the policy that binds it.
   t.truthy((await alice.s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy);
   await alice.s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket }));

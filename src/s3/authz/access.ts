@@ -204,6 +204,16 @@ export class RequestAccess {
     return object;
   }
 
+  /**
+   * True when the bucket policy explicitly denies the requester `action` on one key: DeleteObjects
+   * asks this for each key it deletes, since authorize() judged the request as a whole.
+   */
+  async policyDenies(bucketName: string, key: string, action: string): Promise<boolean> {
+    if (this.superuser) return false;
+    const bucket = await this.bucket(bucketName);
+    return policyDecision(bucket.policy, this.requester, action, resourceArn(bucketName, key)) === 'deny';
+  }
+
   /** True when the requester may list the bucket (ACL, scope or policy): it may learn a key is missing. */
   #mayList(bucket: BucketRecord): boolean {
     if (this.bucketAllows(bucket, 'READ')) return true;
@@ -280,8 +290,8 @@ const OBJECT_ACTIONS: Record<AclPermission, string> = {
 };
 
 /**
- * The IAM action and object key of an operation. DeleteObjects is judged once for the request,
- * as a delete of "bucket/*": a Deny on some of its keys refuses all of them.
+ * The IAM action and object key of an operation. DeleteObjects is judged as a delete of
+ * "bucket/*" (a Deny of that refuses the request), then key by key (RequestAccess.policyDenies).
  */
 export function actionOf(e: S3Endpoint): { action: string; key?: string } {
   const action = ACTIONS[e.kind] ?? 's3:*';

@@ -158,7 +158,15 @@ export async function deleteObjects(ctx: RequestContext, bucket: string): Promis
       errors.push({ Key: key, Code: s3err.code, Message: s3err.message });
     }
   }
-  await ctx.deps.objects.deleteObjects(bucket, [...new Set(valid)]);
+  // A bucket policy may deny some keys: those are AccessDenied entries, the others are deleted.
+  const refused = new Set<string>();
+  for (const key of new Set(valid)) {
+    if (!(await ctx.access.policyDenies(bucket, key, 's3:DeleteObject'))) continue;
+    refused.add(key);
+    errors.push({ Key: key, Code: 'AccessDenied', Message: 'Access Denied' });
+  }
+  const allowed = valid.filter((k) => !refused.has(k));
+  await ctx.deps.objects.deleteObjects(bucket, [...new Set(allowed)]);
   const result: XmlNode = {
     ...(quiet ? {} : { Deleted: valid.map((k) => ({ Key: k })) }),
     Error: errors,

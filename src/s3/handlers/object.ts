@@ -168,7 +168,7 @@ export async function deleteObjects(ctx: RequestContext, bucket: string): Promis
   const allowed = valid.filter((k) => !refused.has(k));
   await ctx.deps.objects.deleteObjects(bucket, [...new Set(allowed)]);
   const result: XmlNode = {
-    ...(quiet ? {} : { Deleted: valid.map((k) => ({ Key: k })) }),
+    ...(quiet ? {} : { Deleted: allowed.map((k) => ({ Key: k })) }),
     Error: errors,
   };
   ctx.reply.type('application/xml').send(renderXml('DeleteResult', result));

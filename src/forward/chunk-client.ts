@@ -2,12 +2,14 @@
  * HttpChunkClient: moves chunk bytes between nodes over HTTP with undici pools, one pool per peer
  * S3 port, to each node's internal endpoint /_ts3gw/chunks/<id>. Bulk bytes take HTTP rather than
  * gRPC (protobuf framing and copies cost more for multi-MiB payloads); control stays on gRPC.
- * Calls carry the cluster id and a fresh peer auth token each (never the secret); every call has a deadline.
+ * Calls carry the cluster id and a fresh peer auth token each (never the secret), and the id of
+ * the S3 request they serve (util/request-id.ts); every call has a deadline.
  */
 import { rootCertificates } from 'node:tls';
 import { type Dispatcher, Pool } from 'undici';
 import { isChunkId } from '../util/chunk-id.ts';
 import { peerAuthKey, peerAuthToken } from '../util/peer-auth.ts';
+import { requestIdHeaders } from '../util/request-id.ts';
 import { INTERNAL_AUTH_HEADER, INTERNAL_CLUSTER_HEADER } from './chunk-wire.ts';
 
 /** Connections kept per peer. */
@@ -151,6 +153,6 @@ export class HttpChunkClient {
   }
 
   #auth(): Record<string, string> {
-    return { [INTERNAL_CLUSTER_HEADER]: this.#options.clusterId, [INTERNAL_AUTH_HEADER]: peerAuthToken(this.#authKey, 'chunks', this.#options.clusterId) };
+    return { [INTERNAL_CLUSTER_HEADER]: this.#options.clusterId, [INTERNAL_AUTH_HEADER]: peerAuthToken(this.#authKey, 'chunks', this.#options.clusterId), ...requestIdHeaders() };
   }
 }

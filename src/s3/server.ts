@@ -13,6 +13,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { unreachable } from '../util/assert.ts';
 import { type AuthResult, authenticate } from './auth/authenticate.ts';
 import type { RequestContext, S3Deps, S3Options } from './context.ts';
+import { isRequestId, REQUEST_ID_HEADER, withRequestId } from '../util/request-id.ts';
 import { parseEndpoint, type S3Endpoint } from './endpoint.ts';
 import { S3_ERRORS, S3Error, toS3Error } from './errors.ts';
 import { anonymousAuth, isAnonymousRequest, RequestAccess } from './authz/access.ts';
@@ -64,7 +65,11 @@ export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBase
     // fastify passes these to http(s).createServer; its types pick the server type from them.
     ...((options.tls ? { https: { ...options.tls, maxHeaderSize: REQUEST_HEADER_BYTES_MAX } } : { http: { maxHeaderSize: REQUEST_HEADER_BYTES_MAX } }) as { http: { maxHeaderSize: number } }),
     return503OnClosing: true,
-    genReqId: newRequestId,
+    // A peer's call on behalf of one of its requests keeps that request's id (logged under it).
+    genReqId: (req) => {
+      const propagated = req.headers[REQUEST_ID_HEADER];
+      return req.url?.startsWith('/_ts3gw/') && isRequestId(propagated) ? propagated : newRequestId();
+    },
     frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) => sendError(reply, req, new S3Error('InvalidURI', err.message)),
     clientErrorHandler: (err: Error, socket: Socket) => onClientError(err, socket),
   });
@@ -97,7 +102,8 @@ export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBase
       restoreContentType(req);
       reply.header('x-amz-request-id', req.id).header('x-amz-id-2', req.id).header('Server', 'ts3gw');
       try {
-        await serve(req, reply, options, deps);
+        // Calls to peers made while serving it carry its id (util/request-id.ts).
+        await withRequestId(req.id, () => serve(req, reply, options, deps));
       } catch (err) {
         sendError(reply, req, err);
       }

@@ -1,7 +1,8 @@
 /**
  * Goal: S3 over TLS works with the AWS SDK, the certificate is swapped when its files change
  * (no restart, new connections get the new one), and a cluster whose nodes serve S3 over TLS
- * moves chunks between them over HTTPS, trusting the cluster's CA.
+ * moves chunks between them over HTTPS, trusting the cluster's CA, with the request id of the
+ * S3 request they serve (the peers log their part under it).
  *
  * Method: a CA and node certificates (IP SAN 127.0.0.1) generated in the test with Debian's
  * openssl; real server processes with TS3GW_S3_TLS_CERT/KEY (and TS3GW_TLS_CA for the cluster);
@@ -106,7 +107,7 @@ test.serial('a cluster serving S3 over TLS moves chunks between its nodes over H
   makeCa(dir);
   await makeCert(dir, 'node');
   const ca = await readFile(join(dir, 'ca.pem'));
-  const cluster = await startCluster(3, { TS3GW_S3_TLS_CERT: join(dir, 'node.pem'), TS3GW_S3_TLS_KEY: join(dir, 'node.key'), TS3GW_TLS_CA: join(dir, 'ca.pem') });
+  const cluster = await startCluster(3, { TS3GW_S3_TLS_CERT: join(dir, 'node.pem'), TS3GW_S3_TLS_KEY: join(dir, 'node.key'), TS3GW_TLS_CA: join(dir, 'ca.pem'), TS3GW_LOG_LEVEL: 'info' });
   try {
     const [a, , c] = [...cluster.nodes.values()];
     const writer = s3Over(a!.server.url, ca);
@@ -134,9 +135,15 @@ test.serial('a cluster serving S3 over TLS moves chunks between its nodes over H
     );
     // Two 4 MiB chunks and a tail; node 3 reads back whatever it lacks from the others, over HTTPS too.
     const body = randomBytes(9 * 1024 * 1024);
-    await writer.send(new PutObjectCommand({ Bucket: 'tls-cluster', Key: 'big', Body: body }));
+    const put = await writer.send(new PutObjectCommand({ Bucket: 'tls-cluster', Key: 'big', Body: body }));
     const got = await s3Over(c!.server.url, ca).send(new GetObjectCommand({ Bucket: 'tls-cluster', Key: 'big' }));
     t.true(Buffer.from(await got.Body!.transformToByteArray()).equals(body));
+    // The peers logged the chunk transfers under the PUT's own request id (x-ts3gw-request-id).
+    const requestId = put.$metadata.requestId!;
+    t.regex(requestId, /^[0-9A-F]{16}$/);
+    const underPutId = (id: number) => cluster.nodes.get(id)!.server.output.some((l) => l.includes(`"reqId":"${requestId}"`) && l.includes('/_ts3gw/chunks/'));
+    await eventually(async () => (underPutId(2) || underPutId(3) ? true : undefined), 10_000, "a peer to log the PUT's chunk transfer");
+    t.true(underPutId(2) || underPutId(3), "a peer logged its part of the PUT under the PUT's request id");
   } finally {
     await cluster.stop();
     await rm(dir, { recursive: true, force: true });

@@ -870,14 +870,16 @@ export class RaftConsensus implements Consensus {
 
   /**
    * Waits (bounded) until some leader is known, so requests during an election need not fail.
-   * The bound counts from when the leader was lost, not from the request: a node in a minority
-   * partition stays leaderless, and each request waiting the whole bound again outlived clients'
-   * timeouts (the chaos suite saw requests to a minority hang instead of a quick 503, contract 4).
+   * The bound counts from when the leader was lost, not from the request (but is one election
+   * timeout at least): a node in a minority partition stays leaderless, and each request waiting
+   * the whole bound again outlived clients' timeouts (the chaos suite saw every request to a
+   * minority time out after 2.5 s and none get a 503, contract 4).
    */
   async #waitForLeader(): Promise<void> {
     if (this.#lead !== NONE) return;
-    const waitMs = this.#leaderlessSinceMs + this.#leaderlessBoundMs() - performance.now();
-    if (waitMs <= 0) throw new StoreError(CONSENSUS_ERR_NO_LEADER, 'no Raft leader is reachable (minority partition or election in progress)');
+    // Still one election timeout at least: a node that just started, or whose peers just did,
+    // hears the leader within a heartbeat once there is one.
+    const waitMs = Math.max(this.#options.electionTimeoutTicks * this.#options.tickMs, this.#leaderlessSinceMs + this.#leaderlessBoundMs() - performance.now());
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#leaderWaiters = this.#leaderWaiters.filter((w) => w !== wake);

@@ -14,6 +14,7 @@
  * gossip only told the joiner whom to ask. A joiner that names an id which is already a member
  * with another data directory (a wiped disk claiming an old identity) is refused with a reason.
  */
+import { request } from 'undici';
 import type { ConfState } from '../raft/types.ts';
 import type { ApplyResult, MetaOp, NodeRecord, ReplacementRecord } from '../meta/types.ts';
 import { StoreError } from '../util/errors.ts';
@@ -258,22 +259,27 @@ const JOIN_ASKS_PER_ROUND_MAX = 32;
 /** How a joiner reaches members' join endpoints (fetch, or a fake in tests). */
 export type JoinPoster = (url: string, secret: string, request: JoinRequest) => Promise<{ status: number; body: unknown }>;
 
-/** The real poster: undici's fetch with a deadline. */
-export const postJoin: JoinPoster = async (url, secret, request) => {
-  const res = await fetch(`${url}${JOIN_PATH}`, {
+/**
+ * The real poster: undici's request with a deadline. Not fetch: the Fetch standard re-sends a
+ * request answered 421 on a reused connection, with the same headers, and a follower answers a
+ * join with 421 (ask the leader); the re-sent token is then refused as a replay (403), which the
+ * joiner must take as final. A fresh token goes with every post instead.
+ */
+export const postJoin: JoinPoster = async (url, secret, joinRequest) => {
+  const res = await request(`${url}${JOIN_PATH}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', [JOIN_AUTH_HEADER]: peerAuthToken(peerAuthKey(secret), 'join', '') },
-    body: JSON.stringify(request),
+    body: JSON.stringify(joinRequest),
     signal: AbortSignal.timeout(30_000),
   });
-  const text = await res.text();
+  const text = await res.body.text();
   let body: unknown = text;
   try {
     body = JSON.parse(text);
   } catch {
     // Not JSON (a proxy's page, an older node): kept as text for the message.
   }
-  return { status: res.status, body };
+  return { status: res.statusCode, body };
 };
 
 /** What the joiner's loop needs. */

@@ -69,7 +69,16 @@ export async function startCluster(size: number, env: Record<string, string> = {
     nodes.set(id, node);
     return node;
   };
-  await Promise.all(ids.map(async (id) => launch(id, await mkdtemp(join(tmpdir(), `ts3gw-node${id}-`)))));
+  const launched = await Promise.allSettled(ids.map(async (id) => launch(id, await mkdtemp(join(tmpdir(), `ts3gw-node${id}-`)))));
+  const failed = launched.find((r) => r.status === 'rejected');
+  if (failed !== undefined) {
+    // The caller gets no cluster to stop: stop the nodes that did start here.
+    await Promise.all([...nodes.values()].map(async (n) => {
+      await n.server.kill();
+      await removeDir(n.dataDir);
+    }));
+    throw failed.reason;
+  }
   return {
     nodes,
     peers,

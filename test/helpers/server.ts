@@ -35,9 +35,19 @@ export interface StartOptions {
   /** Reuse a data directory (restart); a fresh temp dir by default. */
   dataDir?: string;
   env?: Record<string, string>;
-  /** Give up waiting for the server after this long. */
+  /** Give up waiting for the server after this long (default 60 s: a loaded 2-core CI can take 30). */
   startTimeoutMs?: number;
 }
+
+/**
+ * Server processes still running. A test process that ends (even by an uncaught failure) kills
+ * them: an orphaned node keeps the machine loaded and, while ava still holds its pipes, keeps
+ * the test worker from exiting at all.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL');
+});
 
 /** Starts `node src/main.ts` on 127.0.0.1 with an ephemeral port; resolves once it serves. */
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
@@ -61,10 +71,22 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(proc);
   const output: string[] = [];
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => {
+      running.delete(proc);
+      resolve(code);
+    }),
+  );
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output.join('\n')}`)), options.startTimeoutMs ?? 30_000);
+    const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+    // A server that did not start is killed before the test hears of it, so no caller leaks it.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      proc.kill('SIGKILL');
+    }, startTimeoutMs);
     const onLine = (line: string) => {
       output.push(line);
       if (!line.includes('ts3gw is serving S3')) return;
@@ -75,7 +97,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     createInterface({ input: proc.stderr! }).on('line', (line) => output.push(line));
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before serving:\n${output.join('\n')}`));
+      const why = timedOut ? `did not start within ${startTimeoutMs} ms (killed)` : `exited with ${code} before serving`;
+      reject(new Error(`server ${why}:\n${output.join('\n')}`));
     });
   });
   return {

@@ -89,3 +89,49 @@ export function availabilitySvg(title: string, endpoints: Map<number, string>, o
 function esc(s: string): string {
   return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c] ?? c);
 }
+
+/** The availability of a run as data: per endpoint and second, answered and failed ops and latencies; the fault windows. */
+export interface AvailabilityJson {
+  durationMs: number;
+  faults: ChartFault[];
+  endpoints: Array<{
+    id: number;
+    label: string;
+    /** Share of ops answered (acknowledged or a correct refusal) over the run. */
+    availability: number;
+    /** Share answered outside any fault window, and inside them. */
+    availabilityOutsideFaults: number;
+    availabilityInFaults: number;
+    /** One row per second: [second, ok, failed, p50 latency ms, max latency ms]. */
+    seconds: Array<[number, number, number, number, number]>;
+  }>;
+}
+
+/** The JSON twin of availabilitySvg (availability.json next to the chart). */
+export function availabilityJson(endpoints: Map<number, string>, ops: readonly ChartOp[], faults: readonly ChartFault[], durationMs: number): AvailabilityJson {
+  const seconds = Math.max(1, Math.ceil(durationMs / 1000));
+  const inFault = (t: number) => faults.some((f) => t >= f.startMs && t <= f.endMs);
+  const share = (list: readonly ChartOp[]) => (list.length === 0 ? 1 : Math.round((list.filter((o) => o.ok).length / list.length) * 10_000) / 10_000);
+  return {
+    durationMs: Math.round(durationMs),
+    faults: faults.map((f) => ({ label: f.label, startMs: Math.round(f.startMs), endMs: Math.round(f.endMs) })),
+    endpoints: [...endpoints].map(([id, label]) => {
+      const mine = ops.filter((o) => o.endpoint === id);
+      const rows: Array<[number, number, number, number, number]> = [];
+      for (let s = 0; s < seconds; s++) {
+        const at = mine.filter((o) => Math.min(seconds - 1, Math.max(0, Math.floor(o.invokeTime / 1000))) === s);
+        if (at.length === 0) continue;
+        const lat = at.map((o) => o.latencyMs).sort((a, b) => a - b);
+        rows.push([s, at.filter((o) => o.ok).length, at.filter((o) => !o.ok).length, Math.round(lat[Math.floor(lat.length / 2)]!), Math.round(lat.at(-1)!)]);
+      }
+      return {
+        id,
+        label,
+        availability: share(mine),
+        availabilityOutsideFaults: share(mine.filter((o) => !inFault(o.invokeTime))),
+        availabilityInFaults: share(mine.filter((o) => inFault(o.invokeTime))),
+        seconds: rows,
+      };
+    }),
+  };
+}

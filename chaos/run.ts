@@ -13,7 +13,7 @@
  *   - convergence after healing.
  *
  * Writes `<out>/summary.json` (seed, schedule, executed faults, op counts, errors, results),
- * `<out>/availability.svg` and `<out>/history.json` (out: .ts3gw-chaos/<seed>-<time> unless
+ * `<out>/availability.svg` (and its data, `<out>/availability.json`) and `<out>/history.json` (out: .ts3gw-chaos/<seed>-<time> unless
  * --out). Every run is bounded in time (--time plus bounded setup and checks) and in requests
  * (--ops-max). Exit 0: no violation; 1: a violation; 2: the run itself failed.
  * The same --seed gives the same fault schedule and the same client choices (the interleaving
@@ -41,7 +41,7 @@ import { heal, killNode, partition, partitionBridge, partitionOneWay, pauseNode,
 import { failFsync, fixClock, fixDisk, rotChunks, skewClock, slowDisk } from './node-faults.ts';
 import { type LoadBalancer, startHaproxy } from './haproxy.ts';
 import { checkTimestamps, type TimestampCheck } from './checker/timestamps.ts';
-import { availabilitySvg } from './report.ts';
+import { availabilityJson, availabilitySvg } from './report.ts';
 import { NEMESES, type Nemesis, type PlannedFault, planSchedule } from './schedule.ts';
 import {
   ACTIVE_KEYS,
@@ -291,6 +291,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       join(outDir, 'availability.svg'),
       availabilitySvg(`seed ${options.seed}: ${options.nodes} nodes, ${options.nemeses.join(',') || 'no faults'}${lb ? ', via haproxy' : ''}`, labels, chartOps, chartFaults, workloadMs),
     );
+    writeFileSync(join(outDir, 'availability.json'), `${JSON.stringify(availabilityJson(labels, chartOps, chartFaults, workloadMs))}\n`);
     writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
     writeFileSync(
       join(outDir, 'history.json'),

@@ -99,6 +99,8 @@ test('a node decommissioned and a killed node replaced through ts3ctl, under loa
     const total = [...load.statuses.values()].reduce((a, b) => a + b, 0);
     t.log(`load: ${load.acked.size} writes acknowledged, answers ${JSON.stringify(answers)}`);
     if (load.failures.length > 0) t.log(`answers other than 200:\n${load.failures.join('\n')}`);
+    // A server error is a bug: what the nodes logged at error level says which.
+    if ([...load.statuses.keys()].some((c) => c >= 500 && c !== 503)) t.log([...members, node(4)].flatMap((s) => s.output.filter((l) => l.includes('"level":50'))).slice(-10).join('\n'));
     t.false(load.statuses.has(-1), 'no read returned other bytes than acknowledged');
     for (const [code] of load.statuses) if (code !== 200) t.is(code, 503, `only 503s are allowed during membership changes, saw ${code}`);
     // Bounded: 503s come in a few short runs around the membership changes (decommission (a leadership hand-over, the removal), the kill, the replacement (removal, addition, promotion)),

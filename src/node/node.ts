@@ -51,6 +51,7 @@ import { AUDIT_FILE, AuditLog } from '../audit/audit-log.ts';
 import { adminEvent, denialEvent } from '../audit/events.ts';
 import { readPeerTls, readS3Tls, trustPeerCa, watchTlsFiles } from './tls-files.ts';
 import { instrumentS3 } from './s3-metrics.ts';
+import { ChunkStoreCensus } from './chunk-store-census.ts';
 import type { ConsensusObserver } from '../consensus/observer.ts';
 
 /** A draining node's refusal of a chunk copy (the writer counts the other copies). */
@@ -146,6 +147,9 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
   const clock = faults?.clock ?? systemClock;
   const diskFaults = faults ? { faults: faults.disk } : {};
   const localChunks = await openDiskChunkStore({ dir: join(config.dataDir, 'chunks'), fsync: true, ...diskFaults });
+  // Chunk count and bytes for the metrics, walked in the background.
+  const census = new ChunkStoreCensus(localChunks, logger);
+  census.start();
   const log = await DurableLogStorage.open(raftDir, { fsync: true, ...diskFaults });
   if (log.truncatedBytes > 0) logger.warn({ bytes: log.truncatedBytes }, 'cut a torn tail off the raft log');
   const incarnations = await Incarnations.load(raftDir);
@@ -302,7 +306,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       const fs = await statfs(config.dataDir);
       return { totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize };
     },
-    counters: () => ({ ...(maintenance.stats() as unknown as Record<string, number>), ...wireServer.stats(), ...remoteChunks.stats(), ...(gossip?.stats() ?? emptyGossipStats()), ...auditLog.stats() }),
+    counters: () => ({ ...(maintenance.stats() as unknown as Record<string, number>), ...wireServer.stats(), ...remoteChunks.stats(), ...(gossip?.stats() ?? emptyGossipStats()), ...auditLog.stats(), ...census.stats() }),
   });
   const app = buildS3App(
     {
@@ -476,6 +480,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
       decommissioner.stop();
       replacer.stop();
       keyBook.stop();
+      census.stop();
       // Gossip first: its address updates must not reach a transport that is closing.
       await gossip?.close();
       clearInterval(advertiser);

@@ -65,6 +65,9 @@ test('GET /metrics exposes request, Raft, disk and maintenance metrics that move
     t.true(sample(text, 'ts3gw_raft_log_bytes') > 0);
     t.true(sample(text, 'ts3gw_disk_total_bytes') > 0);
     t.true(sample(text, 'ts3gw_disk_free_bytes') > 0);
+    // The chunk census walks the store at start and then every few minutes: present, not yet exact.
+    t.true(sample(text, 'ts3gw_chunk_store_chunks') >= 0);
+    t.true(sample(text, 'ts3gw_chunk_store_bytes') >= 0);
 
     t.regex(text, /ts3gw_gc_deleted_chunks_total \d/);
     t.regex(text, /ts3gw_rebalance_misplaced_chunks \d/);

@@ -18,6 +18,7 @@ import { newMaintenanceStats } from '../../../src/chunks/maintenance-types.ts';
 import { ChunkWireServer } from '../../../src/forward/chunk-wire-server.ts';
 import { PeerChunks } from '../../../src/forward/peer-chunks.ts';
 import { createMetrics } from '../../../src/metrics/metrics.ts';
+import { ChunkStoreCensus } from '../../../src/node/chunk-store-census.ts';
 import { emptyGossipStats } from '../../../src/node/membership.ts';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -32,7 +33,7 @@ async function nodeMetrics(): Promise<Map<string, { type: string; labels: Set<st
       { refusalCodes: new Set(), logger: { warn() {} } },
     );
     const peers = new PeerChunks({ clusterId: 'c', clusterSecret: 's', urlOf: () => undefined, chunkBytesMax: 1 });
-    const counters = { ...(newMaintenanceStats() as unknown as Record<string, number>), ...wire.stats(), ...peers.stats(), ...emptyGossipStats(), ...audit.stats() };
+    const counters = { ...(newMaintenanceStats() as unknown as Record<string, number>), ...wire.stats(), ...peers.stats(), ...emptyGossipStats(), ...audit.stats(), ...new ChunkStoreCensus({ list: async function* () {}, stat: async () => undefined }, { warn() {} }).stats() };
     await audit.close();
     await peers.close();
     const registry = new Registry();
@@ -121,7 +122,7 @@ test('every dashboard panel queries metrics and labels the node exposes', async 
   }
   for (const v of dashboard.templating.list) t.deepEqual(problemsOf(JSON.stringify(v.query ?? ''), metrics), [], `variable ${v.name}`);
   // The issue's list: S3, Raft, chunk store and maintenance, gossip, process.
-  for (const wanted of ['ts3gw_s3_operations_total', 'ts3gw_s3_operation_duration_seconds', 'ts3gw_raft_leader_changes_total', 'ts3gw_raft_apply_lag_entries', 'ts3gw_raft_log_persist_duration_seconds', 'ts3gw_disk_free_bytes', 'ts3gw_repair_unavailable_chunks_total', 'ts3gw_gossip_members_alive', 'ts3gw_process_resident_memory_bytes']) {
+  for (const wanted of ['ts3gw_s3_operations_total', 'ts3gw_s3_operation_duration_seconds', 'ts3gw_raft_leader_changes_total', 'ts3gw_raft_apply_lag_entries', 'ts3gw_raft_log_persist_duration_seconds', 'ts3gw_disk_free_bytes', 'ts3gw_chunk_store_bytes', 'ts3gw_repair_unavailable_chunks_total', 'ts3gw_gossip_members_alive', 'ts3gw_process_resident_memory_bytes']) {
     t.true(used.has(wanted), `the dashboard shows ${wanted}`);
   }
 });

@@ -1,8 +1,8 @@
 /**
- * Goal: the Grafana dashboard (ops/grafana/ts3gw.json) and the Prometheus alert rules
- * (ops/prometheus/alerts.yml) shipped in the repo only name metrics a node exposes, with labels
- * those metrics have, and the alerts operators need are there (no quorum, leader flapping,
- * under-replicated chunks, disk almost full).
+ * Goal: the Grafana dashboard (ops/grafana/ts3gw.json, also shipped by the Helm chart) and the
+ * Prometheus alert rules (ops/prometheus/alerts.yml) only name metrics a node exposes, with
+ * labels those metrics have, and the alerts operators need are there (no quorum, leader
+ * flapping, under-replicated chunks, disk almost full).
  * Method: both files are parsed; every ts3gw_* series in every expression is looked up in a
  * registry built by the node's own createMetrics, fed the counter names of the real components
  * (chunk maintenance, chunk wire, gossip, audit log), as node.ts feeds it.
@@ -125,4 +125,9 @@ test('every dashboard panel queries metrics and labels the node exposes', async 
   for (const wanted of ['ts3gw_s3_operations_total', 'ts3gw_s3_operation_duration_seconds', 'ts3gw_raft_leader_changes_total', 'ts3gw_raft_apply_lag_entries', 'ts3gw_raft_log_persist_duration_seconds', 'ts3gw_disk_free_bytes', 'ts3gw_chunk_store_bytes', 'ts3gw_repair_unavailable_chunks_total', 'ts3gw_gossip_members_alive', 'ts3gw_process_resident_memory_bytes']) {
     t.true(used.has(wanted), `the dashboard shows ${wanted}`);
   }
+});
+
+test('the Helm chart ships the same dashboard (its ConfigMap for the Grafana sidecar)', async (t) => {
+  const [ops, chart] = await Promise.all([readFile(join(ROOT, 'ops/grafana/ts3gw.json'), 'utf8'), readFile(join(ROOT, 'helm/ts3gw/files/dashboard.json'), 'utf8')]);
+  t.is(chart, ops, 'copy ops/grafana/ts3gw.json to helm/ts3gw/files/dashboard.json');
 });

@@ -83,7 +83,7 @@ export function checkInvariants(objects: K8sObject[], namespace: string, externa
   const founders = Number(get(bootstrap, 'data', 'founders'));
   if (!(founders >= 1 && founders <= replicas)) problems.push(`bootstrap ConfigMap: founders ${String(get(bootstrap, 'data', 'founders'))} must be 1..replicas (${replicas})`);
   if (peers.length !== founders) problems.push(`TS3GW_PEERS names ${peers.length} nodes, the cluster has ${founders} founders`);
-  if (!/^http:\/\/\$\(TS3GW_POD_NAME\)\./.test(value('TS3GW_ADVERTISE_URL') ?? '')) problems.push('TS3GW_ADVERTISE_URL must be the pod\'s headless DNS name');
+  if (!/^https?:\/\/\$\(TS3GW_POD_NAME\)\./.test(value('TS3GW_ADVERTISE_URL') ?? '')) problems.push('TS3GW_ADVERTISE_URL must be the pod\'s headless DNS name');
   if (value('TS3GW_DATA_DIR') !== '/data') problems.push('TS3GW_DATA_DIR must be /data');
   const mounts = (container['volumeMounts'] ?? []) as Obj[];
   const claims = ((spec['volumeClaimTemplates'] ?? []) as Obj[]).map((c) => get(c, 'metadata', 'name'));

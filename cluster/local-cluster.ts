@@ -85,6 +85,8 @@ export interface LocalClusterOptions {
   detached?: boolean;
   /** Wait for every node to report a leader (/health/ready), at most this long. */
   readyTimeoutMs?: number;
+  /** Wait for each node to serve S3 at most this long (default 30 s; a loaded machine needs more). */
+  startTimeoutMs?: number;
   /**
    * Nodes 1..founders found the cluster from their static peer list; the others are not named by
    * it and join through it (gossip, admission by the leader, promotion), as operators grow a
@@ -322,7 +324,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   try {
     const started = await Promise.allSettled(
       state.nodes.map(async (node) => {
-        children.set(node.id, await spawnNode(state, node, { detached: options.detached ?? false }));
+        children.set(node.id, await spawnNode(state, node, { detached: options.detached ?? false, ...(options.startTimeoutMs ? { timeoutMs: options.startTimeoutMs } : {}) }));
       }),
     );
     await writeState(state);

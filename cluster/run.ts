@@ -47,7 +47,7 @@ const logSizeAtStart = (id: number) => {
 };
 const startOffsets = new Map(Array.from({ length: count }, (_, i) => [i + 1, logSizeAtStart(i + 1)]));
 
-const { state } = await startLocalCluster({ nodes: count, dir: values.dir, net: Number(values.net), s3BasePort: basePort, raftBasePort: basePort + 100, env, ...(values.source ? { source: values.source } : {}) });
+const { state } = await startLocalCluster({ nodes: count, dir: values.dir, net: Number(values.net), s3BasePort: basePort, raftBasePort: basePort + 100, env, startTimeoutMs: 120_000, ...(values.source ? { source: values.source } : {}) });
 
 process.stdout.write(
   `\nts3gw local cluster: ${count} node(s), state in ${state.dir}/state.json\n` +

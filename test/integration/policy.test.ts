@@ -11,6 +11,7 @@ import {
   DeleteBucketPolicyCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketAclCommand,
   GetBucketPolicyCommand,
   GetObjectCommand,
   ListObjectsV2Command,
@@ -166,4 +167,40 @@ test('an explicit Deny beats ACL and policy Allows, binds the owner too, and nev
   await alice.s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket }));
   await alice.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'open/y' }));
   t.is((await anon.send('GET', `/${bucket}/secret/x`)).text, 'secret/x', 'without the policy the ACL counts again');
+});
+
+test('an Allow of s3:* to "*" gives nobody but the owner the policy, and anonymous callers no owner operation or ACL change', async (t) => {
+  const { server, alice, bob, anon } = t.context;
+  const bucket = await bucketOf(alice.s3, 'ObjectWriter');
+  const wide = policyOf({ Effect: 'Allow', Principal: '*', Action: 's3:*', Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`] });
+  await alice.s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: wide }));
+  const hostile = policyOf({ Effect: 'Deny', Principal: '*', Action: 's3:*', Resource: `arn:aws:s3:::${bucket}/*` });
+  const ownership = '<OwnershipControls xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ObjectOwnership>BucketOwnerEnforced</ObjectOwnership></Rule></OwnershipControls>';
+  expectS3Error(t, await anon.send('PUT', `/${bucket}?policy`, {}, hostile), 403, 'AccessDenied', 'anonymous PutBucketPolicy');
+  expectS3Error(t, await anon.send('GET', `/${bucket}?policy`), 403, 'AccessDenied', 'anonymous GetBucketPolicy');
+  expectS3Error(t, await anon.send('DELETE', `/${bucket}?policy`), 403, 'AccessDenied', 'anonymous DeleteBucketPolicy');
+  expectS3Error(t, await anon.send('PUT', `/${bucket}?acl`, { 'x-amz-acl': 'public-read-write' }), 403, 'AccessDenied', 'anonymous PutBucketAcl');
+  expectS3Error(t, await anon.send('PUT', `/${bucket}?ownershipControls`, {}, ownership), 403, 'AccessDenied', 'anonymous PutBucketOwnershipControls');
+  expectS3Error(t, await anon.send('DELETE', `/${bucket}`), 403, 'AccessDenied', 'anonymous DeleteBucket');
+  // Another key gets what the Allow says, except the policy itself.
+  t.deepEqual(await s3ErrorOf(bob.s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: hostile }))), denied, 'bob PutBucketPolicy');
+  t.deepEqual(await s3ErrorOf(bob.s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))), denied, 'bob GetBucketPolicy');
+  t.deepEqual(await s3ErrorOf(bob.s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket }))), denied, 'bob DeleteBucketPolicy');
+  // A key scoped to write on the bucket stays within its scope.
+  const scoped = await newKey(server);
+  const admin = new RawS3(server.url);
+  try {
+    const allowed = await admin.signed('PUT', '/_ts3gw/admin/keys', { query: `bucket=${bucket}&id=${scoped.id}&permission=write` });
+    t.is(allowed.status, 200, allowed.text);
+  } finally {
+    await admin.close();
+  }
+  t.deepEqual(await s3ErrorOf(scoped.s3.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: hostile }))), denied, 'scoped PutBucketPolicy');
+  await scoped.s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'from-scoped', Body: 'w' }));
+  // Nothing changed: the owner still reads its own policy, the bucket and its ACL are as they were.
+  t.is((await alice.s3.send(new GetBucketPolicyCommand({ Bucket: bucket }))).Policy, wide);
+  t.is((await anon.send('GET', `/${bucket}/from-scoped`)).text, 'w', 'the Allow still grants anonymous reads');
+  t.is((await anon.send('GET', `/${bucket}?ownershipControls`)).status, 403);
+  const acl = await alice.s3.send(new GetBucketAclCommand({ Bucket: bucket }));
+  t.deepEqual(acl.Grants?.map((g) => g.Permission), ['FULL_CONTROL'], 'the bucket ACL is still private');
 });

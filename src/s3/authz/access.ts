@@ -15,7 +15,9 @@
  *   anonymous        only what AllUsers grants; never ListBuckets, CreateBucket or anything
  *                    that only a bucket owner may do (tagging, CORS, ownership, deletion, …)
  *   bucket policy    an explicit Deny that matches refuses anyone but an operator (the owner keeps
- *                    Get/Put/DeleteBucketPolicy); a matching Allow grants what ACLs do not
+ *                    Get/Put/DeleteBucketPolicy); a matching Allow grants what ACLs do not, but
+ *                    never the policy itself to anyone but the owner, nor an owner's operation or
+ *                    WRITE_ACP to an anonymous caller
  *   scoped key       (per-key bucket permissions, issue #18) only the buckets it was given, each
  *                    as far as its permission goes — read: list and get; write: also put, copy,
  *                    delete and multipart; owner: everything — whatever the ACLs say; it creates
@@ -161,8 +163,31 @@ export class RequestAccess {
     // An explicit Deny wins, except over the owner's hold on the policy itself (no lockout).
     if (decision === 'deny' && !(POLICY_OPERATIONS.has(e.kind) && this.#isOwner(bucket.owner))) throw accessDenied();
     if (this.scope) return;
-    const ok = need.scope === 'bucket-owner' ? this.#isOwner(bucket.owner) : this.bucketAllows(bucket, need.permission);
-    if (!ok && decision !== 'allow') throw accessDenied();
+    if (need.scope === 'bucket-owner') {
+      if (this.#isOwner(bucket.owner)) return;
+      if (decision !== 'allow' || !this.#policyMayGrantOwnerOperation(e.kind)) throw accessDenied();
+      return;
+    }
+    if (this.bucketAllows(bucket, need.permission)) return;
+    if (decision !== 'allow' || !this.#policyMayGrant(need.permission)) throw accessDenied();
+  }
+
+  /**
+   * True when a policy Allow may give this (non-owner) requester an owner's operation. As in S3,
+   * only the bucket owner may read or change the policy itself whatever the policy says, and an
+   * anonymous caller never gets an owner's operation (configuration, ownership, deletion): a
+   * "Principal: *" statement written for public reads must not hand the bucket to everyone.
+   */
+  #policyMayGrantOwnerOperation(kind: S3Endpoint['kind']): boolean {
+    return this.requester.kind === 'user' && !POLICY_OPERATIONS.has(kind);
+  }
+
+  /**
+   * True when a policy Allow may stand in for an ACL permission: anything for a key, but never
+   * WRITE_ACP for an anonymous caller (rewriting an ACL is taking control of the bucket or object).
+   */
+  #policyMayGrant(permission: AclPermission): boolean {
+    return this.requester.kind === 'user' || (permission !== 'WRITE_ACP' && permission !== 'FULL_CONTROL');
   }
 
   /** True when the bucket's ACL (or ownership) gives the requester the permission. */
@@ -200,7 +225,7 @@ export class RequestAccess {
       if (errorCode(err) === META_ERR_NO_SUCH_KEY && !this.#mayList(bucket)) throw accessDenied();
       throw err;
     }
-    if (!this.objectAllows(bucket, object, permission) && decision !== 'allow') throw accessDenied();
+    if (!this.objectAllows(bucket, object, permission) && !(decision === 'allow' && this.#policyMayGrant(permission))) throw accessDenied();
     return object;
   }
 

@@ -6,6 +6,7 @@
  * too, except over the policy itself. Method: one real server; alice and bob are ordinary keys
  * from the admin API with their own AWS SDK v3 clients; anonymous requests are unsigned HTTP.
  */
+import { createHash } from 'node:crypto';
 import {
   CreateBucketCommand,
   DeleteBucketPolicyCommand,
@@ -203,4 +204,29 @@ test('an Allow of s3:* to "*" gives nobody but the owner the policy, and anonymo
   t.is((await anon.send('GET', `/${bucket}?ownershipControls`)).status, 403);
   const acl = await alice.s3.send(new GetBucketAclCommand({ Bucket: bucket }));
   t.deepEqual(acl.Grants?.map((g) => g.Permission), ['FULL_CONTROL'], 'the bucket ACL is still private');
+});
+
+test('DeleteObjects decides each key as its own DeleteObject: an Allow covers exactly its keys, the others are AccessDenied entries and stay', async (t) => {
+  const { alice, bob, anon } = t.context;
+  const bucket = await bucketOf(alice.s3, 'ObjectWriter');
+  const keys = ['x', 'long-key', 'tmp/a', 'tmp/b', 'keep/c'];
+  for (const key of keys) await alice.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key, ACL: 'public-read' }));
+  await alice.s3.send(
+    new PutBucketPolicyCommand({
+      Bucket: bucket,
+      Policy: policyOf({ Effect: 'Allow', Principal: { AWS: bob.id }, Action: 's3:DeleteObject', Resource: [`arn:aws:s3:::${bucket}/?`, `arn:aws:s3:::${bucket}/tmp/*`] }),
+    }),
+  );
+  const batch = await bob.s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
+  t.deepEqual(batch.Deleted?.map((d) => d.Key).sort(), ['tmp/a', 'tmp/b', 'x'], 'the one-character key and tmp/*');
+  t.deepEqual(batch.Errors?.map((e) => [e.Key, e.Code]).sort(), [['keep/c', 'AccessDenied'], ['long-key', 'AccessDenied']]);
+  for (const key of ['long-key', 'keep/c']) t.is((await anon.send('GET', `/${bucket}/${key}`)).text, key, `${key} is still there`);
+  for (const key of ['x', 'tmp/a']) t.is((await alice.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key }))).KeyCount, 0, `${key} is gone`);
+  // Anonymous callers have no Allow and no ACL WRITE: every key is refused, nothing is deleted.
+  const body = '<Delete><Object><Key>keep/c</Key></Object></Delete>';
+  const md5 = createHash('md5').update(body).digest('base64');
+  const res = await anon.send('POST', `/${bucket}?delete`, { 'content-md5': md5 }, body);
+  t.is(res.status, 200, res.text);
+  t.regex(res.text, /<Error><Key>keep\/c<\/Key><Code>AccessDenied<\/Code>/);
+  t.is((await anon.send('GET', `/${bucket}/keep/c`)).text, 'keep/c');
 });

@@ -158,6 +158,8 @@ export class RequestAccess {
     // A scoped key's permissions replace the ACLs: they grant, and nothing else does.
     if (this.scope && !covers(this.scope.get(need.bucket), need.scope === 'bucket-owner' ? 'owner' : LEVEL_OF[need.permission])) throw accessDenied();
     const bucket = await this.bucket(need.bucket);
+    // DeleteObjects is judged key by key (deletesObject): one key's refusal is one AccessDenied entry.
+    if (e.kind === 'DeleteObjects') return;
     const { action, key } = actionOf(e);
     const decision = policyDecision(bucket.policy, this.requester, action, resourceArn(bucket.name, key));
     // An explicit Deny wins, except over the owner's hold on the policy itself (no lockout).
@@ -230,13 +232,16 @@ export class RequestAccess {
   }
 
   /**
-   * True when the bucket policy explicitly denies the requester `action` on one key: DeleteObjects
-   * asks this for each key it deletes, since authorize() judged the request as a whole.
+   * True when the requester may delete `key` from `bucket`, decided as a DeleteObject of that one
+   * key would be (scope or bucket ACL WRITE or a policy Allow of s3:DeleteObject on the key, and
+   * no Deny): DeleteObjects asks this for each key it deletes.
    */
-  async policyDenies(bucketName: string, key: string, action: string): Promise<boolean> {
-    if (this.superuser) return false;
-    const bucket = await this.bucket(bucketName);
-    return policyDecision(bucket.policy, this.requester, action, resourceArn(bucketName, key)) === 'deny';
+  deletesObject(bucket: BucketRecord, key: string): boolean {
+    if (this.superuser) return true;
+    const decision = policyDecision(bucket.policy, this.requester, 's3:DeleteObject', resourceArn(bucket.name, key));
+    if (decision === 'deny') return false;
+    if (this.scope) return covers(this.scope.get(bucket.name), 'write');
+    return this.bucketAllows(bucket, 'WRITE') || decision === 'allow';
   }
 
   /** True when the requester may list the bucket (ACL, scope or policy): it may learn a key is missing. */
@@ -314,13 +319,9 @@ const OBJECT_ACTIONS: Record<AclPermission, string> = {
   FULL_CONTROL: 's3:*',
 };
 
-/**
- * The IAM action and object key of an operation. DeleteObjects is judged as a delete of
- * "bucket/*" (a Deny of that refuses the request), then key by key (RequestAccess.policyDenies).
- */
+/** The IAM action and object key of an operation (DeleteObjects: see RequestAccess.deletesObject). */
 export function actionOf(e: S3Endpoint): { action: string; key?: string } {
   const action = ACTIONS[e.kind] ?? 's3:*';
-  if (e.kind === 'DeleteObjects') return { action, key: '*' };
   return 'key' in e ? { action, key: e.key } : { action };
 }
 

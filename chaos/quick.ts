@@ -18,6 +18,8 @@ const SCENARIOS: Array<{ name: string } & Omit<ChaosOptions, 'outDir'>> = [
   { name: 'kill', nodes: 3, timeS: 24, nemeses: ['kill'], seed: 202 },
   { name: 'haproxy-all', nodes: 3, timeS: 24, nemeses: ['partition', 'kill', 'pause'], seed: 303, lb: 'haproxy' },
   { name: 'rolling-restart', nodes: 3, timeS: 30, nemeses: ['rolling'], seed: 404 },
+  // A clock 111 s behind and drifting, a bridge, chunk files deleted, a slow disk.
+  { name: 'node-faults', nodes: 3, timeS: 30, nemeses: ['clock', 'disk', 'rot', 'bridge'], seed: 505 },
 ];
 
 /** A stale read and a lost write made from the real history; both must be caught. */
@@ -49,7 +51,7 @@ for (const s of SCENARIOS) {
     // TS3GW_CHAOS_SOURCE: run the nodes from another checkout (e.g. a clean export of HEAD).
     const source = process.env['TS3GW_CHAOS_SOURCE'];
     const summary = await runChaos({ ...options, outDir, ...(source ? { source } : {}) });
-    if (!summary.ok) failures.push(`${name}: ${JSON.stringify({ linearizable: summary.checks.linearizability.ok, durable: summary.checks.durability.ok, listings: summary.checks.listing.ok, converged: summary.convergence.ok, chunkCopies: summary.convergence.chunkCopies.ok })}`);
+    if (!summary.ok) failures.push(`${name}: ${JSON.stringify({ linearizable: summary.checks.linearizability.ok, durable: summary.checks.durability.ok, listings: summary.checks.listing.ok, converged: summary.convergence.ok, chunkCopies: summary.convergence.chunkCopies.ok, metaDigests: summary.convergence.metaDigests.ok, timestamps: summary.checks.timestamps.ok })}`);
     const ackedWrites = (summary.ops.byKind['put']?.['ok'] ?? 0) + (summary.ops.byKind['cas']?.['ok'] ?? 0);
     if (ackedWrites < 20) failures.push(`${name}: only ${ackedWrites} acknowledged writes: the cluster was not available enough to test anything`);
     const mutation = mutationCheck(outDir);

@@ -107,7 +107,7 @@ export interface ChaosSummary {
   faults: ExecutedFault[];
   ops: { total: number; byKind: Record<string, Record<string, number>>; byEndpoint: Record<string, Record<string, number>>; lists: Record<string, number> };
   errors: Record<string, number>;
-  convergence: { ok: boolean; ms: number; detail: string; chunkCopies: ChunkCopies };
+  convergence: { ok: boolean; ms: number; detail: string; chunkCopies: ChunkCopies; metaDigests: MetaDigests };
   /** Per fault window and endpoint: ops invoked in the window by status, and their median/max latency (ms). */
   windows: Array<{ fault: string; startMs: number; endMs: number; endpoints: Record<string, { ok: number; fail: number; info: number; p50Ms: number; maxMs: number }> }>;
   checks: {
@@ -270,6 +270,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     }
 
     const copies = await chunkCopies(finalState, finals, log);
+    const digests = await metaDigests(finalState, log);
 
     const lin = checkRegisters(history.registers);
     const durability = checkDurability(
@@ -278,7 +279,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     );
     const listing = checkListings(history.registers, history.lists);
     const timestamps = checkTimestamps(history.registers);
-    const summary = summarize({ options, outDir, started, schedule, faults, history, convergence: { ...convergence, chunkCopies: copies }, lin, durability, listing, timestamps, harness });
+    const summary = summarize({ options, outDir, started, schedule, faults, history, convergence: { ...convergence, chunkCopies: copies, metaDigests: digests }, lin, durability, listing, timestamps, harness });
 
     // The chart: every client op by endpoint, fault windows shaded. A conditional PUT refused
     // with 412 is a correct answer, so it counts as available.
@@ -436,8 +437,11 @@ async function converge(dir: string, log: (l: string) => void): Promise<{ ok: bo
 /** GETs every key from every node (retrying indeterminate answers a few times); appends the reads to the history. */
 async function finalReads(state: ClusterState, keys: string[], history: History, origin: number): Promise<FinalRead[]> {
   const out: FinalRead[] = [];
-  const deadline = performance.now() + CONVERGE_TIMEOUT_MS;
   for (const node of state.nodes) {
+    // Each node gets the whole bound: one shared deadline ran out before the fourth of five
+    // nodes in a 10-minute run (656 keys, ~20 s per node on a loaded machine), and reads never
+    // made were reported as failed.
+    const deadline = performance.now() + CONVERGE_TIMEOUT_MS;
     const client = s3Client(node.s3Url, state.accessKey, state.secretKey);
     try {
       const queue = [...keys];
@@ -536,6 +540,57 @@ async function chunkCopies(state: ClusterState, finals: FinalRead[], log: (l: st
   return { ok: problems.length === 0, chunks: ids.size, ms: Math.round(ms), problems };
 }
 
+/** Whether every node's metadata state is the same at the same applied index. */
+export interface MetaDigests {
+  ok: boolean;
+  appliedIndex: number;
+  detail: string;
+}
+
+/** Once the log is quiet, every node's metadata digest must be equal at an equal applied index. */
+const DIGESTS_TIMEOUT_MS = 30_000;
+
+/**
+ * After convergence: GET /_ts3gw/admin/meta-digest from every node until all report the same
+ * applied index, read without an apply in between (background proposals, e.g. a node
+ * registering, may still move it); then the digests must be equal.
+ */
+async function metaDigests(state: ClusterState, log: (l: string) => void): Promise<MetaDigests> {
+  const creds = { accessKeyId: state.accessKey, secretAccessKey: state.secretKey };
+  const one = async (url: string) => {
+    const raw = new RawS3(url);
+    try {
+      const res = await raw.signed('GET', '/_ts3gw/admin/meta-digest', { credentials: creds });
+      return res.status === 200 ? (JSON.parse(res.text) as { appliedIndex: number; digest: string; stable: boolean }) : undefined;
+    } catch {
+      return undefined; // not answering yet: asked again
+    } finally {
+      void raw.close().catch(() => undefined);
+    }
+  };
+  let last: Array<{ appliedIndex: number; digest: string; stable: boolean } | undefined> = [];
+  try {
+    await waitUntil(
+      async () => {
+        last = await Promise.all(state.nodes.map((n) => one(n.s3Url)));
+        return last.every((d) => d?.stable === true) && new Set(last.map((d) => d!.appliedIndex)).size === 1;
+      },
+      DIGESTS_TIMEOUT_MS,
+      'equal applied indexes for the meta digests',
+      500,
+    );
+  } catch {
+    const detail = `no common applied index: ${last.map((d, i) => `n${i + 1}:${d ? d.appliedIndex : 'no answer'}`).join(' ')}`;
+    log(`chaos: meta digests: ${detail}`);
+    return { ok: false, appliedIndex: 0, detail };
+  }
+  const digests = new Set(last.map((d) => d!.digest));
+  const appliedIndex = last[0]!.appliedIndex;
+  const detail = digests.size === 1 ? `equal at applied index ${appliedIndex}` : `differ at applied index ${appliedIndex}: ${last.map((d, i) => `n${i + 1}:${d!.digest.slice(0, 12)}`).join(' ')}`;
+  log(`chaos: meta digests ${detail}`);
+  return { ok: digests.size === 1, appliedIndex, detail };
+}
+
 function sleepUntil(t: number): Promise<void> {
   const ms = t - performance.now();
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
@@ -548,7 +603,7 @@ function summarize(r: {
   schedule: PlannedFault[];
   faults: ExecutedFault[];
   history: History;
-  convergence: { ok: boolean; ms: number; detail: string; chunkCopies: ChunkCopies };
+  convergence: { ok: boolean; ms: number; detail: string; chunkCopies: ChunkCopies; metaDigests: MetaDigests };
   lin: ReturnType<typeof checkRegisters>;
   durability: ReturnType<typeof checkDurability>;
   listing: ReturnType<typeof checkListings>;
@@ -612,7 +667,7 @@ function summarize(r: {
     }
   }
   const { log: _log, ...options } = r.options;
-  const ok = r.lin.ok !== false && r.durability.ok && r.listing.ok && r.timestamps.ok && r.convergence.ok && r.convergence.chunkCopies.ok;
+  const ok = r.lin.ok !== false && r.durability.ok && r.listing.ok && r.timestamps.ok && r.convergence.ok && r.convergence.chunkCopies.ok && r.convergence.metaDigests.ok;
   return {
     ok,
     seed: r.options.seed,
@@ -642,7 +697,7 @@ function report(s: ChaosSummary, log: (l: string) => void): void {
     `chaos: ${s.ok ? 'OK' : 'VIOLATION'} seed ${s.seed} in ${(s.durationMs / 1000).toFixed(1)} s: ${s.ops.total} ops ${JSON.stringify(s.ops.byKind)}, ` +
       `lists ${JSON.stringify(s.ops.lists)}, ${s.faults.length} faults; linearizable: ${lin.ok} (${lin.keys} keys, ${lin.ops} ops, ${lin.explored} states); ` +
       `durable: ${s.checks.durability.ok}; listings: ${s.checks.listing.ok} (${s.checks.listing.lists}); timestamps: ${s.checks.timestamps.ok} (${s.checks.timestamps.pairs} pairs); converged: ${s.convergence.ok}; ` +
-      `chunk copies: ${s.convergence.chunkCopies.ok} (${s.convergence.chunkCopies.chunks})`,
+      `chunk copies: ${s.convergence.chunkCopies.ok} (${s.convergence.chunkCopies.chunks}); meta digests: ${s.convergence.metaDigests.ok} (${s.convergence.metaDigests.detail})`,
   );
   for (const v of lin.violations) log(v);
   for (const p of [...s.checks.durability.problems, ...s.checks.listing.problems, ...s.checks.timestamps.problems].slice(0, 20)) log(`  ${p}`);

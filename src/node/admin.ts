@@ -62,6 +62,8 @@ export interface AdminDeps {
   isAlive?(nodeId: number): boolean;
   /** Access keys: who may use this API, and key management. Without it only the root key may. */
   keys?: { book: KeyBook; sealer: SecretSealer; list(): Promise<AccessKeyRecord[]> };
+  /** sha256 of the whole metadata state (its snapshot stream) and the applied index it was taken at. */
+  metaDigest?(): Promise<{ appliedIndex: number; digest: string; stable: boolean }>;
 }
 
 /** Serves one operator request. */
@@ -91,6 +93,9 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
           },
         };
       }
+      case 'GET /meta-digest':
+        // The chaos suite's convergence check: equal digests at an equal applied index on every node.
+        return deps.metaDigest ? { status: 200, body: await deps.metaDigest() } : { status: 501, body: { error: 'NotImplemented', message: 'no meta digest' } };
       case 'GET /keys':
       case 'POST /keys':
       case 'PUT /keys':

@@ -32,6 +32,7 @@ import { ObjectService } from '../objects/object-service.ts';
 import { buildS3App } from '../s3/server.ts';
 import { systemClock } from '../util/clock.ts';
 import { FaultControl } from '../faults/fault-control.ts';
+import { metaDigest } from './meta-digest.ts';
 import { errorCode, StoreError } from '../util/errors.ts';
 import { type Credentials, loadRootCredentials } from './credentials.ts';
 import { KeyBook, SecretSealer } from './access-keys.ts';
@@ -349,6 +350,7 @@ export async function startNode(config: Config, logger: FastifyBaseLogger): Prom
           replacements: () => meta.listReplacements(),
           keys: { book: keyBook, sealer, list: () => meta.listAccessKeys() },
           isAlive: (id) => gossip?.isAlive(id) ?? false,
+          metaDigest: () => metaDigest(meta),
         });
         const event = adminEvent(req, res);
         if (event) await auditLog.append(event);

@@ -173,3 +173,24 @@ test.serial('revoke takes the permission away; keys list shows scopes; a disable
   t.is((await ts3ctl(server, 'keys', 'disable', key.id)).code, 0);
   t.is(await outcome(() => key.s3.send(new ListObjectsV2Command({ Bucket: a }))), 'InvalidAccessKeyId');
 });
+
+test.serial('a write key cannot name an ACL on what it writes (put, copy, multipart); an owner key can', async (t) => {
+  const { root, a } = t.context;
+  const writer = await scopedKey(t, a, 'write');
+  const withAcl = (s3: S3Client, suffix: string) => ({
+    put: () => s3.send(new PutObjectCommand({ Bucket: a, Key: `acl-put-${suffix}`, Body: 'w', ACL: 'public-read' })),
+    grant: () => s3.send(new PutObjectCommand({ Bucket: a, Key: `acl-grant-${suffix}`, Body: 'w', GrantRead: 'uri="http://acs.amazonaws.com/groups/global/AllUsers"' })),
+    copy: () => s3.send(new CopyObjectCommand({ Bucket: a, Key: `acl-copy-${suffix}`, CopySource: `${a}/k`, ACL: 'public-read' })),
+    multipart: () => s3.send(new CreateMultipartUploadCommand({ Bucket: a, Key: `acl-mp-${suffix}`, ACL: 'public-read-write' })),
+  });
+  const refused: Record<string, string> = {};
+  for (const [name, request] of Object.entries(withAcl(writer.s3, 'w'))) refused[name] = await outcome(request);
+  t.deepEqual(refused, { put: 'AccessDenied', grant: 'AccessDenied', copy: 'AccessDenied', multipart: 'AccessDenied' });
+  for (const key of ['acl-put-w', 'acl-grant-w', 'acl-copy-w']) t.deepEqual(await s3ErrorOf(root.send(new GetObjectCommand({ Bucket: a, Key: key }))), { name: 'NoSuchKey', status: 404 }, `${key} was not written`);
+  t.is(await outcome(() => writer.s3.send(new PutObjectCommand({ Bucket: a, Key: 'acl-private', Body: 'w', ACL: 'private' }))), 'ok', 'private is no ACL');
+
+  const owner = await scopedKey(t, a, 'owner');
+  const allowed: Record<string, string> = {};
+  for (const [name, request] of Object.entries(withAcl(owner.s3, 'o'))) allowed[name] = await outcome(request);
+  t.deepEqual(allowed, { put: 'ok', grant: 'ok', copy: 'ok', multipart: 'ok' });
+});

@@ -230,3 +230,23 @@ test('DeleteObjects decides each key as its own DeleteObject: an Allow covers ex
   t.regex(res.text, /<Error><Key>keep\/c<\/Key><Code>AccessDenied<\/Code>/);
   t.is((await anon.send('GET', `/${bucket}/keep/c`)).text, 'keep/c');
 });
+
+test('a Deny of s3:PutObjectAcl refuses writes that name an ACL, and only those', async (t) => {
+  const { alice, bob, anon } = t.context;
+  const bucket = await bucketOf(alice.s3, 'ObjectWriter');
+  await alice.s3.send(
+    new PutBucketPolicyCommand({
+      Bucket: bucket,
+      Policy: policyOf(
+        { Effect: 'Allow', Principal: { AWS: bob.id }, Action: 's3:PutObject', Resource: `arn:aws:s3:::${bucket}/*` },
+        { Effect: 'Deny', Principal: '*', Action: 's3:PutObjectAcl', Resource: `arn:aws:s3:::${bucket}/*` },
+      ),
+    }),
+  );
+  t.deepEqual(await s3ErrorOf(bob.s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'public', Body: 'x', ACL: 'public-read' }))), denied);
+  t.deepEqual(await s3ErrorOf(alice.s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'public', Body: 'x', ACL: 'public-read' }))), denied, 'the owner too');
+  expectS3Error(t, await anon.send('GET', `/${bucket}/public`), 403, 'AccessDenied', 'nothing was written');
+  t.deepEqual(await s3ErrorOf(alice.s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'public' }))), { name: 'NoSuchKey', status: 404 });
+  await bob.s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'plain', Body: 'y' }));
+  t.is(await (await bob.s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'plain' }))).Body?.transformToString(), 'y');
+});

@@ -259,10 +259,17 @@ export class RequestAccess {
    * bucket-owner-full-control; otherwise the writer owns what it writes. An anonymous writer
    * (a public-read-write bucket) owns nothing: its objects are the bucket owner's.
    */
-  async newObject(bucketName: string, headers: Record<string, string | string[] | undefined>): Promise<NewObjectAccess> {
+  async newObject(bucketName: string, key: string, headers: Record<string, string | string[] | undefined>): Promise<NewObjectAccess> {
     const request = aclFromHeaders(headers);
     const bucket = await this.bucket(bucketName);
-    return newObjectAccess(bucket, this.requester, request);
+    const access = newObjectAccess(bucket, this.requester, request);
+    // Naming an ACL on a write is writing that ACL (S3 asks for s3:PutObjectAcl too): a scoped key
+    // needs the owner level, and a policy Deny of s3:PutObjectAcl on the key refuses the write.
+    if (access.acl !== undefined && !this.superuser) {
+      if (this.scope && !covers(this.scope.get(bucketName), 'owner')) throw accessDenied();
+      if (policyDecision(bucket.policy, this.requester, 's3:PutObjectAcl', resourceArn(bucketName, key)) === 'deny') throw accessDenied();
+    }
+    return access;
   }
 
   #isOwner(owner: string): boolean {

@@ -50,7 +50,7 @@ export async function createMultipartUpload(ctx: RequestContext, bucket: string,
   const tags = tagsFromHeader(ctx);
   const { algorithm, type } = uploadChecksum(ctx);
   // The ACL and owner of the object the upload completes into, decided now as S3 does.
-  const { owner, acl } = await ctx.access.newObject(bucket, ctx.req.headers);
+  const { owner, acl } = await ctx.access.newObject(bucket, key, ctx.req.headers);
   const upload = await ctx.deps.objects.createMultipartUpload({
     bucket,
     key,

@@ -36,7 +36,7 @@ export async function putObject(ctx: RequestContext, bucket: string, key: string
   const meta = objectMetaFromHeaders(ctx);
   const condition = writeCondition(ctx);
   const tags = tagsFromHeader(ctx);
-  const { owner, acl } = await ctx.access.newObject(bucket, ctx.req.headers);
+  const { owner, acl } = await ctx.access.newObject(bucket, key, ctx.req.headers);
   const body = readObjectBody(ctx);
   const object = await ctx.deps.objects.putObject({
     bucket,
@@ -208,7 +208,7 @@ export async function copyObject(ctx: RequestContext, bucket: string, key: strin
   }
   const tags = tagDirective === 'REPLACE' ? (tagsFromHeader(ctx) ?? []) : undefined;
   // ACLs are not copied: the copy gets this request's (private by default), as in S3.
-  const { owner, acl } = await ctx.access.newObject(bucket, ctx.req.headers);
+  const { owner, acl } = await ctx.access.newObject(bucket, key, ctx.req.headers);
   const object = await ctx.deps.objects.copyObject({
     source: sourceObject,
     sourceBucket: source.bucket,

@@ -336,7 +336,7 @@ async function storeFile(
   await access.authorize({ kind: 'PutObject', bucket, key });
   const aclFields: Record<string, string | undefined> = { 'x-amz-acl': fields.get('acl') };
   for (const name of Object.keys(GRANT_HEADERS)) aclFields[name] = fields.get(name);
-  const { owner: objectOwner, acl } = await access.newObject(bucket, aclFields);
+  const { owner: objectOwner, acl } = await access.newObject(bucket, key, aclFields);
   const headers: Record<string, string> = {};
   for (const name of STORED_FIELDS) {
     const v = fields.get(name);

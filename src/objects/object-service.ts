@@ -212,13 +212,20 @@ export class ObjectService {
   }
 
   /**
-   * The bucket's record for an authorization decision: a local read, with a read barrier only
-   * when the bucket is not found locally (it may have just been created through another node).
-   * ACL and ownership changes take effect on a node once it applied them, as IAM and S3 ACL
-   * changes are eventually consistent; a barrier on every request would cost a consensus round.
+   * Waits until this node has applied every change acknowledged before the call (a linearizable
+   * read point). Authorization passes one per request, then reads with the *AfterBarrier methods,
+   * so that a policy Deny, a private ACL or BucketOwnerEnforced acknowledged through any node
+   * binds the next request on every node, for the price of one consensus round.
    */
-  async bucketForAccess(name: string): Promise<BucketRecord> {
-    return (await this.#consensus.reader.getBucket(name)) ?? this.getBucket(name);
+  async readBarrier(): Promise<void> {
+    await this.#consensus.readBarrier();
+  }
+
+  /** The bucket's record, read locally by a caller that passed readBarrier() for this request. */
+  async bucketAfterBarrier(name: string): Promise<BucketRecord> {
+    const bucket = await this.#consensus.reader.getBucket(name);
+    if (!bucket) throw noSuchBucket(name);
+    return bucket;
   }
 
   async deleteBucket(name: string): Promise<void> {
@@ -239,6 +246,11 @@ export class ObjectService {
   /** The object's manifest; META_ERR_NO_SUCH_BUCKET or META_ERR_NO_SUCH_KEY when absent. */
   async getObject(bucket: string, key: string): Promise<ObjectRecord> {
     await this.#consensus.readBarrier();
+    return this.getObjectAfterBarrier(bucket, key);
+  }
+
+  /** getObject for a caller that passed readBarrier() for this request already. */
+  async getObjectAfterBarrier(bucket: string, key: string): Promise<ObjectRecord> {
     const reader = this.#consensus.reader;
     const object = await reader.getObject(bucket, key);
     if (object) return object;

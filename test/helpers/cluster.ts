@@ -47,8 +47,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts `size` founding nodes and waits until every one serves S3. */
-export async function startCluster(size: number, env: Record<string, string> = {}): Promise<TestCluster> {
+/** Starts `size` founding nodes and waits until every one serves S3; `envOf` adds one node's own settings. */
+export async function startCluster(size: number, env: Record<string, string> = {}, envOf?: (id: number) => Record<string, string>): Promise<TestCluster> {
   const ids = Array.from({ length: size }, (_, i) => i + 1);
   const ports = new Map<number, number>();
   for (const id of ids) ports.set(id, await freePort());
@@ -61,6 +61,7 @@ export async function startCluster(size: number, env: Record<string, string> = {
     TS3GW_CLUSTER_SECRET: TEST_CLUSTER_SECRET,
     TS3GW_RAFT_PORT: String(ports.get(id)),
     ...env,
+    ...envOf?.(id),
     ...extra,
   });
   const launch = async (id: number, dataDir: string, extra: Record<string, string> = {}) => {

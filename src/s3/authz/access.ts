@@ -120,6 +120,8 @@ export class RequestAccess {
   readonly scope: ReadonlyMap<string, KeyBucketPermission> | undefined;
   readonly #objects: ObjectService;
   readonly #buckets = new Map<string, Promise<BucketRecord>>();
+  /** The request's one read barrier, passed before its first authorization read. */
+  #barrier: Promise<void> | undefined;
 
   constructor(requester: Requester, superuser: boolean, objects: ObjectService, scope?: ReadonlyMap<string, KeyBucketPermission>) {
     this.requester = requester;
@@ -135,14 +137,23 @@ export class RequestAccess {
     return this.#isOwner(bucket.owner);
   }
 
-  /** The bucket's record for decisions (NoSuchBucket when it does not exist). */
+  /**
+   * The bucket's record for decisions (NoSuchBucket when it does not exist), read after the
+   * request's read barrier: a Deny or private ACL acknowledged through another node already binds.
+   */
   bucket(name: string): Promise<BucketRecord> {
     let record = this.#buckets.get(name);
     if (!record) {
-      record = this.#objects.bucketForAccess(name);
+      record = this.#fresh().then(() => this.#objects.bucketAfterBarrier(name));
       this.#buckets.set(name, record);
     }
     return record;
+  }
+
+  /** The request's read barrier, started on first use and shared by every read after it. */
+  #fresh(): Promise<void> {
+    this.#barrier ??= this.#objects.readBarrier();
+    return this.#barrier;
   }
 
   /** Checks an endpoint's requirement; AccessDenied when it does not hold. */
@@ -222,7 +233,8 @@ export class RequestAccess {
     if (decision === 'deny') throw accessDenied();
     let object: ObjectRecord;
     try {
-      object = await this.#objects.getObject(bucketName, key);
+      // this.bucket() passed the request's barrier: the object read needs no second round.
+      object = await this.#objects.getObjectAfterBarrier(bucketName, key);
     } catch (err) {
       if (errorCode(err) === META_ERR_NO_SUCH_KEY && !this.#mayList(bucket)) throw accessDenied();
       throw err;

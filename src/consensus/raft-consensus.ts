@@ -173,6 +173,13 @@ export class RaftConsensus implements Consensus {
   #leaderlessSinceMs = performance.now();
   /** Fires once the leader has been gone for the leaderless bound (see #refuseWhileLeaderless). */
   #leaderlessTimer: NodeJS.Timeout | undefined;
+  /**
+   * Peers heard from (any Raft message) since the leader was lost: with this node, a quorum of
+   * voters means an election in a majority is under way, however slowly a loaded machine runs it.
+   */
+  #heardSinceLeaderless = new Set<NodeId>();
+  /** Those heard in the bound before the current one (a request arriving just after a re-check still counts them). */
+  #heardBoundBefore = new Set<NodeId>();
   /** The leader (and its term) pending proposals were last re-proposed for. */
   #reproposedFor = '';
   /** The apply worker: resolves once every entry queued so far is applied. */
@@ -491,6 +498,7 @@ export class RaftConsensus implements Consensus {
   #onMessages(messages: Message[]): void {
     if (this.#closed) return;
     for (const m of messages) {
+      if (this.#lead === NONE) this.#heardSinceLeaderless.add(m.from);
       try {
         this.#node.step(m);
       } catch (err) {
@@ -667,6 +675,8 @@ export class RaftConsensus implements Consensus {
       clearTimeout(this.#leaderlessTimer);
       if (lead === NONE) {
         this.#leaderlessSinceMs = performance.now();
+        this.#heardSinceLeaderless.clear();
+        this.#heardBoundBefore.clear();
         this.#leaderlessTimer = setTimeout(() => this.#refuseWhileLeaderless(), this.#leaderlessBoundMs());
         this.#leaderlessTimer.unref();
       }
@@ -879,7 +889,10 @@ export class RaftConsensus implements Consensus {
     if (this.#lead !== NONE) return;
     // Still one election timeout at least: a node that just started, or whose peers just did,
     // hears the leader within a heartbeat once there is one.
-    const waitMs = Math.max(this.#options.electionTimeoutTicks * this.#options.tickMs, this.#leaderlessSinceMs + this.#leaderlessBoundMs() - performance.now());
+    // Past the bound, a node that hears a quorum is in an election of the majority: it waits a
+    // whole bound again, as a node that does not (a minority) refuses at once.
+    const sinceLoss = this.#leaderlessSinceMs + this.#leaderlessBoundMs() - performance.now();
+    const waitMs = Math.max(this.#options.electionTimeoutTicks * this.#options.tickMs, this.#hearsQuorum() ? this.#leaderlessBoundMs() : sinceLoss);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#leaderWaiters = this.#leaderWaiters.filter((w) => w !== wake);
@@ -907,6 +920,15 @@ export class RaftConsensus implements Consensus {
    */
   #refuseWhileLeaderless(): void {
     if (this.#closed || this.#lead !== NONE) return;
+    if (this.#hearsQuorum()) {
+      // An election in the majority, slow (a loaded machine, split votes): not a minority. The
+      // waiting requests keep their own deadlines; look again after another bound.
+      this.#heardBoundBefore = this.#heardSinceLeaderless;
+      this.#heardSinceLeaderless = new Set();
+      this.#leaderlessTimer = setTimeout(() => this.#refuseWhileLeaderless(), this.#leaderlessBoundMs());
+      this.#leaderlessTimer.unref();
+      return;
+    }
     const reads = this.#nextRead.splice(0);
     for (const w of reads) w.reject(new StoreError(CONSENSUS_ERR_NO_LEADER, 'no Raft leader is reachable (minority partition or election in progress)'));
     const proposals = [...this.#proposals];
@@ -916,6 +938,14 @@ export class RaftConsensus implements Consensus {
       w.reject(new StoreError(CONSENSUS_ERR_TIMEOUT, 'no Raft leader is reachable; the proposal\'s outcome is unknown', { requestId }));
     }
     if (reads.length + proposals.length > 0) this.#deps.logger.warn({ reads: reads.length, proposals: proposals.length, leaderlessMs: Math.round(performance.now() - this.#leaderlessSinceMs) }, 'no raft leader: refusing waiting requests');
+  }
+
+  /** True when this node and the peers heard from since the leader was lost are a quorum of voters. */
+  #hearsQuorum(): boolean {
+    const voters = this.#confState.voters;
+    let heard = 0;
+    for (const v of voters) if (v === this.#options.nodeId || this.#heardSinceLeaderless.has(v) || this.#heardBoundBefore.has(v)) heard++;
+    return heard > voters.length / 2;
   }
 
   #checkOpen(): void {

@@ -169,6 +169,9 @@ export async function handleAdmin(req: AdminRequest, deps: AdminDeps): Promise<A
         return { status: 200, body: { ok: true, ...deps.consensus.confState() } };
       }
       case 'GET /replication':
+        // Linearizable: a change acknowledged through any node is what every node answers next
+        // (a follower may not have applied it yet; the leader answers before its followers do).
+        await deps.consensus.readBarrier();
         return { status: 200, body: (await deps.consensus.reader.getReplication()) ?? DEFAULT_REPLICATION };
       case 'PUT /replication': {
         const replicationFactor = Number(req.query.get('r'));

@@ -12,6 +12,9 @@
 import type { BucketPolicy, PolicyStatement } from '../../objects/types.ts';
 import { S3Error } from '../errors.ts';
 import type { Requester } from './acl.ts';
+import { wildcardMatch } from './wildcard.ts';
+
+export { wildcardMatch };
 
 /** AWS's limit on a bucket policy's size. */
 export const POLICY_BYTES_MAX = 20 * 1024;
@@ -19,6 +22,10 @@ export const POLICY_BYTES_MAX = 20 * 1024;
 export const POLICY_STATEMENTS_MAX = 100;
 /** Most principals, actions or resources in one statement. */
 export const POLICY_LIST_ITEMS_MAX = 100;
+/** Longest resource pattern (the longest ARN a key can have, with room to spare). */
+export const POLICY_RESOURCE_CHARS_MAX = 1024 + 128;
+/** Most resource patterns in one policy: each is matched on every request the policy governs. */
+export const POLICY_RESOURCES_MAX = 1000;
 
 const NOT_EVALUATED = ['Condition', 'NotPrincipal', 'NotAction', 'NotResource'];
 const ARN_PREFIX = 'arn:aws:s3:::';
@@ -39,7 +46,10 @@ export function parsePolicy(text: string, bucket: string): BucketPolicy {
   const list = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
   if (list.length === 0) throw malformed('Missing required field Statement');
   if (list.length > POLICY_STATEMENTS_MAX) throw malformed(`A policy may hold at most ${POLICY_STATEMENTS_MAX} statements`);
-  return { text, statements: list.map((s) => parseStatement(s, bucket)) };
+  const statements = list.map((s) => parseStatement(s, bucket));
+  const resources = statements.reduce((n, s) => n + s.resources.length, 0);
+  if (resources > POLICY_RESOURCES_MAX) throw malformed(`A policy may name at most ${POLICY_RESOURCES_MAX} resources`);
+  return { text, statements };
 }
 
 function parseStatement(raw: unknown, bucket: string): PolicyStatement {
@@ -53,6 +63,7 @@ function parseStatement(raw: unknown, bucket: string): PolicyStatement {
   for (const a of actions) if (a !== '*' && !/^s3:[a-z*?]+$/.test(a)) throw malformed(`Policy has an invalid action: ${a}`);
   const resources = strings(raw['Resource'], 'Resource');
   for (const r of resources) {
+    if (r.length > POLICY_RESOURCE_CHARS_MAX) throw malformed(`Policy has a resource longer than ${POLICY_RESOURCE_CHARS_MAX} characters`);
     // Every resource must name this bucket (or its objects): AWS's "Policy has invalid resource".
     const rest = r.startsWith(ARN_PREFIX) ? r.slice(ARN_PREFIX.length) : undefined;
     const name = rest?.split('/')[0];
@@ -118,31 +129,4 @@ export function policyDecision(policy: BucketPolicy | undefined, requester: Requ
 /** The ARN of a bucket or of one of its objects. */
 export function resourceArn(bucket: string, key?: string): string {
   return key === undefined ? `${ARN_PREFIX}${bucket}` : `${ARN_PREFIX}${bucket}/${key}`;
-}
-
-/**
- * Matches IAM's wildcards: '*' any run of characters (also none), '?' one character. Iterative
- * with one backtrack point, so a hostile pattern costs O(pattern × text), never exponential.
- */
-export function wildcardMatch(pattern: string, text: string): boolean {
-  let p = 0;
-  let t = 0;
-  let star = -1;
-  let mark = 0;
-  while (t < text.length) {
-    if (p < pattern.length && (pattern[p] === '?' || pattern[p] === text[t])) {
-      p++;
-      t++;
-    } else if (p < pattern.length && pattern[p] === '*') {
-      star = p++;
-      mark = t;
-    } else if (star >= 0) {
-      p = star + 1;
-      t = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.length && pattern[p] === '*') p++;
-  return p === pattern.length;
 }

@@ -30,6 +30,7 @@ import * as tagging from './handlers/tagging.ts';
 import { bucketFromHost, parseTarget, type RequestTarget } from './names.ts';
 import { serveInternalChunk, serveJoin } from './internal.ts';
 import { renderXml } from './xml.ts';
+import { redactUrl } from './log-url.ts';
 
 /** Node's limit on the request head; beyond it the client gets RequestHeaderSectionTooLarge. */
 export const REQUEST_HEADER_BYTES_MAX = 16 * 1024;
@@ -122,7 +123,7 @@ export function buildS3App(options: S3Options, deps: S3Deps, logger: FastifyBase
   });
   app.addHook('onResponse', async (req, reply) => {
     if (inFlight.get(req.raw.socket)?.res === reply.raw) inFlight.delete(req.raw.socket);
-    req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    req.log.info({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     deps.observeRequest?.(req.method, reply.statusCode, reply.elapsedTime / 1000);
   });
   return app;

@@ -1,6 +1,7 @@
 /**
  * metaDigest: two real metadata stores that applied the same commands have equal digests at the
- * same applied index; one more command, or a different value, changes the digest. Method: real
+ * same applied index, also when one of them got its state as a snapshot; one more command, or a
+ * different value, changes the digest. Method: real
  * classic-level stores in temp dirs.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,6 +27,9 @@ test('equal state, equal digest; any difference shows', async (t) => {
     t.is(da!.appliedIndex, 2);
     t.true(da!.stable);
     t.not(dc!.digest, da!.digest, 'a different value at the same index');
+    // A node that installed the state as a snapshot (it carries a local marker) digests the same.
+    await c!.installSnapshot(a!.exportSnapshot());
+    t.deepEqual(await metaDigest(c!), da);
     await b!.applyBatch([{ index: 3, command: bucket('three') }]);
     t.not((await metaDigest(b!)).digest, da!.digest, 'one more entry');
     await Promise.all([a!, b!, c!].map((s) => s.close()));

@@ -197,13 +197,27 @@ test.serial('after two nodes join, chunks rebalance to their new owners within Â
     })();
 
     const clusterId = (await clusterStatus(cluster.nodes.get(1)!.server.url)).clusterId;
-    const leaderUrl = cluster.nodes.get(leader)!.server.url;
+    let leaderUrl = cluster.nodes.get(leader)!.server.url;
+    // A membership change answered 503 (no leader, or not applied in time: its outcome unknown)
+    // is asked again, as an operator would, of whoever leads then; both changes are idempotent.
+    // A loaded CI can take longer than the proposal timeout, or move the leadership meanwhile.
+    const changeMembers = (query: string) =>
+      eventually(
+        async () => {
+          const res = await admin(leaderUrl, 'POST', '/members', query);
+          if (res.status !== 503) return res;
+          leaderUrl = cluster.nodes.get(await waitForLeader(cluster))!.server.url;
+          return undefined;
+        },
+        60_000,
+        `membership change ${query}`,
+      );
     const moveStart = Date.now();
     for (const id of [4, 5]) {
       const joiner = await cluster.startJoiner(id, clusterId);
-      const added = await admin(leaderUrl, 'POST', '/members', `address=127.0.0.1%3A${joiner.raftPort}&id=${id}&role=learner`);
+      const added = await changeMembers(`address=127.0.0.1%3A${joiner.raftPort}&id=${id}&role=learner`);
       t.is(added.status, 200, JSON.stringify(added.body));
-      const promoted = await admin(leaderUrl, 'POST', '/members', `id=${id}&role=voter`);
+      const promoted = await changeMembers(`id=${id}&role=voter`);
       t.is(promoted.status, 200, JSON.stringify(promoted.body));
     }
     const ids = [1, 2, 3, 4, 5];

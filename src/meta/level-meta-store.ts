@@ -541,6 +541,17 @@ export class LevelMetaStore implements MetaStore {
         }
         for (const k of await this.#liveKeys(pending, completionPrefix(op.bucket))) this.#write(pending, k, null);
         this.#write(pending, bucketKey(op.bucket), null);
+        // Key scopes name buckets: a scope must not outlive its bucket and then govern a later
+        // bucket of the same name, perhaps another owner's.
+        const keys = parse<Record<string, AccessKeyRecord>>(await this.#read(pending, metaKey(ACCESS_KEYS))) ?? {};
+        let unscoped = false;
+        for (const [id, k] of Object.entries(keys)) {
+          if (k.buckets?.[op.bucket] === undefined) continue;
+          const { [op.bucket]: _dropped, ...rest } = k.buckets;
+          keys[id] = { ...k, buckets: rest };
+          unscoped = true;
+        }
+        if (unscoped) this.#write(pending, metaKey(ACCESS_KEYS), JSON.stringify(keys));
         return { ok: true };
       }
       case 'PutObject': {
@@ -746,6 +757,16 @@ export class LevelMetaStore implements MetaStore {
           if (!all[k.accessKeyId] && Object.keys(all).length >= ACCESS_KEYS_MAX) return { ok: false, code: META_ERR_BAD_COMMAND, message: `at most ${ACCESS_KEYS_MAX} access keys` };
           all[k.accessKeyId] = k;
         }
+        this.#write(pending, metaKey(ACCESS_KEYS), JSON.stringify(all));
+        return { ok: true };
+      }
+      case 'SetAccessKeyStatus': {
+        const all = parse<Record<string, AccessKeyRecord>>(await this.#read(pending, metaKey(ACCESS_KEYS))) ?? {};
+        const key = all[op.accessKeyId];
+        if (!key) return { ok: false, code: META_ERR_BAD_COMMAND, message: `no access key ${op.accessKeyId}` };
+        if (op.status !== 'active' && op.status !== 'disabled') return { ok: false, code: META_ERR_BAD_COMMAND, message: 'status must be active or disabled' };
+        // Only the status changes: a permission set meanwhile (applied before this) is kept.
+        all[op.accessKeyId] = { ...key, status: op.status };
         this.#write(pending, metaKey(ACCESS_KEYS), JSON.stringify(all));
         return { ok: true };
       }

@@ -284,7 +284,9 @@ export type MetaOp =
   | { type: 'PutAccessKey'; key: AccessKeyRecord }
   | { type: 'DeleteAccessKey'; accessKeyId: string }
   /** Gives a key a permission on one bucket (null takes it away); the key becomes scoped. */
-  | { type: 'SetKeyBucketPermission'; accessKeyId: string; bucket: string; permission: KeyBucketPermission | null };
+  | { type: 'SetKeyBucketPermission'; accessKeyId: string; bucket: string; permission: KeyBucketPermission | null }
+  /** Enables or disables a key, keeping whatever else its record holds when this applies. */
+  | { type: 'SetAccessKeyStatus'; accessKeyId: string; status: AccessKeyRecord['status'] };
 
 /**
  * A cluster member as the data path sees it: where to reach it and how much data to give it.

@@ -363,6 +363,8 @@ async function handleKeys(req: AdminRequest, deps: AdminDeps, keys: NonNullable<
         const permission = req.query.get('permission');
         if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) return badRequest('bucket: a bucket name');
         if (permission !== 'read' && permission !== 'write' && permission !== 'owner' && permission !== 'none') return badRequest('permission must be read, write, owner or none');
+        // An admin key passes every check, so a scope on it would be silently ignored.
+        if (record.admin && permission !== 'none') return badRequest(`${id} is an admin key: it has every permission on every bucket, a bucket scope would not limit it`);
         const failed = await propose({ type: 'SetKeyBucketPermission', accessKeyId: id, bucket, permission: permission === 'none' ? null : permission });
         if (failed) return failed;
         const buckets = { ...(record.buckets ?? {}) };
@@ -372,7 +374,8 @@ async function handleKeys(req: AdminRequest, deps: AdminDeps, keys: NonNullable<
       }
       const status = req.query.get('status');
       if (status !== 'active' && status !== 'disabled') return badRequest('status must be active or disabled');
-      const failed = await propose({ type: 'PutAccessKey', key: { ...record, status } });
+      // Its own command, applied to the record as it is then: a permission changed meanwhile stays.
+      const failed = await propose({ type: 'SetAccessKeyStatus', accessKeyId: id, status });
       if (failed) return failed;
       return { status: 200, body: shown({ ...record, status }) };
     }

@@ -13,6 +13,7 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteBucketCommand,
   DeleteObjectCommand,
   GetBucketAclCommand,
   GetBucketTaggingCommand,
@@ -26,6 +27,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import anyTest, { type TestFn } from 'ava';
+import { eventually } from '../helpers/cluster.ts';
 import { removeDir, s3Client, s3ErrorOf, startServer, TEST_ACCESS_KEY, TEST_SECRET_KEY, type TestServer } from '../helpers/server.ts';
 
 const run = promisify(execFile);
@@ -193,4 +195,35 @@ test.serial('a write key cannot name an ACL on what it writes (put, copy, multip
   const allowed: Record<string, string> = {};
   for (const [name, request] of Object.entries(withAcl(owner.s3, 'o'))) allowed[name] = await outcome(request);
   t.deepEqual(allowed, { put: 'ok', grant: 'ok', copy: 'ok', multipart: 'ok' });
+});
+
+test.serial('a scope on an admin key is refused; a key keeps its scope through disable/enable; a deleted bucket takes its scopes along', async (t) => {
+  const { server, root } = t.context;
+  const created = await ts3ctl(server, 'keys', 'create', '--admin', '--json');
+  t.is(created.code, 0, created.stderr);
+  const adminKey = (JSON.parse(created.stdout) as { accessKeyId: string }).accessKeyId;
+  const scoped = await ts3ctl(server, 'keys', 'allow', adminKey, t.context.a, 'read');
+  t.is(scoped.code, 1, 'refused, not silently ignored');
+  t.regex(scoped.stderr, /admin key/);
+
+  const gone = `perm-gone-${process.pid}`;
+  await root.send(new CreateBucketCommand({ Bucket: gone }));
+  const key = await scopedKey(t, gone, 'write');
+  t.is((await ts3ctl(server, 'keys', 'disable', key.id)).code, 0);
+  t.is((await ts3ctl(server, 'keys', 'enable', key.id)).code, 0);
+  t.regex((await ts3ctl(server, 'keys', 'list')).stdout, new RegExp(`${key.id}\\s+active\\s+no\\s+${gone}:write`), 'the scope survived the status changes');
+  t.is(await outcome(() => key.s3.send(new PutObjectCommand({ Bucket: gone, Key: 'x', Body: 'x' }))), 'ok');
+  await root.send(new DeleteObjectCommand({ Bucket: gone, Key: 'x' }));
+  await root.send(new DeleteBucketCommand({ Bucket: gone }));
+  await root.send(new CreateBucketCommand({ Bucket: gone }));
+  // Nodes reload their key book once they applied a change (src/node/access-keys.ts): wait for it.
+  const refused = await eventually(
+    async () => ((await outcome(() => key.s3.send(new HeadBucketCommand({ Bucket: gone })))) === 'AccessDenied' ? true : undefined),
+    15_000,
+    'the key book drops the scope',
+  );
+  t.true(refused);
+  t.is(await outcome(() => key.s3.send(new PutObjectCommand({ Bucket: gone, Key: 'y', Body: 'y' }))), 'AccessDenied', 'the old scope does not govern the new bucket');
+  t.deepEqual(await s3ErrorOf(root.send(new GetObjectCommand({ Bucket: gone, Key: 'y' }))), { name: 'NoSuchKey', status: 404 });
+  t.is(await outcome(() => key.s3.send(new ListObjectsV2Command({ Bucket: t.context.a }))), 'AccessDenied', 'and the key did not become unscoped');
 });

@@ -51,6 +51,7 @@ export function availabilitySvg(title: string, endpoints: Map<number, string>, o
   const height = TOP_PX + lanes.length * LANE_PX + 40;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH_PX}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<title>${esc(`Availability over time: ${title}`)}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${LEFT_PX}" y="16" font-size="13">${esc(title)}</text>`,
     `<text x="${LEFT_PX}" y="30" fill="#2a7">■ acknowledged/s</text><text x="${LEFT_PX + 120}" y="30" fill="#c33">■ failed or indeterminate/s</text><text x="${LEFT_PX + 290}" y="30" fill="#36c">— median latency (max ${Math.round(latMax)} ms)</text><text x="${LEFT_PX + 480}" y="30" fill="#888">■ fault</text>`,

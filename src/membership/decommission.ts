@@ -18,6 +18,7 @@
  */
 import type { ApplyResult, DecommissionRecord, MetaOp, NodeRecord } from '../meta/types.ts';
 import type { ConfState, ProgressStatus } from '../raft/types.ts';
+import { PeriodicTask } from '../util/periodic-task.ts';
 
 /**
  * How long after its ring left it out a draining node waits before a pass may count what it
@@ -86,9 +87,7 @@ export interface DecommissionDeps {
 /** The per-node worker: reports this node's drain, and (on the leader) finishes drained nodes. */
 export class DecommissionWorker {
   readonly #deps: DecommissionDeps;
-  readonly #intervalMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #busy = false;
+  readonly #task: PeriodicTask;
   /** When this node first saw its ring without itself while draining (its own clock). */
   #ringLeftAtMs: number | undefined;
   /** Its rebalance drop counters then: what it moved since is counted into the totals. */
@@ -96,31 +95,26 @@ export class DecommissionWorker {
 
   constructor(deps: DecommissionDeps, intervalMs: number) {
     this.#deps = deps;
-    this.#intervalMs = intervalMs;
+    this.#task = new PeriodicTask(() => this.#due(), intervalMs, (err) => deps.logger.warn({ err: String(err) }, 'decommission step failed; will retry'));
   }
 
   start(): void {
-    this.#timer = setInterval(() => void this.pass(), this.#intervalMs);
-    this.#timer.unref();
+    this.#task.start();
   }
 
   stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
+    this.#task.stop();
   }
 
   /** One step of whatever is due; errors are logged and the next pass tries again. */
-  async pass(): Promise<void> {
-    if (this.#busy) return;
-    this.#busy = true;
-    try {
-      const records = await this.#deps.listDecommissions();
-      await this.#reportOwnDrain(records.find((r) => r.nodeId === this.#deps.selfId));
-      if (this.#deps.status().role === 'leader') for (const r of records) if (r.state === 'drained') await this.#finish(r);
-    } catch (err) {
-      this.#deps.logger.warn({ err: String(err) }, 'decommission step failed; will retry');
-    } finally {
-      this.#busy = false;
-    }
+  pass(): Promise<void> {
+    return this.#task.runOnce();
+  }
+
+  async #due(): Promise<void> {
+    const records = await this.#deps.listDecommissions();
+    await this.#reportOwnDrain(records.find((r) => r.nodeId === this.#deps.selfId));
+    if (this.#deps.status().role === 'leader') for (const r of records) if (r.state === 'drained') await this.#finish(r);
   }
 
   async #reportOwnDrain(mine: DecommissionRecord | undefined): Promise<void> {

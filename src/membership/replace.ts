@@ -20,6 +20,7 @@
  */
 import type { ApplyResult, DecommissionRecord, MetaOp, NodeRecord, ReplacementRecord } from '../meta/types.ts';
 import type { ConfState } from '../raft/types.ts';
+import { PeriodicTask } from '../util/periodic-task.ts';
 
 /** What replacementProblems looks at. */
 export interface ReplacementInput {
@@ -78,9 +79,7 @@ export interface ReplaceDeps {
 /** The replacement's own worker: records that it joined (if the admitter could not) and that it refilled. */
 export class ReplaceWorker {
   readonly #deps: ReplaceDeps;
-  readonly #intervalMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #busy = false;
+  readonly #task: PeriodicTask;
   /** When this node first saw itself in its ring while joined (its own clock). */
   #inRingAtMs: number | undefined;
   /** Maintenance totals then: what the refill fetched is counted from here. */
@@ -88,30 +87,25 @@ export class ReplaceWorker {
 
   constructor(deps: ReplaceDeps, intervalMs: number) {
     this.#deps = deps;
-    this.#intervalMs = intervalMs;
+    this.#task = new PeriodicTask(() => this.#due(), intervalMs, (err) => deps.logger.warn({ err: String(err) }, 'replacement step failed; will retry'));
   }
 
   start(): void {
-    this.#timer = setInterval(() => void this.pass(), this.#intervalMs);
-    this.#timer.unref();
+    this.#task.start();
   }
 
   stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
+    this.#task.stop();
   }
 
   /** One step of whatever is due; errors are logged and the next pass tries again. */
-  async pass(): Promise<void> {
-    if (this.#busy) return;
-    this.#busy = true;
-    try {
-      const mine = (await this.#deps.listReplacements()).find((r) => r.nodeId === this.#deps.selfId);
-      await this.#step(mine);
-    } catch (err) {
-      this.#deps.logger.warn({ err: String(err) }, 'replacement step failed; will retry');
-    } finally {
-      this.#busy = false;
-    }
+  pass(): Promise<void> {
+    return this.#task.runOnce();
+  }
+
+  async #due(): Promise<void> {
+    const mine = (await this.#deps.listReplacements()).find((r) => r.nodeId === this.#deps.selfId);
+    await this.#step(mine);
   }
 
   async #step(mine: ReplacementRecord | undefined): Promise<void> {

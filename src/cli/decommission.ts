@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DecommissionRecord } from '../meta/types.ts';
 import { type AdminTarget, adminRequest, FailoverTarget } from './admin-client.ts';
-import { EtaEstimator, formatBytes, formatDuration, progressBar } from './format.ts';
+import { EtaEstimator, formatBytes, formatDuration, ProgressPrinter, progressBar } from './format.ts';
 
 /** Poll interval of --wait. */
 const WAIT_POLL_MS = 1_000;
@@ -47,13 +47,12 @@ export async function decommission(target: AdminTarget, nodeId: number, options:
     return 0;
   }
   // Follow through another node: the leaving one stops hearing the log once it is removed.
-  const tty = process.stdout.isTTY === true && !options.json;
+  const printer = new ProgressPrinter(options.json, out);
   const observer = await FailoverTarget.discover(target, nodeId, (from, to, why) => {
-    if (!options.json) out(`${tty ? '\n' : ''}${from} stopped answering (${why}); following through ${to}`);
+    if (!options.json) out(`${printer.tty ? '\n' : ''}${from} stopped answering (${why}); following through ${to}`);
   });
   const eta = new EtaEstimator();
   const deadline = options.timeoutSeconds ? Date.now() + options.timeoutSeconds * 1000 : Number.POSITIVE_INFINITY;
-  let lastLine = '';
   let leavingUrl: string | undefined;
   if (!options.json) out(`decommissioning node ${nodeId} (following through ${observer.endpoint})`);
   while (Date.now() < deadline) {
@@ -68,23 +67,16 @@ export async function decommission(target: AdminTarget, nodeId: number, options:
     if (record) {
       record = withLiveProgress(record, leavingUrl ? await liveCounters(observer.at(leavingUrl)) : undefined);
       const line = progressLine(record, eta);
-      if (options.json) {
-        if (line !== lastLine) out(JSON.stringify(record));
-      } else if (tty) {
-        process.stdout.write(`\r${line}\u001b[K`);
-      } else if (line !== lastLine) {
-        out(line);
-      }
-      lastLine = line;
+      printer.show(line, record);
       if (record.state === 'removed') {
-        if (tty) process.stdout.write('\n');
+        printer.endLine();
         if (!options.json) out(`node ${nodeId} is removed from the cluster: stop it; its data directory can be deleted`);
         return 0;
       }
     }
     await sleep(WAIT_POLL_MS);
   }
-  if (tty) process.stdout.write('\n');
+  printer.endLine();
   process.stderr.write(`ts3ctl: node ${nodeId} was not removed within ${options.timeoutSeconds} s (it keeps draining; run again with --wait to follow)\n`);
   return 1;
 }

@@ -59,3 +59,37 @@ export class EtaEstimator {
     return Math.max(0, total - done) / rate;
   }
 }
+
+/**
+ * Shows a workflow's progress as `--wait` follows it: one line rewritten in place on a terminal,
+ * each changed line on its own otherwise, or the record as JSON when it changed.
+ */
+export class ProgressPrinter {
+  /** Rewriting one line in place (a terminal, not --json). */
+  readonly tty: boolean;
+  readonly #json: boolean;
+  readonly #out: (s: string) => void;
+  #lastLine = '';
+
+  constructor(json: boolean, out: (s: string) => void) {
+    this.tty = process.stdout.isTTY === true && !json;
+    this.#json = json;
+    this.#out = out;
+  }
+
+  show(line: string, record: unknown): void {
+    if (this.#json) {
+      if (line !== this.#lastLine) this.#out(JSON.stringify(record));
+    } else if (this.tty) {
+      process.stdout.write(`\r${line}\u001b[K`);
+    } else if (line !== this.#lastLine) {
+      this.#out(line);
+    }
+    this.#lastLine = line;
+  }
+
+  /** Ends the line rewritten in place, if any. */
+  endLine(): void {
+    if (this.tty) process.stdout.write('\n');
+  }
+}

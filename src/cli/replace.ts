@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReplacementRecord } from '../meta/types.ts';
 import { type AdminTarget, adminRequest, FailoverTarget } from './admin-client.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes, ProgressPrinter } from './format.ts';
 
 /** Poll interval of --wait. */
 const WAIT_POLL_MS = 1_000;
@@ -47,12 +47,11 @@ export async function replace(target: AdminTarget, nodeId: number, options: { wa
     if (options.json) out(JSON.stringify(asked.body));
     return 0;
   }
-  const tty = process.stdout.isTTY === true && !options.json;
+  const printer = new ProgressPrinter(options.json, out);
   const observer = await FailoverTarget.discover(target, nodeId, (from, to, why) => {
-    if (!options.json) out(`${tty ? '\n' : ''}${from} stopped answering (${why}); following through ${to}`);
+    if (!options.json) out(`${printer.tty ? '\n' : ''}${from} stopped answering (${why}); following through ${to}`);
   });
   const deadline = options.timeoutSeconds ? Date.now() + options.timeoutSeconds * 1000 : Number.POSITIVE_INFINITY;
-  let lastLine = '';
   while (Date.now() < deadline) {
     let record: ReplacementRecord | undefined;
     let line: string | undefined;
@@ -64,23 +63,16 @@ export async function replace(target: AdminTarget, nodeId: number, options: { wa
       // No node answered this time (an election, restarts): try again on the next tick.
     }
     if (record && line !== undefined) {
-      if (options.json) {
-        if (line !== lastLine) out(JSON.stringify(record));
-      } else if (tty) {
-        process.stdout.write(`\r${line}\u001b[K`);
-      } else if (line !== lastLine) {
-        out(line);
-      }
-      lastLine = line;
+      printer.show(line, record);
       if (record.state === 'done') {
-        if (tty) process.stdout.write('\n');
+        printer.endLine();
         if (!options.json) out(`node ${nodeId} is replaced: the new node holds its share of the chunks`);
         return 0;
       }
     }
     await sleep(WAIT_POLL_MS);
   }
-  if (tty) process.stdout.write('\n');
+  printer.endLine();
   process.stderr.write(`ts3ctl: node ${nodeId}'s replacement did not finish within ${options.timeoutSeconds} s (it goes on; run again with --wait to follow)\n`);
   return 1;
 }
